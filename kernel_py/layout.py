@@ -1,0 +1,38 @@
+# The virtual address-space layout (x86-64, 4-level paging, as Linux lays it
+# out; see Documentation/arch/x86/x86_64/mm.rst). guest/layout.h mirrors the
+# values the C platform needs; tests/model/test_layout.py checks they agree.
+
+USER_START = 0x0000000000400000
+USER_END = 0x00007FFFFFFFF000        # first address above user space
+NULL_GUARD_END = 0x1000              # [0, 4 KiB) is never mapped
+
+DIRECT_MAP_BASE = 0xFFFF888000000000  # all of RAM, phys p at DIRECT_MAP_BASE + p
+DIRECT_MAP_SIZE = 64 << 40            # 64 TiB window (Linux reserves the same)
+VMALLOC_START = 0xFFFFC90000000000
+VMALLOC_END = 0xFFFFE8FFFFFFFFFF + 1
+KERNEL_BASE = 0xFFFFFFFF80000000      # kernel image: virt = KERNEL_BASE + phys
+
+# The boot tables also identity-map the first BOOT_IDENTITY_SIZE bytes; the
+# kernel's own tables drop that map so a NULL dereference faults.
+BOOT_IDENTITY_SIZE = 4 << 30
+
+# Physical memory map types (multiboot / E820)
+E820_RAM = 1
+E820_RESERVED = 2
+E820_ACPI = 3
+E820_NVS = 4
+E820_UNUSABLE = 5
+
+# Zone limits (physical)
+DMA_LIMIT = 16 << 20
+DMA32_LIMIT = 4 << 30
+
+
+def phys_to_virt(pa):
+    return DIRECT_MAP_BASE + pa
+
+
+def virt_to_phys(va):
+    if va >= KERNEL_BASE:
+        return va - KERNEL_BASE
+    return va - DIRECT_MAP_BASE

@@ -1,0 +1,1 @@
+# Memory management: every allocator, page-table decision and fault policy.

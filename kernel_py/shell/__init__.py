@@ -1,0 +1,1 @@
+# The console: command registry, /proc and /sys files, line parsing, REPL.

@@ -1,0 +1,4 @@
+# Importing this module registers every console command and pseudo-file.
+
+import kernel_py.shell.builtins  # noqa: F401
+import kernel_py.shell.procfs  # noqa: F401

@@ -1,0 +1,88 @@
+# Commands every Linux console has: help, echo, cat, ls, sysctl, dmesg, poweroff.
+
+from kernel_py.errors import KernelError
+from kernel_py.shell import registry
+from kernel_py.shell.registry import command
+from kernel_py.shell.shell import resolve
+
+
+@command("help", "help [command]", "list commands, or show one command's usage")
+def cmd_help(k, args):
+    if args:
+        entry = registry.COMMANDS.get(args[0])
+        if entry is None:
+            raise KernelError("ENOENT", "no command %r" % args[0])
+        return "usage: %s\n  %s" % (entry[1] or args[0], entry[2])
+    lines = []
+    for name in sorted(registry.COMMANDS):
+        lines.append("%-14s %s" % (name, registry.COMMANDS[name][2]))
+    return "\n".join(lines)
+
+
+@command("echo", "echo [words...]", "print the words (redirect with > to write a /proc or /sys file)")
+def cmd_echo(k, args):
+    return " ".join(args)
+
+
+@command("cat", "cat FILE...", "print pseudo-files such as /proc/meminfo")
+def cmd_cat(k, args):
+    if not args:
+        raise KernelError("EINVAL", "usage: cat FILE...")
+    return "\n".join(resolve(path)[0](k).rstrip("\n") for path in args)
+
+
+@command("ls", "ls [DIR]", "list pseudo-files under a directory")
+def cmd_ls(k, args):
+    prefix = (args[0] if args else "/").rstrip("/") + "/"
+    names = set()
+    for path in registry.FILES:
+        if path.startswith(prefix):
+            names.add(path[len(prefix):].split("/")[0])
+    if prefix == "/proc/":
+        for pid in k.pids():
+            names.add(str(pid))
+    if not names:
+        raise KernelError("ENOENT", prefix)
+    return "  ".join(sorted(names))
+
+
+def sysctl_path(name):
+    return "/proc/sys/" + name.replace(".", "/")
+
+
+@command("sysctl", "sysctl [-a] [name[=value]]...", "read or set /proc/sys values (vm.swappiness=10)")
+def cmd_sysctl(k, args):
+    if not args or args == ["-a"]:
+        args = [p[10:].replace("/", ".") for p in sorted(registry.FILES) if p.startswith("/proc/sys/")]
+    out = []
+    for arg in args:
+        if "=" in arg:
+            name, value = arg.split("=", 1)
+            write = resolve(sysctl_path(name))[1]
+            if write is None:
+                raise KernelError("EACCES", name + " is read-only")
+            write(k, value)
+        else:
+            name = arg
+        out.append("%s = %s" % (name, resolve(sysctl_path(name))[0](k).strip()))
+    return "\n".join(out)
+
+
+@command("dmesg", "dmesg", "print the kernel log")
+def cmd_dmesg(k, args):
+    return "\n".join(k.log)
+
+
+@command("poweroff", "poweroff [status]", "halt the machine; QEMU exits with the status")
+def cmd_poweroff(k, args):
+    status = int(args[0]) if args else 0
+    if not 0 <= status <= 127:
+        raise KernelError("EINVAL", "status must be 0..127")
+    k.hw.exit(status)
+
+
+@command("python", "python", "MicroPython REPL with k (the kernel) and hw; exit() or Ctrl-D leaves")
+def cmd_python(k, args):
+    from kernel_py.shell import repl
+    repl.run(k)
+    return ""

@@ -1,0 +1,18 @@
+# Generic /proc files. Subsystems register their own files beside their code.
+
+from kernel_py.shell.registry import pseudo_file
+
+
+@pseudo_file("/proc/cmdline")
+def proc_cmdline(k):
+    return k.hw.cmdline()
+
+
+@pseudo_file("/proc/version")
+def proc_version(k):
+    return "kernel_py version 0.1 (MicroPython on x86-64; accel=%s)" % k.hw.accel()
+
+
+@pseudo_file("/proc/meminfo")
+def proc_meminfo(k):
+    return k.meminfo()

@@ -1,0 +1,29 @@
+# Where console commands and pseudo-files are declared. Subsystems register
+# theirs with the decorators below; the shell only looks them up.
+
+COMMANDS = {}        # name -> (fn(kernel, args) -> str|None, usage, summary)
+FILES = {}           # path -> (read(kernel) -> str, write(kernel, text) or None)
+PID_FILES = {}       # name under /proc/<pid>/ -> (read(kernel, pid), write or None)
+
+
+def command(name, usage="", summary=""):
+    def register(fn):
+        COMMANDS[name] = (fn, usage, summary)
+        return fn
+    return register
+
+
+def pseudo_file(path, write=None):
+    """A file such as /proc/meminfo; `write(kernel, text)` makes it writable."""
+    def register(read):
+        FILES[path] = (read, write)
+        return read
+    return register
+
+
+def pid_file(name, write=None):
+    """A per-process file /proc/<pid>/<name>: read(kernel, pid)."""
+    def register(read):
+        PID_FILES[name] = (read, write)
+        return read
+    return register

@@ -1,0 +1,125 @@
+# Parses a console line and runs it: ";" separates commands, "> path" and
+# ">> path" redirect a command's output into a pseudo-file (how
+# `echo 3 > /proc/sys/vm/drop_caches` works). Every failure becomes exactly
+# one "error: ..." line; the kernel keeps running.
+
+from kernel_py.errors import KernelError
+from kernel_py.shell import registry
+
+PROMPT = "kpy# "
+MAX_LINE = 4096
+
+
+def split_words(text):
+    """Whitespace split with '...' and "..." quoting."""
+    words, cur, quote, have = [], [], None, False
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+            else:
+                cur.append(ch)
+        elif ch == "'" or ch == '"':
+            quote, have = ch, True
+        elif ch in " \t":
+            if cur or have:
+                words.append("".join(cur))
+                cur, have = [], False
+        else:
+            cur.append(ch)
+    if quote:
+        raise KernelError("EINVAL", "unterminated quote")
+    if cur or have:
+        words.append("".join(cur))
+    return words
+
+
+def split_commands(line):
+    parts, cur, quote = [], [], None
+    for ch in line:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch == "'" or ch == '"':
+            quote = ch
+        elif ch == ";":
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p for p in parts if p.strip()]
+
+
+def resolve(path):
+    """(read, write) for a pseudo-file path; pid files bind their pid."""
+    if path in registry.FILES:
+        return registry.FILES[path]
+    parts = path.split("/")
+    if len(parts) == 4 and parts[0] == "" and parts[1] == "proc":
+        entry = registry.PID_FILES.get(parts[3])
+        if entry and parts[2].isdigit():
+            pid = int(parts[2])
+            read, write = entry
+            bound_write = None
+            if write:
+                bound_write = lambda k, text: write(k, pid, text)
+            return (lambda k: read(k, pid)), bound_write
+    raise KernelError("ENOENT", path)
+
+
+def error_line(exc):
+    if isinstance(exc, KernelError):
+        return exc.line()
+    if isinstance(exc, MemoryError):
+        return "error: ENOMEM: python heap exhausted"
+    if isinstance(exc, (ValueError, IndexError, KeyError, TypeError)):
+        return "error: EINVAL: %s: %s" % (type(exc).__name__, exc)
+    return "error: EIO: %s: %s" % (type(exc).__name__, exc)
+
+
+class Shell:
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def execute(self, line):
+        """Run one console line; returns its output text ("" if none)."""
+        out = []
+        try:
+            if len(line) > MAX_LINE:
+                raise KernelError("E2BIG", "line longer than %d characters" % MAX_LINE)
+            for part in split_commands(line):
+                text = self.run_one(part)
+                if text:
+                    out.append(text)
+        except Exception as exc:  # noqa: BLE001 - the console must survive anything
+            self.kernel.note_exception(exc)
+            out.append(error_line(exc))
+        return "\n".join(out)
+
+    def run_one(self, text):
+        words = split_words(text)
+        if not words:
+            return ""
+        target, append = None, False
+        for i in range(len(words)):
+            if words[i] in (">", ">>"):
+                if i != len(words) - 2:
+                    raise KernelError("EINVAL", "redirection needs one file")
+                target, append = words[i + 1], words[i] == ">>"
+                words = words[:i]
+                break
+        output = self.dispatch(words)
+        if target is None:
+            return output
+        write = resolve(target)[1]
+        if write is None:
+            raise KernelError("EACCES", "%s is read-only" % target)
+        write(self.kernel, output or "")
+        return ""
+
+    def dispatch(self, words):
+        entry = registry.COMMANDS.get(words[0])
+        if entry is None:
+            raise KernelError("ENOENT", "unknown command %r (try help)" % words[0])
+        return entry[0](self.kernel, words[1:])

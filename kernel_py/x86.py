@@ -1,0 +1,68 @@
+# x86-64 architectural constants: page-table entry bits, #PF error-code bits,
+# control-register bits. Named once here and imported everywhere (kernel,
+# simulated machine, host walker). Section numbers refer to the Intel SDM,
+# Volume 3A.
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_MASK = ~(PAGE_SIZE - 1)
+PMD_SIZE = 1 << 21          # 2 MiB page (PS in a PDE)
+PUD_SIZE = 1 << 30          # 1 GiB page (PS in a PDPTE)
+PGDIR_SHIFT = 39
+PTRS_PER_TABLE = 512
+LEVEL_SHIFTS = (39, 30, 21, 12)   # PML4, PDPT, PD, PT (SDM 4.5)
+
+# Paging-structure entry bits (SDM 4.5, Tables 4-14 .. 4-20)
+_PAGE_PRESENT = 1 << 0
+_PAGE_RW = 1 << 1
+_PAGE_USER = 1 << 2
+_PAGE_PWT = 1 << 3
+_PAGE_PCD = 1 << 4
+_PAGE_ACCESSED = 1 << 5
+_PAGE_DIRTY = 1 << 6
+_PAGE_PSE = 1 << 7          # page size: 2 MiB in a PDE, 1 GiB in a PDPTE
+_PAGE_GLOBAL = 1 << 8
+_PAGE_NX = 1 << 63          # requires EFER.NXE (SDM 4.6.2)
+# Physical-address field of an entry: bits 51:12 (MAXPHYADDR = 52 at most).
+PTE_ADDR_MASK = 0x000FFFFFFFFFF000
+PTE_FLAGS_MASK = ~PTE_ADDR_MASK & 0xFFFFFFFFFFFFFFFF
+
+# #PF error code (SDM 4.7, Figure 4-12)
+PF_PROT = 1 << 0    # 0: not-present page; 1: protection violation
+PF_WRITE = 1 << 1   # the access was a write
+PF_USER = 1 << 2    # the access was made at CPL 3
+PF_RSVD = 1 << 3    # a reserved bit was set in a paging-structure entry
+PF_INSTR = 1 << 4   # the access was an instruction fetch (NX or SMEP)
+
+# Control registers (SDM 2.5)
+CR0_WP = 1 << 16    # supervisor writes honour read-only pages
+CR0_PG = 1 << 31
+CR4_PAE = 1 << 5
+CR4_PGE = 1 << 7
+EFER_NXE = 1 << 11
+
+# Exception vectors (SDM 6.3.1)
+VEC_DE = 0
+VEC_BP = 3
+VEC_UD = 6
+VEC_DF = 8
+VEC_GP = 13
+VEC_PF = 14
+EXCEPTION_NAMES = (
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO",
+    "#TS", "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM",
+    "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
+    "#SX", "#31",
+)
+
+
+def canonical(va):
+    """Sign-extend a 48-bit virtual address (SDM 3.3.7.1)."""
+    va &= 0xFFFFFFFFFFFF
+    if va & (1 << 47):
+        va |= 0xFFFF000000000000
+    return va
+
+
+def is_canonical(va):
+    return canonical(va) == va
