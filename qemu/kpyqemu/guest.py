@@ -296,6 +296,7 @@ class Guest:
             maxread=65536, encoding="utf-8", codec_errors="replace",
             echo=False, preexec_fn=child_setup, dimensions=(24, 500))
         self.child.logfile_read = self._log
+        self.child.delaybeforesend = None     # pexpect's default sleeps 50 ms
         try:
             self.child.expect_exact(PROMPT, timeout=self.boot_timeout)
         except pexpect.TIMEOUT:
