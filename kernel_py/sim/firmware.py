@@ -11,10 +11,8 @@ from kernel_py import layout
 from kernel_py.layout import (
     E820_RAM, E820_RESERVED, KERNEL_BASE, DIRECT_MAP_BASE, BOOT_IDENTITY_SIZE,
 )
-from kernel_py.x86 import (
-    LEVEL_SHIFTS, PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK,
-    _PAGE_PRESENT, _PAGE_RW, _PAGE_PSE, _PAGE_NX,
-)
+from kernel_py.sim.pagetable import Builder
+from kernel_py.x86 import PMD_SIZE, _PAGE_PRESENT, _PAGE_RW, _PAGE_NX
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -101,62 +99,24 @@ def reserved_ranges(boot_tables_end):
 
 # Boot page tables ---------------------------------------------------------
 
-TABLE_FLAGS = _PAGE_PRESENT | _PAGE_RW
-LEAF_2M = _PAGE_PRESENT | _PAGE_RW | _PAGE_PSE
+LEAF_2M = _PAGE_PRESENT | _PAGE_RW
 
 
-class BootTables:
-    """Builds the boot page tables with a bump allocator in physical memory
-    (already zero), as the guest's boot code does before entering long mode.
-    """
-
-    def __init__(self, read64, write64, start):
-        self.read64 = read64
-        self.write64 = write64
-        self.next = start
-        self.pml4 = self.alloc()
-
-    def alloc(self):
-        pa = self.next
-        self.next += PAGE_SIZE
-        return pa
-
-    def _table(self, table, index):
-        """The next-level table under entry `index`, allocated on demand."""
-        epa = table + index * 8
-        e = self.read64(epa)
-        if not e & _PAGE_PRESENT:
-            e = self.alloc() | TABLE_FLAGS
-            self.write64(epa, e)
-        return e & PTE_ADDR_MASK
-
-    def map_2m(self, va, pa, flags):
-        """Map one 2 MiB page (SDM 4.5, Table 4-18: PDE with PS=1)."""
-        t = self.pml4
-        for shift in LEVEL_SHIFTS[:2]:
-            t = self._table(t, (va >> shift) & 511)
-        self.write64(t + ((va >> 21) & 511) * 8, pa | flags)
-
-    def map_range(self, va, pa, size, flags):
-        for off in range(0, size, PMD_SIZE):
-            self.map_2m(va + off, pa + off, flags)
-
-
-def build_boot_tables(read64, write64, mem_map):
+def build_boot_tables(hw, mem_map):
     """Identity map of BOOT_IDENTITY_SIZE, direct map of all RAM (NX) and the
     kernel image at KERNEL_BASE, all 2 MiB pages, no global bit.
     Returns (cr3, end of the tables)."""
-    bt = BootTables(read64, write64, BOOT_TABLES_START)
-    bt.map_range(0, 0, BOOT_IDENTITY_SIZE, LEAF_2M)
+    bt = Builder(hw, BOOT_TABLES_START, zero=False)   # memory is still zero
+    bt.map_range(0, 0, BOOT_IDENTITY_SIZE, PMD_SIZE, LEAF_2M)
     for base, length, kind in mem_map:
         if kind != E820_RAM:
             continue
         start = base & ~(PMD_SIZE - 1)
         end = (base + length + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
-        bt.map_range(DIRECT_MAP_BASE + start, start, end - start,
+        bt.map_range(DIRECT_MAP_BASE + start, start, end - start, PMD_SIZE,
                      LEAF_2M | _PAGE_NX)
     image = (IMAGE_END + PMD_SIZE - 1) & ~(PMD_SIZE - 1)
-    bt.map_range(KERNEL_BASE, 0, image, LEAF_2M)
+    bt.map_range(KERNEL_BASE, 0, image, PMD_SIZE, LEAF_2M)
     return bt.pml4, bt.next
 
 

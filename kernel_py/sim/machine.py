@@ -96,7 +96,7 @@ class Machine:
         self._tlb_get = self.tlb.entries.get
 
         self.cr3, tables_end = firmware.build_boot_tables(
-            self.read64, self.write64, self._memory_map)
+            self, self._memory_map)
         self._reserved = firmware.reserved_ranges(tables_end)
         self.ports = PortBus()
         self.ports.attach(range(DEBUG_EXIT_PORT, DEBUG_EXIT_PORT + 4),

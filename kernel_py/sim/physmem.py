@@ -12,6 +12,7 @@ outside the buffer calls `bad(pa, write)`, which must raise.
 
 import mmap
 import struct
+import sys
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -19,7 +20,12 @@ _U64 = struct.Struct("<Q")
 
 
 def allocate(size):
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    # No commit charge: big machines are sparse (Linux MAP_NORESERVE, which
+    # the mmap module only names from Python 3.13 on).
+    flags |= getattr(mmap, "MAP_NORESERVE",
+                     0x4000 if sys.platform.startswith("linux") else 0)
+    return mmap.mmap(-1, size, flags=flags)
 
 
 def make_accessors(buf, bad):
