@@ -2,7 +2,18 @@
 # holds them, so the console and tests reach everything from one place.
 
 from kernel_py import cmdline
+from kernel_py.layout import BOOT_IDENTITY_SIZE
+from kernel_py.mm import buddy as buddy_mod
+from kernel_py.mm import init_mm as init_mm_mod
+from kernel_py.mm import page
+from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
+from kernel_py.mm.memblock import Memblock
 from kernel_py.mm.memmap import MemoryMap
+from kernel_py.mm.pgtable import PgTable
+from kernel_py.mm.zone import totalreserve_pages
+
+BOOT_TABLE_GFP = GFP_DMA32 | __GFP_ZERO
+TABLE_GFP = GFP_KERNEL | __GFP_ZERO
 
 LOG_LINES = 1000
 
@@ -15,6 +26,12 @@ class Kernel:
         self.log = []
         self.last_exception = None
         self.memmap = None
+        self.memblock = None
+        self.mem_map = None
+        self.buddy = None
+        self.zones = []
+        self.pgtable = None
+        self.init_mm = None
 
     def printk(self, msg):
         self.log.append(msg)
@@ -29,19 +46,56 @@ class Kernel:
         return []
 
     def boot(self):
-        self.memmap = MemoryMap(self.hw.memory_map(), self.hw.reserved())
+        hw = self.hw
+        self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
+        self.mm_init()
         self.printk(self.summary())
+        self.printk(self.mm_summary())
+
+    def mm_init(self):
+        """memblock -> mem_map -> zones and buddy -> the kernel's page tables.
+        Boot-time metadata stays below BOOT_IDENTITY_SIZE, which every boot
+        table maps; so do the takeover tables (GFP_DMA32)."""
+        hw, m = self.hw, self.memmap
+        self.memblock = Memblock(m.usable)
+        self.mem_map = page.alloc_mem_map(hw, self.memblock, m.max_pfn(), BOOT_IDENTITY_SIZE)
+        self.memblock.retired = True
+        self.buddy = buddy_mod.init_zones(hw, self.mem_map, m.ram, self.memblock.free_ranges())
+        self.zones = self.buddy.zones
+        self.pgtable = PgTable(hw, self.alloc_table, self.free_table)
+        self.table_gfp = BOOT_TABLE_GFP
+        self.init_mm = init_mm_mod.takeover(hw, self.pgtable, m.ram, self.params)
+        self.table_gfp = TABLE_GFP
+
+    def alloc_table(self):
+        return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
+
+    def free_table(self, pa):
+        self.buddy.free_pages(pa, 0)
 
     def meminfo(self):
         """/proc/meminfo; each subsystem adds its lines as it lands."""
-        total = self.memmap.total_usable() >> 10
-        return meminfo_lines((("MemTotal", total), ("MemFree", total), ("MemAvailable", total)))
+        if self.buddy is None:
+            total = self.memmap.total_usable() >> 10
+            return meminfo_lines((("MemTotal", total), ("MemFree", total), ("MemAvailable", total)))
+        b = self.buddy
+        free = b.nr_free_pages()
+        available = max(0, free - totalreserve_pages(self.zones))
+        return meminfo_lines((("MemTotal", b.managed_pages() * 4), ("MemFree", free * 4),
+                              ("MemAvailable", available * 4)))
 
     def summary(self):
         m = self.memmap
         return "kernel_py: %d MiB RAM in %d ranges, %d KiB usable, accel=%s, cmdline=%r" % (
             m.total_ram() >> 20, len(m.ram), m.total_usable() >> 10,
             self.hw.accel(), self.hw.cmdline())
+
+
+    def mm_summary(self):
+        zones = " ".join("%s=%d" % (z.name, z.managed_pages) for z in self.zones if z.present_pages)
+        return "mm: mem_map %d KiB at 0x%x, managed pages %s, cr3=0x%x%s" % (
+            self.mem_map.size >> 10, self.mem_map.base, zones, self.init_mm.pgd,
+            " gbpages" if self.init_mm.gbpages else "")
 
 
 def meminfo_lines(pairs):
