@@ -54,6 +54,53 @@ _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _StructError = struct.error
 
 
+def _make_vread(fmt):
+    """vreadN: the TLB-hit path inline; a load crossing a page boundary goes
+    byte-wise through vreadbytes (each page checked)."""
+    n, unpack = fmt.size, fmt.unpack_from
+    last, ones = 0x1000 - n, (1 << 8 * n) - 1
+
+    def vread(self, va):
+        off = va & 0xFFF
+        if off <= last:
+            e = self._tlb_get(va >> 12)
+            pa = e[0] | off if e is not None else self._miss(va, 0, 0)
+            try:
+                return unpack(self._buf, pa)[0]
+            except _StructError:         # beyond the machine: all ones
+                return ones
+        return int.from_bytes(self.vreadbytes(va, n), "little")
+    vread.__name__ = "vread%d" % (8 * n)
+    return vread
+
+
+def _make_vwrite(fmt):
+    """vwriteN: the TLB-hit path inline (the entry must allow the write and
+    be dirty already, 4.8); a store crossing a page boundary translates both
+    pages before writing."""
+    n, pack = fmt.size, fmt.pack_into
+    last, mask = 0x1000 - n, (1 << 8 * n) - 1
+
+    def vwrite(self, va, v):
+        v &= mask
+        off = va & 0xFFF
+        if off <= last:
+            need = self._wneed
+            e = self._tlb_get(va >> 12)
+            if e is not None and e[1] & need == need:
+                pa = e[0] | off
+            else:
+                pa = self._miss(va, need, PF_WRITE)
+            try:
+                pack(self._buf, pa, v)
+            except _StructError:         # beyond the machine: dropped
+                pass
+            return
+        self._vwrite_split(va, v.to_bytes(n, "little"))
+    vwrite.__name__ = "vwrite%d" % (8 * n)
+    return vwrite
+
+
 class Machine:
     """One simulated x86-64 machine. See docs/hw.md for the interface.
 
@@ -369,71 +416,22 @@ class Machine:
             return self._buf[pa]
         return 0xFF
 
-    def vread16(self, va):
-        return self._vread(va, 2, _U16.unpack_from)
-
-    def vread32(self, va):
-        return self._vread(va, 4, _U32.unpack_from)
-
-    def vread64(self, va):
-        off = va & 0xFFF
-        if off <= 0xFF8:
-            e = self._tlb_get(va >> 12)
-            pa = e[0] | off if e is not None else self._miss(va, 0, 0)
-            try:
-                return _U64.unpack_from(self._buf, pa)[0]
-            except _StructError:
-                return M64
-        return int.from_bytes(self.vreadbytes(va, 8), "little")
-
-    def _vread(self, va, n, unpack):
-        off = va & 0xFFF
-        if off <= 0x1000 - n:
-            e = self._tlb_get(va >> 12)
-            pa = e[0] | off if e is not None else self._miss(va, 0, 0)
-            try:
-                return unpack(self._buf, pa)[0]
-            except _StructError:
-                return (1 << 8 * n) - 1
-        return int.from_bytes(self.vreadbytes(va, n), "little")
-
     def vwrite8(self, va, v):
-        pa = self._translate(va, self._wneed, PF_WRITE)
+        need = self._wneed
+        e = self._tlb_get(va >> 12)
+        if e is not None and e[1] & need == need:
+            pa = e[0] | (va & 0xFFF)
+        else:
+            pa = self._miss(va, need, PF_WRITE)
         if pa < self.phys_size:
             self._buf[pa] = v & 0xFF
 
-    def vwrite16(self, va, v):
-        self._vwrite(va, 2, _U16.pack_into, v & 0xFFFF)
-
-    def vwrite32(self, va, v):
-        self._vwrite(va, 4, _U32.pack_into, v & 0xFFFFFFFF)
-
-    def vwrite64(self, va, v):
-        v &= M64
-        off = va & 0xFFF
-        if off <= 0xFF8:
-            need = self._wneed
-            e = self._tlb_get(va >> 12)
-            if e is not None and e[1] & need == need:
-                pa = e[0] | off
-            else:
-                pa = self._miss(va, need, PF_WRITE)
-            try:
-                _U64.pack_into(self._buf, pa, v)
-            except _StructError:
-                pass
-            return
-        self._vwrite_split(va, v.to_bytes(8, "little"))
-
-    def _vwrite(self, va, n, pack, v):
-        if (va & 0xFFF) <= 0x1000 - n:
-            pa = self._translate(va, self._wneed, PF_WRITE)
-            try:
-                pack(self._buf, pa, v)
-            except _StructError:
-                pass
-            return
-        self._vwrite_split(va, v.to_bytes(n, "little"))
+    vread16 = _make_vread(_U16)
+    vread32 = _make_vread(_U32)
+    vread64 = _make_vread(_U64)
+    vwrite16 = _make_vwrite(_U16)
+    vwrite32 = _make_vwrite(_U32)
+    vwrite64 = _make_vwrite(_U64)
 
     # -- ports ------------------------------------------------------------------
 

@@ -8,8 +8,7 @@ guest's tables over QMP does neither), so both can share this code.
 
 from kernel_py.x86 import (
     LEVEL_SHIFTS, PTE_ADDR_MASK, PF_PROT, PF_RSVD,
-    _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PSE, _PAGE_GLOBAL,
-    _PAGE_DIRTY, _PAGE_NX,
+    _PAGE_PRESENT, _PAGE_PSE, _PAGE_GLOBAL, _PAGE_DIRTY, _PAGE_NX,
 )
 
 # Effective rights of a translation, one bit each.
@@ -92,10 +91,10 @@ def walk(read64, cr3, va, nxe=True, rsvd=0):
                 bad |= e & ((1 << shift) - 1) & ~0x1FFF   # address bits below
         if bad:                                   # the page size, bit 12 = PAT
             return Walk(va, entries, PF_RSVD | PF_PROT)
-        rw &= e >> 1
-        us &= e >> 2
+        rw &= e >> 1                              # _PAGE_RW, ANDed (4.6.1)
+        us &= e >> 2                              # _PAGE_USER, ANDed
         if nxe:
-            xd |= e >> 63
+            xd |= e >> 63                         # _PAGE_NX, ORed (4.6.2)
         if huge or level == 3:
             size = 1 << shift
             pa = (e & PTE_ADDR_MASK & ~(size - 1)) | (va & (size - 1))
