@@ -5,7 +5,7 @@ class KernelError(Exception):
     """A failure with an errno-style name, e.g. KernelError("ENOMEM", "order 3")."""
 
     def __init__(self, errname, detail=""):
-        Exception.__init__(self, errname, detail)
+        super().__init__(errname, detail)
         self.errname = errname
         self.detail = detail
 
