@@ -156,7 +156,7 @@ class SlabState:
             backend = DEFAULT_BACKEND
         self.default_backend = backend
         self.debug_flags, self.debug_caches = parse_slub_debug(params)
-        self.caches = [None] * MAX_CACHES     # id -> cache (mem_map aux)
+        self.caches = [None] * 256           # id -> cache (mem_map aux); 255 stays None
         self.by_name = {}
         self.slob = None
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
@@ -216,9 +216,8 @@ class SlabState:
             raise KernelError("EINVAL", "backend %r (slab|slub|slob)" % backend)
         if self.debug_flags and (not self.debug_caches or name in self.debug_caches):
             flags |= self.debug_flags
-        try:
-            cid = self.caches.index(None)
-        except ValueError:
+        cid = self.caches.index(None)
+        if cid >= MAX_CACHES:
             raise KernelError("ENOMEM", "too many caches")
         cls = self.backend_class(backend)
         s = cls(self, name, size, align, flags, ctor)
