@@ -52,11 +52,15 @@ def image_ranges(sections):
     they overlap, minus the guard page below the stack."""
     guard = None
     for name, vs, ve, ps in sections:
-        if name == "stack":
+        if name == "stack" and guard is None:
             guard = (vs - PAGE_SIZE, vs)
+        elif name == "stack-guard":
+            guard = (vs, ve)
     covered = []
     out = []
     for name, vs, ve, ps in sections:
+        if name == "stack-guard":
+            continue
         if name not in SECTION_FLAGS:
             raise KernelError("EINVAL", "unknown kernel section %r" % name)
         pieces = [(vs, ve)]

@@ -86,3 +86,13 @@ def cmd_python(k, args):
     from kernel_py.shell import repl
     repl.run(k)
     return ""
+
+
+TRAPS = ("de", "bp", "ud", "gp", "pf")
+
+
+@command("trap", "trap de|bp|ud|gp|pf", "raise a real CPU exception in the kernel: prints an oops, the console goes on")
+def cmd_trap(k, args):
+    if len(args) != 1 or args[0] not in TRAPS:
+        raise KernelError("EINVAL", "usage: trap " + "|".join(TRAPS))
+    k.hw.trap(args[0])

@@ -68,9 +68,13 @@ def resolve(path):
     raise KernelError("ENOENT", path)
 
 
-def error_line(exc):
+def error_line(exc, fault_type=None):
     if isinstance(exc, KernelError):
         return exc.line()
+    if fault_type is not None and isinstance(exc, fault_type):
+        vector, code, addr, rip = exc.args
+        return "error: EFAULT: CPU exception %d (error code 0x%x) at address 0x%x, rip 0x%x" % (
+            vector, code, addr, rip)
     if isinstance(exc, MemoryError):
         return "error: ENOMEM: python heap exhausted"
     if isinstance(exc, (ValueError, IndexError, KeyError, TypeError)):
@@ -94,7 +98,7 @@ class Shell:
                     out.append(text)
         except Exception as exc:  # noqa: BLE001 - the console must survive anything
             self.kernel.note_exception(exc)
-            out.append(error_line(exc))
+            out.append(error_line(exc, self.kernel.hw.Fault))
         return "\n".join(out)
 
     def run_one(self, text):
