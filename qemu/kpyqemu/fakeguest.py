@@ -5,7 +5,8 @@ real console (banner, `kpy# ` prompt, echo, "\\r\\n" line ends, `error:`
 lines, oops blocks, poweroff with an exit status). It has no QMP.
 
 Commands: echo ARGS | cat /proc/cmdline | lines N | sleep SECONDS |
-oops | hang | crash | poweroff [STATUS]; anything else is an error.
+oops | hang | crash | python (a REPL) | poweroff [STATUS]; anything else
+is an error.
 """
 
 import os
@@ -17,6 +18,48 @@ PROMPT = b"kpy# "
 
 def out(text):
     os.write(1, text.replace("\n", "\r\n").encode())
+
+
+def readline(prompt):
+    """A line with echo, like the guest's console.readline; None on Ctrl-D."""
+    os.write(1, prompt)
+    line = b""
+    while True:
+        ch = os.read(0, 1)
+        if not ch or (ch == b"\x04" and not line):
+            return None
+        if ch in (b"\r", b"\n"):
+            os.write(1, b"\r\n")
+            return line.decode()
+        if ch in (b"\x7f", b"\x08"):
+            if line:
+                line = line[:-1]
+                os.write(1, b"\b \b")
+        else:
+            line += ch
+            os.write(1, ch)
+
+
+def repl():
+    """`python`: the guest REPL's behaviour (expressions print their repr,
+    exceptions print 'Type: message', exit() leaves)."""
+    scope = {}
+    out("fake REPL; exit() to leave\n")
+    while True:
+        line = readline(b">>> ")
+        if line is None or line.strip() in ("exit()", "quit()"):
+            return
+        try:
+            try:
+                code = compile(line, "<console>", "eval")
+            except SyntaxError:
+                exec(compile(line, "<console>", "exec"), scope)
+                continue
+            value = eval(code, scope)
+            if value is not None:
+                out(repr(value) + "\n")
+        except Exception as exc:
+            out("%s: %s\n" % (type(exc).__name__, exc))
 
 
 def main(argv):
@@ -35,26 +78,13 @@ def main(argv):
         tty.setraw(0)      # like QEMU's stdio chardev: no tty echo, no ONLCR
     time.sleep(delay)
     out("fake kpy: mem=%s cmdline=%r\n" % (mem, cmdline))
-    line = b""
-    os.write(1, PROMPT)
     while True:
-        ch = os.read(0, 1)
-        if not ch:
-            return 0
-        if ch in (b"\r", b"\n"):
-            os.write(1, b"\r\n")
-            status = run(line.decode(), cmdline)
-            if status is not None:
-                return status
-            line = b""
-            os.write(1, PROMPT)
-        elif ch in (b"\x7f", b"\x08"):
-            if line:
-                line = line[:-1]
-                os.write(1, b"\b \b")
-        else:
-            line += ch
-            os.write(1, ch)
+        line = readline(PROMPT)
+        if line is None:
+            continue
+        status = run(line, cmdline)
+        if status is not None:
+            return status
 
 
 def run(line, cmdline):
@@ -73,6 +103,10 @@ def run(line, cmdline):
     elif cmd == "oops":
         out("oops: #PF error_code=0x2 cr2=0x0 rip=0xffffffff80001234\n"
             "  rax=0 rbx=0\nerror: EFAULT: page fault\n")
+    elif cmd == "python":
+        import builtins
+        builtins.print = lambda *a, **kw: out(" ".join(map(str, a)) + "\n")
+        repl()
     elif cmd == "hang":
         while True:
             time.sleep(1)

@@ -36,11 +36,14 @@ DEFAULT_IMAGE = REPO_ROOT / "guest" / "build" / "kernel.bin"
 QEMU = "qemu-system-x86_64"
 PROMPT = "kpy# "
 _PROMPT_AFTER_LINE = "\n" + PROMPT
+_REPL_PROMPT = "\n>>> "
+_REPL_LINE_MAX = 3000          # the console takes lines up to 4096 chars
+_PY_EXC_RE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Fault|Interrupt|Exit): ")
 DEBUG_EXIT_PORT = 0xF4
 
 DEFAULT_BOOT_TIMEOUT = {"tcg": 60.0, "kvm": 30.0, "fake": 10.0}
 DEFAULT_CMD_TIMEOUT = 30.0
-KVM_PROBE_TIMEOUT = 20.0
+KVM_PROBE_TIMEOUT = 12.0
 
 _counter = itertools.count(1)
 _kvm_probe_cache = {}
@@ -61,6 +64,10 @@ class GuestError(Exception):
 
 class GuestOops(GuestError):
     """The command produced an oops block (an unhandled CPU fault)."""
+
+
+class GuestPythonError(GuestError):
+    """Code run with Guest.python() raised; `.line` is the 'Error: ...' line."""
 
 
 class GuestTimeout(GuestError):
@@ -383,29 +390,36 @@ class Guest:
         to '\\n' line ends, without the echoed command line and without a
         trailing newline). No checking for error/oops lines."""
         self._require_console()
+        out = self._exchange(cmd, (_PROMPT_AFTER_LINE,), timeout)[0]
+        self.last_output = out
+        return out
+
+    def _exchange(self, line, prompts, timeout=None):
+        """Type `line`; wait for one of `prompts` (each must follow a line
+        break and be followed by silence). Returns (output, prompt index)."""
         timeout = self.cmd_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        self.send_line(cmd)
+        self.send_line(line)
         parts = []
         child = self.child
         while True:
             try:
-                child.expect_exact(_PROMPT_AFTER_LINE,
-                                   timeout=max(0.0, deadline - time.monotonic()))
+                i = child.expect_exact(list(prompts),
+                                       timeout=max(0.0, deadline - time.monotonic()))
             except pexpect.TIMEOUT:
                 self.broken = True
-                partial = _strip_echo("".join(parts) + _normalize(child.before), cmd)
+                partial = _strip_echo("".join(parts) + _normalize(child.before), line)
                 raise GuestTimeout(
                     "%s: %r: no prompt within %.0fs\npartial output:\n%s"
-                    % (self.name, cmd, timeout, _tail(partial, 30)),
-                    cmd=cmd, output=partial, log_path=self.log_path) from None
+                    % (self.name, line, timeout, _tail(partial, 30)),
+                    cmd=line, output=partial, log_path=self.log_path) from None
             except pexpect.EOF:
-                partial = _strip_echo("".join(parts) + _normalize(child.before), cmd)
+                partial = _strip_echo("".join(parts) + _normalize(child.before), line)
                 self._reap()
                 raise GuestDied(
                     "%s: %r: QEMU exited (exit code %s)\n%s"
-                    % (self.name, cmd, self.exit_code, self._diagnostics()),
-                    cmd=cmd, output=partial, log_path=self.log_path) from None
+                    % (self.name, line, self.exit_code, self._diagnostics()),
+                    cmd=line, output=partial, log_path=self.log_path) from None
             parts.append(child.before)
             # A prompt is followed by silence. More data already buffered
             # means an output line merely began with the prompt text.
@@ -413,8 +427,46 @@ class Guest:
                 parts.append(child.after)
                 continue
             break
-        out = _strip_echo(_normalize("".join(parts)), cmd)
+        return _strip_echo(_normalize("".join(parts)), line), i
+
+    def python(self, code, timeout=None, *, check=True, allow_oops=False):
+        """Run Python source in the guest's `python` REPL (k = the kernel,
+        hw = the machine) and return what it printed; a lone expression
+        prints its repr. The REPL is entered and left around each call.
+
+        Raises GuestPythonError if the last output line is an exception
+        report ('SomeError: ...') and check is set; GuestOops as run()."""
+        self._require_console()
+        banner, i = self._exchange("python", (_REPL_PROMPT, _PROMPT_AFTER_LINE), timeout)
+        if i != 0:
+            raise GuestError("%s: `python` did not start a REPL:\n%s"
+                             % (self.name, banner), cmd="python", output=banner,
+                             log_path=self.log_path)
+        outs = []
+        try:
+            if "\n" not in code.strip() and len(code) < _REPL_LINE_MAX:
+                outs.append(self._exchange(code.strip(), (_REPL_PROMPT,), timeout)[0])
+            else:
+                # one line per chunk; repr() grows a chunk at most 4 times
+                step = _REPL_LINE_MAX // 4
+                self._exchange("_kpy_src = ''", (_REPL_PROMPT,), timeout)
+                for n in range(0, len(code), step):
+                    piece = repr(code[n:n + step])
+                    self._exchange("_kpy_src += " + piece, (_REPL_PROMPT,), timeout)
+                outs.append(self._exchange("exec(_kpy_src)", (_REPL_PROMPT,), timeout)[0])
+        finally:
+            if not self.broken and self.alive:
+                self._exchange("exit()", (_PROMPT_AFTER_LINE,), timeout)
+        out = "\n".join(o for o in outs if o)
         self.last_output = out
+        lines = out.split("\n")
+        if not allow_oops and any(l.startswith("oops:") for l in lines):
+            raise GuestOops("%s: python: oops\n%s" % (self.name, out), cmd=code,
+                            output=out, log_path=self.log_path)
+        if check and lines and _PY_EXC_RE.match(lines[-1]):
+            raise GuestPythonError("%s: python: %s" % (self.name, lines[-1]),
+                                   cmd=code, output=out, line=lines[-1],
+                                   log_path=self.log_path)
         return out
 
     def run(self, cmd, timeout=None, *, check=True, allow_oops=False):

@@ -420,15 +420,18 @@ class PageWalker:
         return seen
 
 
-def coalesce(mappings) -> List[Mapping]:
-    """Merge runs of mappings contiguous in VA and PA with equal flags and
-    page size (what ptdump prints). The merged Mapping's size is the run's
-    length; level is the page level of its pages."""
+def coalesce(mappings, ignore=_PAGE_ACCESSED | _PAGE_DIRTY) -> List[Mapping]:
+    """Merge runs of mappings contiguous in VA and PA with equal flags
+    (except the `ignore` bits: by default accessed/dirty, which the CPU sets
+    as it goes) and page size, as ptdump prints them. The merged Mapping's
+    size is the run's length; flags and entry are its first page's."""
     out = []
     cur = None
+    keep = ~ignore
     for m in mappings:
         if (cur is not None and m.va == cur.va + cur.size
-                and m.pa == cur.pa + cur.size and m.flags == cur.flags
+                and m.pa == cur.pa + cur.size
+                and m.flags & keep == cur.flags & keep
                 and m.level == cur.level):
             cur = cur._replace(size=cur.size + m.size)
         else:

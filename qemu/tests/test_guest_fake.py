@@ -100,3 +100,15 @@ def test_parse_registers_and_sizes():
     assert r.GDT == 0x102000
     assert parse_size("256M") == 256 << 20 and parse_size("4G") == 4 << 30
     assert parse_size("512") == 512 << 20
+
+
+def test_python_repl(fake):
+    from kpyqemu.guest import GuestPythonError
+    assert fake.python("1 + 2") == "3"
+    assert fake.python("for i in range(2):\n    print(i)\nprint('end')") == "0\n1\nend"
+    big = "\n".join("v%d = %d" % (i, i) for i in range(400)) + "\nprint(v399 * 2)"
+    assert fake.python(big) == "798"
+    with pytest.raises(GuestPythonError) as ei:
+        fake.python("1 // 0")
+    assert ei.value.line.startswith("ZeroDivisionError:")
+    assert fake.run("echo back") == "back"

@@ -362,3 +362,12 @@ def test_large_direct_map_enumerates_fast():
     runs = coalesce(ms)
     assert len(runs) == 4   # 4G of 2M, 60G of 1G, kernel text, kernel data
     assert elapsed < 5.0, "enumeration took %.2fs" % elapsed
+
+
+def test_coalesce_ignores_accessed_dirty_by_default():
+    t = Tables()
+    t.map(KERNEL_BASE, 0x100000, PAGE_SIZE, P | RW | _PAGE_ACCESSED)
+    t.map(KERNEL_BASE + PAGE_SIZE, 0x101000, PAGE_SIZE, P | RW | _PAGE_DIRTY)
+    ms = list(t.walker().mappings())
+    assert len(coalesce(ms)) == 1
+    assert len(coalesce(ms, ignore=0)) == 2
