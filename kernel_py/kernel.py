@@ -49,6 +49,7 @@ class Kernel:
         hw = self.hw
         self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
         self.mm_init()
+        self.slab_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
 
@@ -66,6 +67,11 @@ class Kernel:
         self.table_gfp = BOOT_TABLE_GFP
         self.init_mm = init_mm_mod.takeover(hw, self.pgtable, m.ram, self.params)
         self.table_gfp = TABLE_GFP
+
+    def slab_init(self):
+        """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
+        from kernel_py.mm.slab_common import kmem_cache_init
+        self.slab, self.kmalloc = kmem_cache_init(self)
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)

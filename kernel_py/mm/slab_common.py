@@ -322,3 +322,15 @@ def meminfo_pairs(st):
 
 def dma_addr(va):
     return va - DMB
+
+
+def kmem_cache_init(k):
+    """Boot: the slab layer over the buddy, then the kmalloc caches.
+    Returns (SlabState, Kmalloc); the kernel keeps them as k.slab, k.kmalloc."""
+    from kernel_py.mm.kmalloc import Kmalloc
+    st = SlabState(k.hw, k.mem_map, k.buddy, k.printk, k.params)
+    km = Kmalloc(st)
+    k.printk("slab: %s allocator, %d kmalloc caches%s" % (
+        st.default_backend.upper(), len(st.all_caches()),
+        ", slub_debug" if st.debug_flags else ""))
+    return st, km
