@@ -38,9 +38,8 @@ SECTIONS = (                          # (name, pstart, pend)
 HEAP = (0x210000, 0x410000)           # the VM heap, inside bss
 STACK = (0x4F8000, IMAGE_END)         # kernel stack, top of bss ...
 STACK_GUARD = (0x4F7000, 0x4F8000)    # ... with a guard page below it
-# Linux keeps the first 64 KiB away from the allocators
-# (CONFIG_X86_RESERVE_LOW, arch/x86/kernel/setup.c).
-FIRMWARE_LOW = (0, 64 << 10)
+# As the guest (boot_info.c): everything below the image is "firmware".
+FIRMWARE_LOW = (0, IMAGE_START)
 BOOT_TABLES_START = IMAGE_END
 
 # Fake instruction pointers reported with faults, inside "text".
@@ -82,7 +81,8 @@ def ram_top(mem_map):
 def kernel_sections():
     """(name, vstart, vend, pstart) of the image, virt = KERNEL_BASE + phys."""
     out = [(n, KERNEL_BASE + s, KERNEL_BASE + e, s) for n, s, e in SECTIONS]
-    out.append(("stack", KERNEL_BASE + STACK[0], KERNEL_BASE + STACK[1], STACK[0]))
+    for name, (s, e) in (("stack-guard", STACK_GUARD), ("stack", STACK)):
+        out.append((name, KERNEL_BASE + s, KERNEL_BASE + e, s))
     return out
 
 
@@ -92,7 +92,8 @@ def reserved_ranges(boot_tables_end):
         (FIRMWARE_LOW[0], FIRMWARE_LOW[1], "firmware"),
         (IMAGE_START, IMAGE_END, "kernel"),
         (HEAP[0], HEAP[1], "heap"),
-        (STACK[0], STACK[1], "stack"),
+        (STACK_GUARD[0], STACK[1], "stack"),      # guard included, as
+                                                  # the guest reports it
         (BOOT_TABLES_START, boot_tables_end, "boot-tables"),
     ]
 

@@ -162,13 +162,23 @@ class Machine:
         return fault
 
     def _phys_fault(self, pa, write):
-        """A physical accessor left memory: on the guest this is a #PF on the
-        direct map, reported as an oops (the handler is not consulted)."""
+        """A physical accessor left memory. On the guest the accessor's load
+        through the direct map takes a #PF inside the uaccess code, so the
+        handler is consulted as for virtual accesses; a True answer retries,
+        which faults again here (the memory will not appear) until the retry
+        limit. A view (mem(), write None) is not protected: an oops at once.
+        """
         va = (DIRECT_MAP_BASE + pa) & M64
-        self.cr2 = va
         err = PF_WRITE if write else 0
-        raise self._oops(Fault(VEC_PF, err, va, firmware.RIP_PHYS),
-                         "physical address %#x outside memory" % pa)
+        rip = firmware.RIP_PHYS
+        if write is None:
+            self.cr2 = va
+            raise self._oops(Fault(VEC_PF, err, va, rip),
+                             "mem() beyond memory at %#x" % pa)
+        for _ in range(self.retry_limit):
+            self._deliver(va, err, rip)
+        raise self._oops(Fault(VEC_PF, err, va, rip),
+                         "fault loop: %d retries" % self.retry_limit)
 
     def _gp(self, va):
         """A non-canonical address (3.3.7.1) raises #GP, not #PF."""
@@ -248,11 +258,10 @@ class Machine:
             self.cr2 = 0
         raise self._oops(Fault(vector, err, 0, firmware.RIP_TRAP), "trap")
 
-    def _deliver(self, va, err):
+    def _deliver(self, va, err, rip=firmware.RIP_UACCESS):
         """A #PF at an accessor: CR2 := va, then the handler decides (hw.md).
         Returns when the access should be retried, raises Fault otherwise."""
         self.cr2 = va
-        rip = firmware.RIP_UACCESS
         h = self._handler
         if h is None:
             raise self._oops(Fault(VEC_PF, err, va, rip), "no fault handler")

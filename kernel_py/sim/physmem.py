@@ -7,12 +7,17 @@ kernel writes. It supports the same buffer protocol (struct, memoryview).
 
 The accessors are closures over the buffer (no attribute lookups on the hot
 path); `make_accessors` returns them for the Machine to install. An address
-outside the buffer calls `bad(pa, write)`, which must raise.
+outside the buffer calls `bad(pa, write)`, which must raise (`mem()` calls
+`bad(pa, None)`): retrying cannot help, the memory will not appear. Like the
+guest's hw module, an address outside the direct-map window (negative, or
+at or above DIRECT_MAP_SIZE) is a ValueError, not a fault.
 """
 
 import mmap
 import struct
 import sys
+
+from kernel_py.layout import DIRECT_MAP_SIZE
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -35,9 +40,14 @@ def make_accessors(buf, bad):
     p16, p32, p64 = _U16.pack_into, _U32.pack_into, _U64.pack_into
     Error = struct.error
 
-    def oob(pa, write):
+    def window(pa, n):
+        if pa < 0 or pa + n > DIRECT_MAP_SIZE:
+            raise ValueError("physical address out of range")
+
+    def oob(pa, write, n=1):
         """Report the first byte outside memory."""
-        bad(pa if pa < 0 else max(pa, size), write)
+        window(pa, n)
+        bad(max(pa, size), write)
 
     def read8(pa):
         if 0 <= pa < size:
@@ -50,7 +60,7 @@ def make_accessors(buf, bad):
                 return u16(buf, pa)[0]
         except Error:
             pass
-        oob(pa, False)
+        oob(pa, False, 2)
 
     def read32(pa):
         try:
@@ -58,7 +68,7 @@ def make_accessors(buf, bad):
                 return u32(buf, pa)[0]
         except Error:
             pass
-        oob(pa, False)
+        oob(pa, False, 4)
 
     def read64(pa):
         try:
@@ -66,7 +76,7 @@ def make_accessors(buf, bad):
                 return u64(buf, pa)[0]
         except Error:
             pass
-        oob(pa, False)
+        oob(pa, False, 8)
 
     def write8(pa, v):
         if 0 <= pa < size:
@@ -80,7 +90,7 @@ def make_accessors(buf, bad):
                 return p16(buf, pa, v & 0xFFFF)
         except Error:
             pass
-        oob(pa, True)
+        oob(pa, True, 2)
 
     def write32(pa, v):
         try:
@@ -88,7 +98,7 @@ def make_accessors(buf, bad):
                 return p32(buf, pa, v & 0xFFFFFFFF)
         except Error:
             pass
-        oob(pa, True)
+        oob(pa, True, 4)
 
     def write64(pa, v):
         try:
@@ -96,19 +106,20 @@ def make_accessors(buf, bad):
                 return p64(buf, pa, v & 0xFFFFFFFFFFFFFFFF)
         except Error:
             pass
-        oob(pa, True)
+        oob(pa, True, 8)
 
     def check(pa, n, write):
         """Raise unless [pa, pa+n) is inside memory."""
         if n < 0:
             raise ValueError("negative length")
         if pa < 0 or pa + n > size:
-            oob(pa, write)
+            oob(pa, write, n)
 
     def fill(pa, byte, n):
         # Like a memset through the direct map: bytes before the end of
         # memory are written, then the access faults (docs/hw.md).
-        if pa >= 0 and pa + n > size and pa < size:
+        window(pa, n)
+        if pa + n > size and pa < size:
             buf[pa:size] = bytes((byte & 0xFF,)) * (size - pa)
         check(pa, n, True)
         if n:
@@ -128,13 +139,16 @@ def make_accessors(buf, bad):
         if type(data) is memoryview and (data.itemsize != 1 or data.ndim != 1):
             data = data.cast("B")
         n = len(data)
-        if pa >= 0 and pa + n > size and pa < size:
+        window(pa, n)
+        if pa + n > size and pa < size:
             buf[pa:size] = data[:size - pa]
         check(pa, n, True)
         buf[pa:pa + n] = data
 
     def mem(pa, n):
-        check(pa, n, False)
+        window(pa, n)
+        if n < 0 or pa + n > size:
+            bad(max(pa, size), None)
         return view[pa:pa + n]
 
     return {

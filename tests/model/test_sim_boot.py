@@ -84,18 +84,20 @@ def test_reserved_ranges():
     for inner in ("heap", "stack"):
         s, e = res[inner]
         assert ks <= s < e <= ke
-    assert res["firmware"][1] <= MiB
+    assert res["firmware"] == (0, MiB)       # as the guest: all below the image
     bs, be = res["boot-tables"]
     assert be > bs and (bs >= ke or be <= ks)
     assert m.read_cr3() & ~0xFFF >= bs and m.read_cr3() < be
-    for s, e, _ in m.reserved():       # all inside RAM
-        assert any(b <= s and e <= t for b, t in ram(m))
+    for s, e, name in m.reserved():    # the rest lies inside RAM
+        if name != "firmware":
+            assert any(b <= s and e <= t for b, t in ram(m)), name
 
 
 def test_kernel_sections():
     m = machine()
     secs = {n: (vs, ve, ps) for n, vs, ve, ps in m.kernel_sections()}
-    assert list(secs) == ["text", "rodata", "data", "bss", "stack"]
+    # hw.md's five, plus the guard page the guest also reports
+    assert list(secs) == ["text", "rodata", "data", "bss", "stack-guard", "stack"]
     ks, ke = [(s, e) for s, e, n in m.reserved() if n == "kernel"][0]
     for name, (vs, ve, ps) in secs.items():
         assert vs == KERNEL_BASE + ps
@@ -104,11 +106,13 @@ def test_kernel_sections():
     order = ["text", "rodata", "data", "bss"]
     for a, b in zip(order, order[1:]):
         assert secs[a][1] <= secs[b][0]
-    bss, stack = secs["bss"], secs["stack"]
+    bss, guard, stack = secs["bss"], secs["stack-guard"], secs["stack"]
     # the stack, and a guard page below it, lie inside bss
-    assert bss[0] <= stack[0] - PAGE_SIZE and stack[1] <= bss[1]
+    assert guard[1] == stack[0] and guard[1] - guard[0] == PAGE_SIZE
+    assert bss[0] <= guard[0] and stack[1] <= bss[1]
+    # the reserved "stack" range covers guard and stack, as on the guest
     res = {name: (s, e) for s, e, name in m.reserved()}
-    assert res["stack"] == (stack[2], stack[2] + stack[1] - stack[0])
+    assert res["stack"] == (guard[2], stack[2] + stack[1] - stack[0])
 
 
 @pytest.mark.parametrize("size", [128 * MiB, 6 * GiB])

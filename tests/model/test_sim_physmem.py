@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernel_py.layout import DIRECT_MAP_BASE
+from kernel_py.layout import DIRECT_MAP_BASE, DIRECT_MAP_SIZE
 from kernel_py.sim import Machine, Fault
 from kernel_py.sim import machine as machine_mod
 from kernel_py.x86 import PF_WRITE, VEC_PF
@@ -127,15 +127,36 @@ def test_big_machine_is_cheap():
 ])
 def test_outside_memory_raises_fault(m, call, write):
     size = m.phys_size
-    for pa in (size, size + 0x1000, -8):
+    for pa in (size, size + 0x1000):
         with pytest.raises(Fault) as ei:
             call(m, pa)
         vec, err, addr, rip = ei.value.args
         assert vec == VEC_PF
         assert err == (PF_WRITE if write else 0)
-        assert addr == (DIRECT_MAP_BASE + max(pa, size) if pa >= 0
-                        else DIRECT_MAP_BASE + pa)
+        assert addr == DIRECT_MAP_BASE + pa      # the first byte outside
         assert m.read_cr2() == addr
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, pa: m.read8(pa), lambda m, pa: m.read64(pa),
+    lambda m, pa: m.write8(pa, 0), lambda m, pa: m.write32(pa, 0),
+    lambda m, pa: m.fill(pa, 0, 4), lambda m, pa: m.readbytes(pa, 4),
+    lambda m, pa: m.writebytes(pa, b"ab"), lambda m, pa: m.mem(pa, 4),
+    lambda m, pa: m.copy(0, pa, 4), lambda m, pa: m.copy(pa, 0, 4),
+])
+def test_outside_the_direct_map_window_is_value_error(m, call):
+    """As the guest's hw module: a negative address or one past the 64 TiB
+    direct-map window is an argument error, not a fault."""
+    for pa in (-8, -1, DIRECT_MAP_SIZE, DIRECT_MAP_SIZE + 8):
+        with pytest.raises(ValueError):
+            call(m, pa)
+
+
+def test_direct_map_window_edge(m):
+    with pytest.raises(ValueError):
+        m.read64(DIRECT_MAP_SIZE - 4)        # would run past the window
+    with pytest.raises(Fault):
+        m.read8(DIRECT_MAP_SIZE - 1)         # inside it: no RAM there
 
 
 def test_straddling_end_faults_at_first_outside_byte(m):
@@ -164,14 +185,27 @@ def test_physical_fault_prints_oops(capsys):
     assert m.oops_count == 1
 
 
-def test_physical_fault_does_not_call_handler(m):
+def test_physical_fault_consults_the_handler():
+    """The guest's physical accessors load through the direct map inside
+    the uaccess code, so their #PF reaches the handler too."""
+    m = Machine(16 * MiB, console=lambda s: None, retry_limit=20)
     calls = []
+    m.set_fault_handler(lambda *a: calls.append(a) or False)
+    with pytest.raises(Fault) as ei:
+        m.write64(m.phys_size, 1)
+    va = DIRECT_MAP_BASE + m.phys_size
+    assert calls == [(va, PF_WRITE, ei.value.rip)]
+    assert ei.value.args[:3] == (VEC_PF, PF_WRITE, va)
+    # True retries, but memory never appears: the retry limit ends it
+    calls.clear()
     m.set_fault_handler(lambda *a: calls.append(a) or True)
-    try:
-        with pytest.raises(Fault):
-            m.read64(m.phys_size)
-    finally:
-        m.set_fault_handler(None)
+    with pytest.raises(Fault):
+        m.read8(m.phys_size)
+    assert len(calls) == 20
+    # a view is not protected: no handler, an oops at once
+    calls.clear()
+    with pytest.raises(Fault):
+        m.mem(m.phys_size - 2, 4)
     assert calls == []
 
 
