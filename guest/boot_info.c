@@ -29,7 +29,6 @@ extern char __image_start[], __text_end[], __rodata_end[], __load_end[];
 extern char __bss_start[], __bss_end[];
 extern char kstack_guard[], kstack_bottom[], kstack_top[];
 extern char boot_tables_start[], boot_tables_end[];
-extern char vm_heap[];
 
 static void *pa(uint64_t p) {
     return (void *)(DIRECT_MAP_BASE + p);
@@ -70,13 +69,27 @@ static void note_reserved(const struct mb_info *mbi) {
     int *n = &boot_info.nr_reserved;
     add(r, n, 0, KERNEL_LOAD_PHYS, "firmware");
     add(r, n, to_phys(__image_start), to_phys(__bss_end), "kernel");
-    add(r, n, to_phys(vm_heap), to_phys(vm_heap) + VM_HEAP_SIZE, "heap");
+    add(r, n, boot_info.heap, boot_info.heap + VM_HEAP_SIZE, "heap");
     add(r, n, to_phys(kstack_guard), to_phys(kstack_top), "stack");
     add(r, n, to_phys(boot_tables_start), to_phys(boot_tables_end), "boot-tables");
     if (mbi->flags & MB_INFO_MODS) {
         const struct mb_module *m = pa(mbi->mods_addr);
         for (uint32_t i = 0; i < mbi->mods_count; i++) {
             add(r, n, m[i].start, m[i].end, "modules");
+        }
+    }
+}
+
+/* The VM's heap goes in the first RAM above ZONE_DMA that holds it, so the
+ * kernel image stays small and ZONE_DMA stays free for the allocator. */
+static void place_heap(void) {
+    for (int i = 0; i < boot_info.nr_ranges; i++) {
+        const struct mem_range *r = &boot_info.ranges[i];
+        uint64_t start = r->base < HEAP_MIN_PHYS ? HEAP_MIN_PHYS : r->base;
+        start = (start + HEAP_ALIGN - 1) & ~(uint64_t)(HEAP_ALIGN - 1);
+        if (r->type == 1 && start + VM_HEAP_SIZE <= r->base + r->length) {
+            boot_info.heap = start;
+            return;
         }
     }
 }
@@ -97,6 +110,7 @@ void boot_info_init(uint32_t multiboot_info) {
         const char *text = pa(mbi->cmdline), *space = strchr(text, ' ');
         strncpy(boot_info.cmdline, space ? space + 1 : "", CMDLINE_MAX - 1);
     }
+    place_heap();
     note_sections();
     note_reserved(mbi);
     detect_hypervisor();

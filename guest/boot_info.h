@@ -18,6 +18,7 @@ struct boot_info {
     struct named_range sections[MAX_NAMED];   /* virtual, in the kernel image */
     char cmdline[CMDLINE_MAX];
     int kvm;
+    uint64_t heap;          /* physical base of the VM's heap */
 };
 
 extern struct boot_info boot_info;

@@ -14,6 +14,8 @@
 #define KSTACK_SIZE      (256 * 1024)
 #define IST_STACK_SIZE   (16 * 1024)
 #define VM_HEAP_SIZE     (24 * 1024 * 1024)
+#define HEAP_MIN_PHYS    (16 * 1024 * 1024)   /* above ZONE_DMA */
+#define HEAP_ALIGN       (2 * 1024 * 1024)
 
 /* GDT selectors (guest/cpu.c lays the GDT out in this order). */
 #define SEL_KCODE        0x08

@@ -19,7 +19,6 @@
 /* Headroom kept below the VM's stack limit for C frames and exception entry. */
 #define STACK_MARGIN (32 * 1024)
 
-char vm_heap[VM_HEAP_SIZE] __attribute__((aligned(4096)));
 extern char kstack_top[];
 
 static const char boot_py[] =
@@ -46,7 +45,13 @@ void kmain(uint32_t multiboot_info) {
     boot_info_init(multiboot_info);
     mp_stack_set_top(kstack_top);
     mp_stack_set_limit(KSTACK_SIZE - STACK_MARGIN);
-    gc_init(vm_heap, vm_heap + VM_HEAP_SIZE);
+    if (!boot_info.heap) {
+        mp_printf(&mp_plat_print, "kernel_py: no RAM above 16 MiB for a %u MiB heap; halting\n",
+            VM_HEAP_SIZE >> 20);
+        qemu_exit(3);
+    }
+    char *heap = (char *)(DIRECT_MAP_BASE + boot_info.heap);
+    gc_init(heap, heap + VM_HEAP_SIZE);
     mp_init();
     python_ready = 1;
     run_kernel_py();

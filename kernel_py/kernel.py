@@ -1,7 +1,7 @@
 # The kernel object: owns the machine (hw), boots the subsystems in order and
 # holds them, so the console and tests reach everything from one place.
 
-from kernel_py import cmdline
+from kernel_py import cmdline, tsc
 from kernel_py.layout import BOOT_IDENTITY_SIZE
 from kernel_py.mm import buddy as buddy_mod
 from kernel_py.mm import init_mm as init_mm_mod
@@ -48,6 +48,7 @@ class Kernel:
     def boot(self):
         hw = self.hw
         self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
+        self.clock = tsc.Clock(hw)
         self.mm_init()
         self.slab_init()
         self.printk(self.summary())

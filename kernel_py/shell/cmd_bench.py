@@ -1,0 +1,26 @@
+# `bench`: measurements made inside the guest with the calibrated TSC.
+# Figures are integers (the guest VM has no floats); make bench collects them.
+
+from kernel_py.errors import KernelError
+from kernel_py.shell.registry import command
+from kernel_py import bench
+
+
+def parse_count(args, default):
+    if not args:
+        return default
+    n = int(args[0])
+    if not 0 < n <= 10000000:
+        raise KernelError("EINVAL", "count must be 1..10000000")
+    return n
+
+
+@command("bench", "bench loop [N] | pf [N]", "time a Python loop, or N page faults handled in Python")
+def cmd_bench(k, args):
+    if not args or args[0] not in bench.BENCHES:
+        raise KernelError("EINVAL", "usage: bench loop [N] | pf [N]")
+    run, default = bench.BENCHES[args[0]]
+    n = parse_count(args[1:], default)
+    ticks = run(k, n)
+    return "%s n=%d total_us=%d per_op_ns=%d tsc_hz=%d" % (
+        args[0], n, k.clock.us(ticks), k.clock.ns(ticks) // n, k.clock.hz)
