@@ -36,7 +36,7 @@ class InitMM:
         self.pgd = pgd
         self.gbpages = gbpages
         self.image = []         # (vstart, vend, pstart, flags, section)
-        self.stack_guard = None
+        self.stack_guards = []
 
 
 def want_gbpages(hw, params):
@@ -48,30 +48,26 @@ def want_gbpages(hw, params):
 
 
 def image_ranges(sections):
-    """(vstart, vend, pstart, flags, name) to map, first section wins where
-    they overlap, minus the guard page below the stack."""
-    guard = None
-    for name, vs, ve, ps in sections:
-        if name == "stack" and guard is None:
-            guard = (vs - PAGE_SIZE, vs)
-        elif name == "stack-guard":
-            guard = (vs, ve)
-    covered = []
+    """(vstart, vend, pstart, flags, name) to map: the first section wins
+    where sections overlap (the stack lies inside bss); guard pages
+    ("stack-guard", else the page below "stack") stay unmapped. A section
+    this kernel does not know is mapped read-only and NX."""
+    guards = [(vs, ve) for name, vs, ve, ps in sections if name == "stack-guard"]
+    if not guards:
+        guards = [(vs - PAGE_SIZE, vs) for name, vs, ve, ps in sections if name == "stack"]
+    covered = list(guards)
     out = []
     for name, vs, ve, ps in sections:
         if name == "stack-guard":
             continue
-        if name not in SECTION_FLAGS:
-            raise KernelError("EINVAL", "unknown kernel section %r" % name)
         pieces = [(vs, ve)]
-        if guard is not None:
-            pieces = subtract(pieces, guard[0], guard[1])
         for cs, ce in covered:
             pieces = subtract(pieces, cs, ce)
+        flags = SECTION_FLAGS.get(name, PAGE_KERNEL_RO)
         for s, e in pieces:
-            out.append((s, e, ps + (s - vs), SECTION_FLAGS[name], name))
+            out.append((s, e, ps + (s - vs), flags, name))
         covered.append((vs, ve))
-    return out, guard
+    return out, guards
 
 
 def build(hw, pgt, ram, sections, gbpages):
@@ -82,7 +78,7 @@ def build(hw, pgt, ram, sections, gbpages):
     mm = InitMM(root, gbpages)
     for s, e in ram:
         pgt.map_range(root, DIRECT_MAP_BASE + s, s, e - s, PAGE_KERNEL, gbpages)
-    ranges, mm.stack_guard = image_ranges(sections)
+    ranges, mm.stack_guards = image_ranges(sections)
     for vs, ve, ps, flags, name in ranges:
         pgt.map_range(root, vs, ps, ve - vs, flags)
         mm.image.append((vs, ve, ps, flags, name))
