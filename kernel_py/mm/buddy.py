@@ -123,12 +123,18 @@ class Buddy:
         mark_idx = alloc_flags & Z.ALLOC_WMARK_MASK
         check = not alloc_flags & Z.ALLOC_NO_WATERMARKS
         zones = self.zones
+        plain = not alloc_flags & Z.ALLOC_MIN_RESERVE
         for i in range(high, -1, -1):
             z = zones[i]
             if not z.managed_pages:
                 continue
-            if check and not zone_watermark_ok(z, order, z.watermark[mark_idx], high, alloc_flags):
-                continue
+            if check:
+                if plain:
+                    # zone_watermark_ok inlined; its free-block test is rmqueue's
+                    if z.free_pages - (1 << order) + 1 <= z.watermark[mark_idx] + z.lowmem_reserve[high]:
+                        continue
+                elif not zone_watermark_ok(z, order, z.watermark[mark_idx], high, alloc_flags):
+                    continue
             pfn = self.rmqueue(z, order)
             if pfn != NIL:
                 return i, pfn

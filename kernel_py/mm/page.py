@@ -261,8 +261,16 @@ class PfnList:
     def pop(self):
         """Remove and return the first pfn, or NIL when empty."""
         pfn = self.first
-        if pfn != NIL:
-            self.remove(pfn)
+        if pfn == NIL:
+            return NIL
+        w32 = self._w32
+        rec = self.base + (pfn << RECORD_SHIFT)
+        nxt = self._r32(rec + OFF_NEXT)
+        self.first = nxt
+        if nxt != NIL:
+            w32(self.base + (nxt << RECORD_SHIFT) + OFF_PREV, NIL)
+        w32(rec + OFF_NEXT, NIL)
+        self.n -= 1
         return pfn
 
     def pfns(self):
