@@ -41,7 +41,8 @@ extern char kstack_bottom[], kstack_top[];
 
 static uint64_t gdt[5] __attribute__((aligned(16)));
 static struct tss tss __attribute__((aligned(16)));
-static struct idt_entry idt[32] __attribute__((aligned(16)));
+static struct idt_entry idt[48] __attribute__((aligned(16)));
+extern char irq_stub[];
 
 static void gdt_init(void) {
     uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
@@ -70,8 +71,8 @@ static void gdt_init(void) {
 }
 
 static void idt_init(void) {
-    for (int v = 0; v < 32; v++) {
-        uint64_t a = isr_table[v];
+    for (int v = 0; v < 48; v++) {
+        uint64_t a = v < 32 ? isr_table[v] : (uint64_t)irq_stub;
         idt[v].offset_lo = a & 0xFFFF;
         idt[v].selector = SEL_KCODE;
         idt[v].ist = v == 14 ? IST_PF : v == 8 ? IST_DF : IST_OTHER;
@@ -84,9 +85,21 @@ static void idt_init(void) {
     __asm__ volatile("lidt %0" : : "m"(p));
 }
 
+/* The 8259 pair, remapped above the exceptions (vectors 32..47), with only
+ * IRQ 4 (COM1) unmasked: the console sleeps in hlt until a key arrives. */
+static void pic_init(void) {
+    outb(0x20, 0x11); outb(0xA0, 0x11);     /* ICW1: edge, cascade, ICW4 */
+    outb(0x21, 32);   outb(0xA1, 40);       /* ICW2: vector bases */
+    outb(0x21, 4);    outb(0xA1, 2);        /* ICW3: slave on IRQ 2 */
+    outb(0x21, 1);    outb(0xA1, 1);        /* ICW4: 8086 mode */
+    outb(0x21, (uint8_t)~(1 << 4));
+    outb(0xA1, 0xFF);
+}
+
 void cpu_init(void) {
     gdt_init();
     idt_init();
+    pic_init();
 }
 
 void qemu_exit(int status) {

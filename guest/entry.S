@@ -122,6 +122,19 @@ ua_fixup:   cld
             ret
 
     .section .text
+/* IRQs from the 8259 PIC (remapped to 32..47). Interrupts are enabled only
+ * inside the console's sti;hlt wait, so the handler only acknowledges: the
+ * waiter then polls the UART again. */
+    .globl irq_stub
+    .align 16
+irq_stub:
+    push %rax
+    mov $0x20, %al
+    out %al, $0xA0                  /* EOI to the slave (harmless for master IRQs) */
+    out %al, $0x20                  /* EOI to the master */
+    pop %rax
+    iretq
+
 /* run_on_stack(fn, arg, sp): call fn(arg) with RSP = sp, then return. */
     .globl run_on_stack
 run_on_stack:

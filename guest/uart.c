@@ -1,4 +1,5 @@
-/* Polled 16550 on COM1. Interrupts stay off: the console loop polls. */
+/* 16550 on COM1. Output is polled; input waits in hlt with the receive
+ * interrupt (IRQ 4) enabled, so an idle console costs no host CPU. */
 #include "uart.h"
 #include "cpu.h"
 
@@ -7,13 +8,14 @@
 #define LSR_THR_EMPTY 0x20
 
 void uart_init(void) {
-    outb(COM1 + 1, 0x00);   /* no interrupts */
+    outb(COM1 + 1, 0x00);   /* no interrupts while programming */
     outb(COM1 + 3, 0x80);   /* DLAB */
     outb(COM1 + 0, 0x01);   /* 115200 baud */
     outb(COM1 + 1, 0x00);
     outb(COM1 + 3, 0x03);   /* 8N1 */
     outb(COM1 + 2, 0xC7);   /* FIFO on, cleared */
-    outb(COM1 + 4, 0x03);   /* DTR, RTS */
+    outb(COM1 + 4, 0x0B);   /* DTR, RTS, OUT2 (gates the IRQ line on a PC) */
+    outb(COM1 + 1, 0x01);   /* interrupt on received data */
 }
 
 static void put_raw(char c) {
@@ -38,7 +40,8 @@ void uart_write(const char *s, unsigned long n) {
 
 int uart_getc(void) {
     while (!(inb(COM1 + 5) & LSR_DATA_READY)) {
-        __asm__ volatile("pause");
+        /* sti's one-instruction shadow makes "sti; hlt" race-free (SDM STI) */
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
     }
     return inb(COM1);
 }
