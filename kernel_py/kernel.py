@@ -43,7 +43,8 @@ class Kernel:
         self.last_exception = exc
 
     def pids(self):
-        return []
+        procs = getattr(self, "procs", None)
+        return procs.pids() if procs is not None else []
 
     def boot(self):
         hw = self.hw
@@ -51,6 +52,7 @@ class Kernel:
         self.clock = tsc.Clock(hw)
         self.mm_init()
         self.slab_init()
+        self.proc_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
 
@@ -73,6 +75,12 @@ class Kernel:
         """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
         from kernel_py.mm.slab_common import kmem_cache_init
         self.slab, self.kmalloc = kmem_cache_init(self)
+
+    def proc_init(self):
+        """The process table with init (pid 1), the zero page and the #PF
+        handler: k.procs, k.fault, k.fault_handler."""
+        from kernel_py.proc import proc_init
+        proc_init(self)
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)

@@ -15,8 +15,12 @@ def parse_count(args, default):
     return n
 
 
-@command("bench", "bench loop [N] | pf [N]", "time a Python loop, or N page faults handled in Python")
+@command("bench", "bench loop [N] | pf [N] | faults N [write|read|cow|cycle]",
+         "time a Python loop, N page faults handled in Python, or the process fault path")
 def cmd_bench(k, args):
+    if args and args[0] == "faults":
+        from kernel_py.mm import faultbench
+        return faultbench.cmd(k, args[1:])
     if not args or args[0] not in bench.BENCHES:
         raise KernelError("EINVAL", "usage: bench loop [N] | pf [N]")
     run, default = bench.BENCHES[args[0]]

@@ -1,0 +1,304 @@
+# The page-fault handler (Linux's arch/x86/mm/fault.c + mm/memory.c's
+# handle_mm_fault), registered with hw.set_fault_handler at boot.
+#
+# For the process whose address space is loaded (k.procs.cur_mm):
+#   find the VMA (last hit cached), check the access against its flags
+#   (PF_WRITE needs VM_WRITE, PF_INSTR needs VM_EXEC, a read needs VM_READ);
+#   not present + write       -> a fresh zeroed frame, writable   (do_anonymous_page)
+#   not present + read        -> the shared zero page, read-only
+#   shared anonymous          -> the SharedAnon frame for that offset
+#   present read-only + write -> copy-on-write, or reuse when the frame's
+#                                refcount is 1 (the zero page always copies)
+#   anything else             -> SIGSEGV for that pid: the handler returns
+#                                False, the accessor raises hw.Fault, and the
+#                                command reports it (SegvError) and goes on.
+#
+# This is the hot path of the whole kernel: one Python function for the
+# common cases, everything bound to locals through default arguments, the
+# tables walked with hw.read64 on physical addresses, no objects created
+# besides the integers the hw calls return.
+
+from kernel_py.errors import KernelError
+from kernel_py.layout import KERNEL_BASE, USER_END
+from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
+from kernel_py.mm.page import KIND_ZERO, RECORD_SHIFT
+from kernel_py.mm.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
+from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.x86 import (
+    PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
+    _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+)
+
+try:
+    import micropython
+except ImportError:             # CPython: the emitters are MicroPython's
+    class micropython:
+        @staticmethod
+        def native(f):
+            return f
+
+        viper = native
+
+GFP_ANON = GFP_HIGHUSER_MOVABLE | __GFP_ZERO
+USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER
+CODE_BYTES = 16
+
+
+class FaultStats:
+    """System-wide counters for /proc/vmstat."""
+
+    def __init__(self):
+        self.pgfault = 0            # every #PF the handler saw
+        self.pgmajfault = 0         # faults that needed I/O (swap, files: later)
+        self.anon = 0               # fresh zeroed frames mapped
+        self.zero = 0               # zero-page mappings
+        self.cow = 0                # copy-on-write copies
+        self.reuse = 0              # write faults that reused an exclusive page
+        self.shmem = 0              # shared-anonymous faults
+        self.spurious = 0           # the PTE already allowed the access
+        self.segv = 0               # faults that became SIGSEGV
+        self.oom = 0                # faults that found no frame
+
+
+class SegvInfo:
+    """What the handler saw when it refused a fault (for the report)."""
+
+    def __init__(self, pid, addr, err, rip, why):
+        self.pid = pid
+        self.addr = addr
+        self.err = err
+        self.rip = rip
+        self.why = why
+
+
+class SegvError(KernelError):
+    """The one console line of a SIGSEGV: `error: SIGSEGV pid=.. addr=.. ip=.. code: ..`."""
+
+    def __init__(self, text, errname="SIGSEGV"):
+        super().__init__(errname, text)
+
+    def line(self):
+        return "error: %s %s" % (self.errname, self.detail)
+
+
+def code_bytes(hw, rip, n=CODE_BYTES):
+    """The bytes at a kernel-text RIP, read through physical memory ('??' if not)."""
+    if rip < KERNEL_BASE:
+        return " ".join(["??"] * n)
+    try:
+        data = hw.readbytes(rip - KERNEL_BASE, n)
+    except Exception:  # noqa: BLE001
+        return " ".join(["??"] * n)
+    return " ".join("%02x" % b for b in data)
+
+
+def segv_report(k, info, fault_args=None):
+    """SegvError for a refused fault (or any hw.Fault raised under a process)."""
+    if info is None:
+        vector, err, addr, rip = fault_args
+        return SegvError("pid=? addr=0x%x ip=0x%x error=0x%x code: %s" % (
+            addr, rip, err, code_bytes(k.hw, rip)), "EFAULT:")
+    text = "pid=%d addr=0x%x ip=0x%x error=0x%x (%s) code: %s" % (
+        info.pid, info.addr, info.rip, info.err, info.why, code_bytes(k.hw, info.rip))
+    if info.why == "out of memory":
+        return SegvError(text, "ENOMEM: SIGBUS")
+    return SegvError(text)
+
+
+class FaultHandler:
+    """Builds the handler closure for kernel `k` and keeps its state."""
+
+    def __init__(self, k):
+        self.k = k
+        self.stats = FaultStats()
+        self.last_segv = None
+        zp = k.buddy.alloc_pages(GFP_ANON, 0, KIND_ZERO)
+        if zp is None:
+            raise KernelError("ENOMEM", "no frame for the zero page")
+        k.zero_page = zp
+        self.zero_page = zp
+        k.pcp = self.pcp = PerCpuPages(k)
+        self.handler = self._build()
+
+    def refuse(self, mm, va, err, rip, why):
+        st = self.stats
+        if why == "out of memory":
+            st.oom += 1
+        else:
+            st.segv += 1
+        task = self.k.procs.current
+        pid = task.pid if task is not None else 0
+        if task is not None:
+            task.segv += 1
+        self.last_segv = SegvInfo(pid, va, err, rip, why)
+        return False
+
+    def _build(self):
+        k = self.k
+        hw = k.hw
+        procs = k.procs
+        st = self.stats
+        refuse = self.refuse
+        wp = self.wp_fault
+        rare = self.rare_fault
+
+        @micropython.native
+        def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
+                    pcp_list=self.pcp.list, refill=self.pcp.refill, mem=hw.mem,
+                    ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
+                    wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK):
+            mm = procs.cur_mm
+            if mm is None or va >= USER_END:
+                return False
+            st.pgfault += 1
+            vma = mm.vma_cache
+            if va < vma.start or va >= vma.end:
+                vma = mm.vmas.find(va)
+                if vma is None:
+                    return refuse(mm, va, err, rip, "no mapping")
+                mm.vma_cache = vma
+            fl = vma.flags
+            if err & 2:                                     # PF_WRITE
+                if not fl & 2:                              # VM_WRITE
+                    return refuse(mm, va, err, rip, "write to a read-only mapping")
+            elif err & 16:                                  # PF_INSTR
+                if not fl & 4:                              # VM_EXEC
+                    return refuse(mm, va, err, rip, "execute in a no-exec mapping")
+            elif not fl & 1:                                # VM_READ
+                return refuse(mm, va, err, rip, "read from a PROT_NONE mapping")
+            if err & 8:                                     # PF_RSVD
+                return refuse(mm, va, err, rip, "reserved bit set in a page table")
+            # walk PML4 -> PDPT -> PD, allocating missing tables
+            t = mm.pgd + ((va >> 36) & 0xFF8)
+            e = r64(t)
+            if e & 1:
+                t = e & ADDR
+            else:
+                t = mm.new_table(t)
+                if t is None:
+                    return refuse(mm, va, err, rip, "out of memory")
+            t += (va >> 27) & 0xFF8
+            e = r64(t)
+            if e & 1:
+                t = e & ADDR
+            else:
+                t = mm.new_table(t)
+                if t is None:
+                    return refuse(mm, va, err, rip, "out of memory")
+            t += (va >> 18) & 0xFF8
+            e = r64(t)
+            if e & 1:
+                t = e & ADDR
+            else:
+                t = mm.new_table(t)
+                if t is None:
+                    return refuse(mm, va, err, rip, "out of memory")
+            t += (va >> 9) & 0xFF8                          # the PTE
+            e = r64(t)
+            if e & 1:
+                return wp(mm, vma, va, err, rip, t, e)
+            if e or vma.shm is not None:
+                return rare(mm, vma, va, err, rip, t, e)
+            if err & 2:                                     # do_anonymous_page
+                if pcp_list:
+                    pa = pcp_list.pop()
+                else:
+                    pa = refill()
+                    if pa is None:
+                        return refuse(mm, va, err, rip, "out of memory")
+                mem(pa, 4096)[:] = ZERO
+                w64(t, pa | vma.rw_bits)
+                mm.rss_anon += 1
+                st.anon += 1
+                return True
+            w64(t, zero | vma.prot_bits)                    # read: the zero page
+            st.zero += 1
+            return True
+
+        return handler
+
+    def wp_fault(self, mm, vma, va, err, rip, t, e):
+        """A fault on a present PTE: write-protect (COW / reuse / shared), or spurious."""
+        k = self.k
+        hw = k.hw
+        st = self.stats
+        if not err & PF_WRITE or e & _PAGE_RW:
+            if err & PF_PROT and not err & (PF_WRITE | PF_INSTR) and not e & _PAGE_USER:
+                return self.refuse(mm, va, err, rip, "protection")
+            st.spurious += 1                    # a stale TLB entry: the PTE allows it
+            hw.invlpg(va)
+            return True
+        pa = e & PTE_ADDR_MASK
+        if vma.shm is not None:                 # shared: writable in place
+            hw.write64(t, e | _PAGE_RW)
+            hw.invlpg(va)
+            st.shmem += 1
+            return True
+        if pa != self.zero_page:
+            a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
+            c = hw.read32(a)
+            if c == 1:                          # exclusive: reuse it
+                hw.write64(t, e | _PAGE_RW)
+                hw.invlpg(va)
+                st.reuse += 1
+                return True
+        new = self.pcp.alloc()
+        if new is None:
+            return self.refuse(mm, va, err, rip, "out of memory")
+        if pa == self.zero_page:
+            zero_page(hw, new)
+            mm.rss_anon += 1
+        else:
+            copy_page(hw, new, pa)
+            hw.write32(a, c - 1)
+        hw.write64(t, new | vma.rw_bits)
+        hw.invlpg(va)
+        st.cow += 1
+        return True
+
+    def rare_fault(self, mm, vma, va, err, rip, t, e):
+        """Not present: a PROT_NONE entry whose VMA became accessible, or a
+        shared anonymous page."""
+        k = self.k
+        hw = k.hw
+        st = self.stats
+        if e:
+            if not e & _PAGE_PROTNONE:
+                return self.refuse(mm, va, err, rip, "unknown non-present entry 0x%x" % e)
+            pa = e & PTE_ADDR_MASK
+            bits = vma.prot_bits
+            if vma.shm is not None and vma.flags & VM_WRITE:
+                bits = vma.rw_bits
+            hw.write64(t, pa | bits)
+            return True                         # a write retries into wp_fault
+        shm = vma.shm
+        off = vma.offset_of(va)
+        pa = shm.pages.get(off)
+        if pa is None:
+            pa = self.pcp.alloc()
+            if pa is None:
+                return self.refuse(mm, va, err, rip, "out of memory")
+            zero_page(hw, pa)
+            shm.pages[off] = pa                 # the object's reference
+        mm.get_page(pa)                         # the mapping's reference
+        hw.write64(t, pa | (vma.rw_bits if vma.flags & VM_WRITE else vma.prot_bits))
+        mm.rss_shmem += 1
+        st.shmem += 1
+        return True
+
+
+def vmstat_pairs(k):
+    """/proc/vmstat lines of the fault path (Linux names where Linux has them)."""
+    fh = getattr(k, "fault", None)
+    if fh is None:
+        return []
+    s = fh.stats
+    return [("pgfault", s.pgfault), ("pgmajfault", s.pgmajfault),
+            ("pgcowfault", s.cow), ("pgcowreuse", s.reuse),
+            ("pgzeropage", s.zero), ("pganonfault", s.anon),
+            ("pgshmemfault", s.shmem), ("pgspurious", s.spurious),
+            ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
+
+
+__all__ = ["FaultHandler", "FaultStats", "SegvError", "SegvInfo", "segv_report",
+           "vmstat_pairs", "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]
