@@ -10,12 +10,18 @@
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.page import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_head, PG_tail
+from kernel_py.mm.page import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_tail
 from kernel_py.mm.slab_common import (
     DMB, GFP_COMP_BIT, GFP_DMA_BIT, GFP_RECLAIMABLE_BIT, GFP_ZERO_BIT,
     SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+
+try:
+    from micropython import native
+except ImportError:             # CPython: the emitters are MicroPython's
+    def native(f):
+        return f
 
 GFP_KERNEL = G.GFP_KERNEL
 KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
@@ -85,6 +91,7 @@ class Kmalloc:
         return caches
 
     # --- allocation ----------------------------------------------------------
+    @native
     def kmalloc(self, size, gfp=GFP_KERNEL):
         """Direct-mapped address of size bytes, or None (ENOMEM)."""
         if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not gfp & 0x11:
@@ -128,6 +135,7 @@ class Kmalloc:
         return self.kmalloc(size, gfp | GFP_ZERO_BIT)
 
     # --- free ----------------------------------------------------------------
+    @native
     def kfree(self, va):
         """Free what kmalloc returned; NULL and ZERO_SIZE_PTR are no-ops."""
         pa = va - DMB
@@ -147,7 +155,7 @@ class Kmalloc:
         if kind == KIND_SLAB and aux == SLOB_AUX and self.st.slob is not None:
             self.st.slob.kfree(pa)
             return
-        if kind == KIND_KERNEL and aux == LARGE_AUX and flags & PG_head:
+        if kind == KIND_KERNEL and aux == LARGE_AUX and not flags & PG_tail:
             order = self.hw.read8(self.rec_base + ((pa >> PAGE_SHIFT) << 4) + OFF_ORDER)
             if pa & (PAGE_SIZE - 1):
                 raise KernelError("EINVAL", "0x%x points into a kmalloc_large block at offset %d"
@@ -180,7 +188,7 @@ class Kmalloc:
             s = self.caches[aux]
             s.check_pointer(pa)
             return s.object_size
-        if kind == KIND_KERNEL and aux == LARGE_AUX and flags & PG_head and not pa & (PAGE_SIZE - 1):
+        if kind == KIND_KERNEL and aux == LARGE_AUX and not flags & PG_tail and not pa & (PAGE_SIZE - 1):
             return PAGE_SIZE << self.hw.read8(self.rec_base + ((pa >> PAGE_SHIFT) << 4) + OFF_ORDER)
         raise KernelError("EINVAL", "ksize(0x%x): not allocated by kmalloc" % va)
 

@@ -23,6 +23,12 @@ from kernel_py.mm.slab_common import (
 )
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
 
+try:
+    from micropython import native
+except ImportError:             # CPython: the emitters are MicroPython's
+    def native(f):
+        return f
+
 MIN_PARTIAL = 5
 MAX_PARTIAL = 10
 MAX_OBJS_PER_SLAB = 0xFFFE
@@ -71,6 +77,7 @@ class SlubCache(KmemCache):
             self.slab_free = self.free_debug
 
     # --- fast paths --------------------------------------------------------
+    @native
     def alloc(self, gfp=0):
         """kmem_cache_alloc: pop the cpu freelist."""
         obj = self.cpu_freelist
@@ -81,6 +88,7 @@ class SlubCache(KmemCache):
             return obj + DMB
         return self.alloc_slow(gfp)
 
+    @native
     def slab_free(self, pa):
         """Free the object at pa (its page is known to be ours): push it on
         the cpu freelist, or hand it to the slow path."""

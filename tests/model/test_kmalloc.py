@@ -216,3 +216,17 @@ def test_debug_per_cache_flag():
     va = c.alloc()
     assert "BUG dbg: Poison overwritten" in st.log.text()
     c.free(va)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_size_class_round_trip(backend):
+    st, km = boot_slab(backend=backend)
+    free0 = st.buddy.nr_free_pages()
+    for size in KMALLOC_SIZES + (4090, 4100, 8200, 70000):
+        va = km.kmalloc(size)
+        assert km.ksize(va) >= size
+        km.kfree(va)
+    for s in st.all_caches():
+        s.shrink()
+    if st.slob is None:
+        assert st.buddy.nr_free_pages() == free0
