@@ -52,6 +52,7 @@ class Kernel:
         self.clock = tsc.Clock(hw)
         self.mm_init()
         self.slab_init()
+        self.vmalloc_init()
         self.proc_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
@@ -75,6 +76,11 @@ class Kernel:
         """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
         from kernel_py.mm.slab_common import kmem_cache_init
         self.slab, self.kmalloc = kmem_cache_init(self)
+
+    def vmalloc_init(self):
+        """The vmalloc area allocator over init_mm's tables: k.vmalloc."""
+        from kernel_py.mm.vmalloc import vmalloc_init
+        self.vmalloc = vmalloc_init(self)
 
     def proc_init(self):
         """The process table with init (pid 1), the zero page and the #PF

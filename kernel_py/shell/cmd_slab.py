@@ -129,3 +129,24 @@ def cmd_slabtop(k, args):
         out.append("%6d %6d %3d%% %7s %6d %8d %9dK %s" % (
             num, active, 100 * active // num if num else 0, kb(size), slabs, per, cache_kb, name))
     return "\n".join(out)
+
+
+# --- vmalloc ----------------------------------------------------------------
+
+@pseudo_file("/proc/vmallocinfo")
+def proc_vmallocinfo(k):
+    return k.vmalloc.vmallocinfo()
+
+
+@command("vmalloc", "vmalloc SIZE [GFP_FLAGS]", "map SIZE bytes of scattered frames contiguously; prints the address")
+def cmd_vmalloc(k, args):
+    need(args, 1, 2, "vmalloc SIZE [GFP_FLAGS]")
+    gfp = parse_gfp(args[1]) if len(args) > 1 else G.GFP_KERNEL
+    return got(k.vmalloc.vmalloc(parse_int(args[0], "size"), gfp), "vmalloc")
+
+
+@command("vfree", "vfree ADDR", "unmap and free a vmalloc area")
+def cmd_vfree(k, args):
+    need(args, 1, 1, "vfree ADDR")
+    k.vmalloc.vfree(parse_int(args[0], "address"))
+    return ""
