@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 STAMPS := build/stamps
 MPY_DIR := build/micropython-1.25.0
 IMAGE := guest/build/kernel.bin
-DEB_PACKAGES := qemu-system-x86 qemu-utils gcc make python3 python3-venv xz-utils mtools
+DEB_PACKAGES := qemu-system-x86 qemu-utils gcc make python3 python3-venv xz-utils mtools dosfstools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: qemu test test-model test-guest image bench deps venv clean

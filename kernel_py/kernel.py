@@ -32,6 +32,9 @@ class Kernel:
         self.zones = []
         self.pgtable = None
         self.init_mm = None
+        self.blk = None             # block devices (block/blkdev.py)
+        self.pagecache = None       # the page cache (mm/filemap.py)
+        self.vfs = None             # mounts (fs/vfs.py)
 
     def printk(self, msg):
         self.log.append(msg)
@@ -56,6 +59,7 @@ class Kernel:
         self.proc_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
+        self.block_init()
 
     def mm_init(self):
         """memblock -> mem_map -> zones and buddy -> the kernel's page tables.
@@ -88,6 +92,13 @@ class Kernel:
         from kernel_py.proc import proc_init
         proc_init(self)
 
+    def block_init(self):
+        """Disks (k.blk), the page cache (k.pagecache), /mnt (k.vfs)."""
+        from kernel_py.block import blkdev
+        from kernel_py.fs import vfs
+        blkdev.init(self)
+        vfs.init(self)
+
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
 
@@ -102,8 +113,16 @@ class Kernel:
         b = self.buddy
         free = b.nr_free_pages()
         available = max(0, free - totalreserve_pages(self.zones))
+        pc = self.pagecache
+        extra = ()
+        if pc is not None:
+            # si_mem_available: the file LRU counts, less what the low watermarks keep
+            file = pc.active.n + pc.inactive.n
+            low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
+            available += file - min(file // 2, low)
+            extra = pc.meminfo_pairs()
         return meminfo_lines((("MemTotal", b.managed_pages() * 4), ("MemFree", free * 4),
-                              ("MemAvailable", available * 4)))
+                              ("MemAvailable", available * 4)) + extra)
 
     def summary(self):
         m = self.memmap

@@ -24,17 +24,30 @@ def cmd_echo(k, args):
     return " ".join(args)
 
 
-@command("cat", "cat FILE...", "print pseudo-files such as /proc/meminfo")
+@command("cat", "cat FILE...", "print pseudo-files such as /proc/meminfo, or files under /mnt")
 def cmd_cat(k, args):
     if not args:
         raise KernelError("EINVAL", "usage: cat FILE...")
-    return "\n".join(resolve(path)[0](k).rstrip("\n") for path in args)
+    out = []
+    for path in args:
+        if k.vfs is not None and k.vfs.owns(path):
+            from kernel_py.shell import cmd_fs
+            out.append(cmd_fs.cat_file(k, path))
+        else:
+            out.append(resolve(path)[0](k).rstrip("\n"))
+    return "\n".join(out)
 
 
-@command("ls", "ls [DIR]", "list pseudo-files under a directory")
+@command("ls", "ls [-l] [DIR]", "list pseudo-files under a directory, or a directory under /mnt")
 def cmd_ls(k, args):
+    if k.vfs is not None and args and k.vfs.owns(args[-1]):
+        from kernel_py.shell import cmd_fs
+        return cmd_fs.ls(k, args)
     prefix = (args[0] if args else "/").rstrip("/") + "/"
     names = set()
+    if k.vfs is not None:
+        from kernel_py.shell import cmd_fs
+        names = cmd_fs.mount_names(k, prefix)
     for path in registry.FILES:
         if path.startswith(prefix):
             names.add(path[len(prefix):].split("/")[0])

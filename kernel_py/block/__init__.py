@@ -1,0 +1,1 @@
+# Block devices: the ATA PIO driver and the block-device layer.
