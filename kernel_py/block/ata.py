@@ -109,6 +109,15 @@ class AtaChannel:
             self.delay400()
             self.selected = drive
 
+    def wait_idle(self, what):
+        """Poll until BSY clears (before a command: ERR of the last one may
+        still show, it is cleared by the next command)."""
+        inb, port = self.hw.inb, self.base + REG_STATUS
+        for _ in range(POLL_LIMIT):
+            if not inb(port) & ST_BSY:
+                return
+        raise KernelError("EIO", "ata: %s: device busy (timeout)" % what)
+
     def wait(self, what):
         """Poll until BSY clears; then the status. EIO on a hang, an error
         (ERR/DF) or when DRQ is wanted but not given."""
@@ -127,7 +136,7 @@ class AtaChannel:
     def issue(self, disk, lba, count, cmd28, cmd48):
         outb, base = self.hw.outb, self.base
         self.select(disk.drive)
-        self.wait("select")
+        self.wait_idle("select")
         if lba + count > LBA28_LIMIT:
             if not disk.lba48:
                 raise KernelError("EIO", "ata: LBA %d beyond 28-bit addressing" % lba)
@@ -175,7 +184,7 @@ class AtaChannel:
 
     def flush(self, disk):
         self.select(disk.drive)
-        self.wait("select")
+        self.wait_idle("select")
         self.hw.outb(self.base + REG_COMMAND,
                      CMD_FLUSH_CACHE_EXT if disk.lba48 else CMD_FLUSH_CACHE)
         self.commands += 1

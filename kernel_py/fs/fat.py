@@ -191,9 +191,13 @@ class FatFs:
         if total > self.dev.nr_sectors or first_data >= total:
             raise KernelError("EINVAL", "%s: FAT geometry beyond the disk" % self.dev.name)
         nclusters = (total - first_data) // spc
-        if nclusters < 4085:
+        # as Linux decides: FAT32 when the 16-bit FAT size is 0, else the
+        # cluster count tells FAT12 from FAT16
+        self.fat32 = fatsz16 == 0
+        if not self.fat32 and nclusters < 4085:
             raise KernelError("EINVAL", "%s: FAT12 is not supported" % self.dev.name)
-        self.fat32 = nclusters >= 65525
+        if nclusters + 2 > self.fat_capacity(fatsz * 512):
+            nclusters = self.fat_capacity(fatsz * 512) - 2
         self.type_name = "FAT32" if self.fat32 else "FAT16"
         self.spc = spc
         self.clus_size = spc * 512
@@ -231,6 +235,10 @@ class FatFs:
         self.icache[self.root.key()] = self.root
         self.fsinfo_dirty = False
         self._slab_init()
+
+    def fat_capacity(self, nbytes):
+        """Entries a FAT of nbytes holds."""
+        return nbytes >> (2 if self.fat32 else 1)
 
     def _slab_init(self):
         slab = getattr(self.k, "slab", None)
@@ -521,7 +529,13 @@ class FatFs:
         return None
 
     def readdir(self, d):
-        return [(e[0], e[2], e[4]) for e in self.read_dir(d)]
+        """[(name, attr, size)]; sizes of cached inodes are current (their
+        directory entries are written at sync)."""
+        out = []
+        for e in self.read_dir(d):
+            ino = self.icache.get((d.first, e[5]))
+            out.append((e[0], e[2], ino.size if ino is not None else e[4]))
+        return out
 
     def _forget_inode(self, ino):
         for k in [k for k in self.dcache if self.dcache[k].inode is ino]:
@@ -770,8 +784,7 @@ class FatFs:
             idx = pos >> PAGE_SHIFT
             po = pos & (PAGE_SIZE - 1)
             take = min(end - pos, PAGE_SIZE - po)
-            ra = min(READAHEAD_PAGES, ((end - 1) >> PAGE_SHIFT) - idx + 1)
-            pa = read_page(mapping, idx, ra, last)
+            pa = read_page(mapping, idx, READAHEAD_PAGES, last)
             data = readbytes(pa + po, take)
             if sink is not None:
                 sink(data)

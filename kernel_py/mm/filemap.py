@@ -308,7 +308,9 @@ class PageCache:
             a = self._rec(pa)
             self._w16(a, (self._r16(a) & ~PG_locked) | PG_uptodate)
             self._lru_add(pa)
-        return run[0][1]
+        pa = run[0][1]
+        self.mark_page_accessed(pa >> PAGE_SHIFT)     # the page asked for, not the readahead
+        return pa
 
     def filemap_fault(self, mapping, index):
         """A page fault on a file mapping: (pa, major). The page is uptodate

@@ -352,10 +352,10 @@ def cmd_free(k, args):
 
     def s(v):
         return v << -shift if shift < 0 else v >> shift
-    head = "%-7s" % "" + "".join(" %11s" % h for h in
+    head = "%-8s" % "" + "".join(" %11s" % h for h in
                                  ("total", "used", "free", "shared", "buff/cache", "available"))
-    mem = "%-7s" % "Mem:" + "".join(" %11d" % s(v) for v in (total, used, free, 0, bc, avail))
-    swap = "%-7s" % "Swap:" + "".join(" %11d" % s(v) for v in (stotal, stotal - sfree, sfree))
+    mem = "%-8s" % "Mem:" + "".join(" %11d" % s(v) for v in (total, used, free, 0, bc, avail))
+    swap = "%-8s" % "Swap:" + "".join(" %11d" % s(v) for v in (stotal, stotal - sfree, sfree))
     return "\n".join((head, mem, swap))
 
 
