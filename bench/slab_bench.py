@@ -53,8 +53,14 @@ def pairs_per_second(km, size, n):
     return n * 1000000 // dt
 
 
-def bytes_per_object(k, km, size, count):
+def shrink_all(st):
+    for s in st.all_caches():
+        s.shrink()
+
+
+def bytes_per_object(k, st, km, size, count):
     """Frames taken from the buddy per object, in bytes (x100 for two decimals)."""
+    shrink_all(st)
     free0 = k.buddy.nr_free_pages()
     held = []
     for _ in range(count):
@@ -66,6 +72,7 @@ def bytes_per_object(k, km, size, count):
     n = len(held)
     for va in held:
         km.kfree(va)
+    shrink_all(st)
     return n, used * 100 // max(1, n)
 
 
@@ -89,14 +96,33 @@ def run(k, pairs=20000, objects=100000, out=print):
     out("%-8s %-6s %10s %9s %9s" % ("size", "slab", "bytes/obj", "overhead", "vs page"))
     for size in EFFICIENCY_SIZES:
         for b in BACKENDS:
-            n, per100 = bytes_per_object(k, layers[b][1], size, objects)
+            n, per100 = bytes_per_object(k, layers[b][0], layers[b][1], size, objects)
             over = (per100 - size * 100) * 100 // (size * 100)
             ratio = PAGE_SIZE * 100 * 100 // max(1, per100)
             note = "" if n == objects else "  (only %d fit)" % n
             out("%-8d %-6s %10s %8d%% %8sx%s" % (size, b, fmt100(per100), over, fmt100(ratio), note))
     for b in BACKENDS:
-        for s in layers[b][0].all_caches():
-            s.shrink()
+        shrink_all(layers[b][0])
+    out("")
+    vmalloc_bench(k, out)
+
+
+def vmalloc_bench(k, out):
+    """vmalloc of 1 MiB and 16 MiB: time, and page-table pages it added."""
+    vm = k.vmalloc
+    out("vmalloc   size      alloc us    vfree us  pt pages")
+    for size in (1 << 20, 16 << 20):
+        free0 = k.buddy.nr_free_pages()
+        t0 = ticks_us()
+        va = vm.vmalloc(size)
+        t1 = ticks_us()
+        if va is None:
+            out("vmalloc %d: ENOMEM" % size)
+            continue
+        pt = free0 - k.buddy.nr_free_pages() - (size >> 12)
+        vm.vfree(va)
+        t2 = ticks_us()
+        out("%14d %12d %11d %9d" % (size, ticks_diff(t1, t0), ticks_diff(t2, t1), pt))
 
 
 def main(argv):

@@ -24,6 +24,9 @@ SLOB_UNITS_PER_PAGE = PAGE_SIZE // SLOB_UNIT
 SLOB_BREAK1 = 256
 SLOB_BREAK2 = 1024
 END = 0xFFFF
+# A page stays on a list only while it could serve that list's smallest
+# request; otherwise every allocation would walk pages that never fit.
+LIST_MIN_UNITS = (0, 1, SLOB_BREAK1 // SLOB_UNIT, SLOB_BREAK2 // SLOB_UNIT)
 SLOB_MAGIC = 0x510B6B5A       # second word of a live kmalloc header
 BIG_AUX = 0x53                # aux of whole pages given to a SLOB cache
 
@@ -111,9 +114,9 @@ class Slob:
                     first = self.state(pfn)[2]
                 free -= n
                 self.set_state(pfn, free, li, first)
-                if free == 0 and li:
+                if li and free < LIST_MIN_UNITS[li]:
                     self.lists[li].remove(pfn)
-                    self.set_state(pfn, 0, 0, END)
+                    self.set_state(pfn, free, 0, first)
                 return blk
             prev, cur = cur, nxt
         return 0
@@ -158,8 +161,10 @@ class Slob:
             w32(page + off * SLOB_UNIT, size_u | (nxt << 16))
             first = off
         if not li:
-            li = self.list_for(size)
-            self.lists[li].push(pfn)
+            want = self.list_for(size)
+            if free + n >= LIST_MIN_UNITS[want]:
+                li = want
+                self.lists[li].push(pfn)
         self.set_state(pfn, free + n, li, first)
 
     def overlaps_free(self, pfn, b, n):
