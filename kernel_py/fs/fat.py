@@ -762,22 +762,28 @@ class FatFs:
         self._forget_inode(ino)
 
     # -- file data
-    def read(self, ino, off, n, sink=None):
-        """Up to n bytes at off: bytes, or with `sink` each piece is passed
-        to sink(bytes) and the count returned (no large buffer)."""
+    def read(self, ino, off, n, sink=None, into=None):
+        """Up to n bytes at off, copied out of the page cache: a bytearray;
+        or into `into` (a writable buffer, returns the count); or each piece
+        passed to sink(memoryview) (returns the count). One allocation at
+        most: a large bytes object per page costs a heap search in the VM."""
         if ino.is_dir:
             raise KernelError("EISDIR", ino.name)
         if off < 0 or n < 0:
             raise KernelError("EINVAL", "negative offset or length")
         size = ino.size
         if off >= size or not n:
-            return 0 if sink else b""
+            return bytearray() if sink is None and into is None else 0
         n = min(n, size - off)
+        if into is not None:
+            n = min(n, len(into))
+        ret = None
+        if sink is None and into is None:
+            ret = into = bytearray(n)
         end = off + n
         mapping = self.mapping_of(ino)
         last = (size - 1) >> PAGE_SHIFT
-        out = []
-        readbytes = self.hw.readbytes
+        mem = self.hw.mem
         read_page = self.cache.read_page
         pos = off
         while pos < end:
@@ -785,15 +791,12 @@ class FatFs:
             po = pos & (PAGE_SIZE - 1)
             take = min(end - pos, PAGE_SIZE - po)
             pa = read_page(mapping, idx, READAHEAD_PAGES, last)
-            data = readbytes(pa + po, take)
-            if sink is not None:
-                sink(data)
+            if into is not None:
+                into[pos - off:pos - off + take] = mem(pa + po, take)
             else:
-                out.append(data)
+                sink(mem(pa + po, take))
             pos += take
-        if sink is not None:
-            return n
-        return b"".join(out)
+        return ret if ret is not None else n
 
     def _ensure_clusters(self, ino, end):
         """Allocate clusters so that [0, end) is backed; returns the end
@@ -848,6 +851,8 @@ class FatFs:
         mapping = self.mapping_of(ino)
         cache = self.cache
         hw = self.hw
+        if data is not None and type(data) is not memoryview:
+            data = memoryview(data)         # slices without copies
         pos = start
         done = 0
         while pos < end:

@@ -147,11 +147,13 @@ class Vfs:
         ino.refs -= 1
 
     # -- operations
-    def read(self, path, off=0, n=None, sink=None):
+    def read(self, path, off=0, n=None, sink=None, into=None):
+        """The bytes (a bytearray) of [off, off+n); with sink or into, the
+        count (see FatFs.read)."""
         fs, ino = self.lookup(path)
         if ino.is_dir:
             raise KernelError("EISDIR", path)
-        return fs.read(ino, off, ino.size if n is None else n, sink)
+        return fs.read(ino, off, ino.size if n is None else n, sink, into)
 
     def write(self, path, data=None, off=0, append=False, trunc=False, n=None, fill=0):
         fs, ino = self.open(path, create=True)

@@ -41,7 +41,7 @@ def parse_size(word, what="size"):
 
 def to_text(data):
     try:
-        return data.decode()
+        return str(data, "utf-8")
     except Exception:  # noqa: BLE001 - binary: show printable bytes only
         return "".join([chr(c) if 32 <= c < 127 or c in (9, 10) else "." for c in data])
 
@@ -199,12 +199,16 @@ def cmd_dd(k, args):
     full = part = 0
     total = 0
     pos_in, pos_out = skip, seek
+    buf = view = None
+    if src != "/dev/zero":
+        buf = bytearray(bs)
+        view = memoryview(buf)
     while count is None or full + part < count:
         if src == "/dev/zero":
             n, data = bs, None
         else:
-            data = v.read(src, pos_in, bs)
-            n = len(data)
+            n = v.read(src, pos_in, bs, into=buf)
+            data = view[:n]
             if not n:
                 break
         pos_in += n
@@ -251,7 +255,15 @@ def cmd_sha256sum(k, args):
     out = []
     for p in args:
         h = sha256()
-        vfs(k).read(p, sink=h.update)
+        buf = bytearray(65536)
+        view = memoryview(buf)
+        off = 0
+        while True:
+            n = vfs(k).read(p, off, 65536, into=buf)
+            if not n:
+                break
+            h.update(view[:n])
+            off += n
         out.append("%s  %s" % ("".join(["%02x" % b for b in h.digest()]), p))
     return "\n".join(out)
 
