@@ -162,25 +162,31 @@ class AtaChannel:
         self.delay400()
 
     def pio(self, disk, write, lba, sectors):
-        """One READ/WRITE SECTORS command; sectors: the pa of each sector."""
+        """One READ/WRITE SECTORS command; sectors: the pa of each sector.
+        Per sector (one DRQ block): poll BSY off, check ERR/DF/DRQ, move
+        256 words with rep insw/outsw."""
         count = len(sectors)
-        data = self.base + REG_DATA
+        hw = self.hw
+        data, port = self.base + REG_DATA, self.base + REG_STATUS
+        inb = hw.inb
         if write:
             self.issue(disk, lba, count, CMD_WRITE_SECTORS, CMD_WRITE_SECTORS_EXT)
-            outsw = self.hw.outsw
-            for pa in sectors:
-                if not self.wait("write lba %d" % lba) & ST_DRQ:
-                    raise KernelError("EIO", "ata: write lba %d: no DRQ" % lba)
-                outsw(data, pa, 256)
-            self.wait("write lba %d" % lba)
+            move = hw.outsw
         else:
             self.issue(disk, lba, count, CMD_READ_SECTORS, CMD_READ_SECTORS_EXT)
-            insw = self.hw.insw
-            for pa in sectors:
-                if not self.wait("read lba %d" % lba) & ST_DRQ:
-                    raise KernelError("EIO", "ata: read lba %d: no DRQ" % lba)
-                insw(data, pa, 256)
-            self.wait("read lba %d" % lba)
+            move = hw.insw
+        i = 0
+        for pa in sectors:
+            st = inb(port)
+            if st & (ST_BSY | ST_ERR | ST_DF | ST_DRQ) != ST_DRQ:
+                st = self.wait("%s lba %d" % ("write" if write else "read", lba + i))
+                if not st & ST_DRQ:
+                    raise KernelError("EIO", "ata: %s lba %d: no DRQ (status 0x%02x)" % (
+                        "write" if write else "read", lba + i, st))
+            move(data, pa, 256)
+            i += 1
+        if write or inb(port) & (ST_BSY | ST_ERR | ST_DF):
+            self.wait("%s lba %d" % ("write" if write else "read", lba + count - 1))
 
     def flush(self, disk):
         self.select(disk.drive)
