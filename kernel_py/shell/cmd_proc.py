@@ -12,6 +12,7 @@ from kernel_py.mm.mmap import page_align
 from kernel_py.mm.vma import MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, parse_prot
 from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
+from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
 from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
@@ -49,8 +50,7 @@ def num(word, what):
 
 
 def usage(k, name):
-    from kernel_py.shell import registry
-    return KernelError("EINVAL", "usage: " + registry.COMMANDS[name][1])
+    return KernelError("EINVAL", "usage: " + MY_USAGE.get(name, registry.COMMANDS[name][1]))
 
 
 def user_range(addr, length):
@@ -58,6 +58,31 @@ def user_range(addr, length):
         raise KernelError("EINVAL", "length must be positive")
     if addr < USER_START or addr + length > USER_END:
         raise KernelError("EFAULT", "0x%x-0x%x is outside user space" % (addr, addr + length))
+
+
+def pid_command(name, use, summary):
+    """Register a command that acts on a pid; when another module already
+    has a command of that name (the file system's `write FILE`, procps'
+    `free`), both stay: a first argument that is a pid selects this one.
+    (shell/all.py imports this module last.)"""
+    def register(fn):
+        prev = registry.COMMANDS.get(name)
+        if prev is None:
+            registry.COMMANDS[name] = (fn, use, summary)
+            return fn
+        other = prev[0]
+
+        def either(k, args):
+            if len(args) >= 2 and args[0].isdigit():
+                return fn(k, args)
+            return other(k, args)
+        registry.COMMANDS[name] = (either, prev[1] + " | " + use, prev[2] + "; " + summary)
+        MY_USAGE[name] = use
+        return fn
+    return register
+
+
+MY_USAGE = {}
 
 
 # -- processes --------------------------------------------------------------
@@ -192,7 +217,7 @@ def cmd_malloc(k, args):
     return "0x%x" % umalloc.malloc(k, task_of(k, args[0]), num(args[1], "size"))
 
 
-@command("free", "free PID ADDR", "C-library free in the process")
+@pid_command("free", "free PID ADDR", "C-library free in the process")
 def cmd_free(k, args):
     if len(args) != 2:
         raise usage(k, "free")
@@ -263,7 +288,7 @@ def parse_data(word):
     return word.encode()
 
 
-@command("write", "write PID ADDR HEXBYTES|STRING", "store bytes (hex digits) or a string in the process's memory")
+@pid_command("write", "write PID ADDR HEXBYTES|STRING", "store bytes (hex digits) or a string in the process's memory")
 def cmd_write(k, args):
     if len(args) != 3:
         raise usage(k, "write")
@@ -275,7 +300,7 @@ def cmd_write(k, args):
     return ""
 
 
-@command("fill", "fill PID ADDR LENGTH BYTE", "memset the process's memory")
+@pid_command("fill", "fill PID ADDR LENGTH BYTE", "memset the process's memory")
 def cmd_fill(k, args):
     if len(args) != 4:
         raise usage(k, "fill")

@@ -1,0 +1,133 @@
+"""Independent checks of process address spaces on the simulated machine:
+walk every process's user page tables from physical memory and compare
+them with its VMAs, its RSS counters, the mem_map refcounts and the
+buddy's free count."""
+
+from kernel_py.kernel import Kernel
+from kernel_py.mm.page import KIND_ANON, KIND_SHIFT
+from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.shell.shell import Shell
+from kernel_py.sim.machine import Machine
+from kernel_py.x86 import (
+    PTE_ADDR_MASK, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
+)
+import kernel_py.shell.all  # noqa: F401
+
+KERNEL_HALF = 256
+
+
+def boot(mem=64 << 20, cmdline=""):
+    hw = Machine(mem, cmdline, console=lambda text: None)
+    k = Kernel(hw, console=lambda msg: None)
+    k.boot()
+    return k, Shell(k)
+
+
+def user_tables(k, pgd):
+    """([table pa], {va: pte}) for the user half of a PML4: every table
+    below it and every non-zero leaf entry."""
+    r64 = k.hw.read64
+    tables, leaves = [], {}
+    for i4 in range(KERNEL_HALF):
+        e4 = r64(pgd + i4 * 8)
+        if not e4 & _PAGE_PRESENT:
+            assert e4 == 0, "junk in an empty PML4 slot"
+            continue
+        assert not e4 & _PAGE_PSE
+        t3 = e4 & PTE_ADDR_MASK
+        tables.append(t3)
+        for i3 in range(512):
+            e3 = r64(t3 + i3 * 8)
+            if not e3 & _PAGE_PRESENT:
+                assert e3 == 0
+                continue
+            assert not e3 & _PAGE_PSE
+            t2 = e3 & PTE_ADDR_MASK
+            tables.append(t2)
+            for i2 in range(512):
+                e2 = r64(t2 + i2 * 8)
+                if not e2 & _PAGE_PRESENT:
+                    assert e2 == 0
+                    continue
+                assert not e2 & _PAGE_PSE
+                t1 = e2 & PTE_ADDR_MASK
+                tables.append(t1)
+                for i1 in range(512):
+                    e = r64(t1 + i1 * 8)
+                    if e:
+                        va = (i4 << 39) | (i3 << 30) | (i2 << 21) | (i1 << 12)
+                        leaves[va] = e
+    return tables, leaves
+
+
+def check_all(k, baseline=None):
+    """Every invariant; returns the conservation total (free + pcp + in use)."""
+    hw = k.hw
+    mm_map = k.mem_map
+    zero = k.zero_page
+    init_pgd = k.init_mm.pgd
+    refs = {}
+    in_use = 0
+    for pid, task in k.procs.tasks.items():
+        mm = task.mm
+        # the kernel half is init_mm's, entry for entry
+        assert hw.readbytes(mm.pgd + KERNEL_HALF * 8, KERNEL_HALF * 8) == \
+            hw.readbytes(init_pgd + KERNEL_HALF * 8, KERNEL_HALF * 8)
+        tables, leaves = user_tables(k, mm.pgd)
+        assert len(tables) == mm.nr_pgtables, (pid, len(tables), mm.nr_pgtables)
+        for t in tables:
+            assert mm_map.kind(t >> 12) == 4, "table frame not KIND_PAGETABLE"
+        in_use += len(tables) + 1
+        anon = shmem = 0
+        vmas = list(mm.vmas)
+        for a, b in zip(vmas, vmas[1:]):
+            assert a.end <= b.start, "VMAs overlap or are unsorted"
+        for va, e in leaves.items():
+            vma = mm.vmas.find(va)
+            assert vma is not None, "pid %d: PTE at 0x%x outside every VMA" % (pid, va)
+            pa = e & PTE_ADDR_MASK
+            fl = vma.flags
+            if not fl & VM_READ:
+                assert not e & _PAGE_PRESENT and e & _PAGE_PROTNONE, \
+                    "pid %d: PROT_NONE page 0x%x accessible: 0x%x" % (pid, va, e)
+            else:
+                assert e & _PAGE_PRESENT, "pid %d: 0x%x not present in an accessible VMA" % (pid, va)
+                assert e & _PAGE_USER
+                assert bool(e & _PAGE_NX) == (not fl & VM_EXEC), "pid %d: NX wrong at 0x%x" % (pid, va)
+                if e & _PAGE_RW:
+                    assert fl & VM_WRITE, "pid %d: writable PTE in a read-only VMA" % pid
+                    assert pa != zero, "the zero page mapped writable"
+            if pa == zero:
+                assert vma.shm is None
+                continue
+            kind = mm_map.flags(pa >> 12) >> KIND_SHIFT
+            assert kind == KIND_ANON, "pid %d: 0x%x maps a frame of kind %d (kernel memory?)" % (pid, va, kind)
+            refs[pa] = refs.get(pa, 0) + 1
+            if vma.shm is not None:
+                shmem += 1
+                assert vma.shm.pages.get(vma.offset_of(va)) == pa
+            else:
+                anon += 1
+                if e & _PAGE_RW:
+                    assert mm_map.count(pa >> 12) == 1, "writable private page shared"
+        assert mm.rss_anon == anon, (pid, mm.rss_anon, anon)
+        assert mm.rss_shmem == shmem, (pid, mm.rss_shmem, shmem)
+        assert mm.rss_file == 0
+    shms = {}
+    for task in k.procs.tasks.values():
+        for v in task.mm.vmas:
+            if v.shm is not None:
+                shms[v.shm.ino] = v.shm
+    for shm in shms.values():
+        for pa in shm.pages.values():
+            refs[pa] = refs.get(pa, 0) + 1
+    for pa, n in refs.items():
+        assert mm_map.count(pa >> 12) == n, "frame 0x%x: refcount %d, %d references" % (
+            pa, mm_map.count(pa >> 12), n)
+    for pa in k.pcp.list:
+        assert pa not in refs, "a frame on the pcp list is still mapped"
+        assert mm_map.count(pa >> 12) == 1 and mm_map.kind(pa >> 12) == KIND_ANON
+    total = k.buddy.nr_free_pages() + len(k.pcp) + len(refs) + in_use
+    if baseline is not None:
+        assert total == baseline, "frames leaked or double-counted: %d != %d" % (total, baseline)
+    return total
