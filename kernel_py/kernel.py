@@ -5,7 +5,7 @@ from kernel_py import cmdline, tsc
 from kernel_py.layout import BOOT_IDENTITY_SIZE
 from kernel_py.mm import buddy as buddy_mod
 from kernel_py.mm import init_mm as init_mm_mod
-from kernel_py.mm import page
+from kernel_py.mm import page, slab_common
 from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
 from kernel_py.mm.memblock import Memblock
 from kernel_py.mm.memmap import MemoryMap
@@ -32,6 +32,9 @@ class Kernel:
         self.zones = []
         self.pgtable = None
         self.init_mm = None
+        self.slab = None            # kmem caches (mm/slab_common.py)
+        self.kmalloc = None
+        self.vmalloc = None
         self.blk = None             # block devices (block/blkdev.py)
         self.pagecache = None       # the page cache (mm/filemap.py)
         self.vfs = None             # mounts (fs/vfs.py)
@@ -114,15 +117,19 @@ class Kernel:
         free = b.nr_free_pages()
         available = max(0, free - totalreserve_pages(self.zones))
         pc = self.pagecache
-        extra = ()
+        extra = []
         if pc is not None:
             # si_mem_available: the file LRU counts, less what the low watermarks keep
             file = pc.active.n + pc.inactive.n
             low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
             available += file - min(file // 2, low)
-            extra = pc.meminfo_pairs()
+            extra += pc.meminfo_pairs()
+        if self.slab is not None:
+            extra += slab_common.meminfo_pairs(self.slab)
+        if self.vmalloc is not None:
+            extra += self.vmalloc.meminfo_pairs()
         return meminfo_lines((("MemTotal", b.managed_pages() * 4), ("MemFree", free * 4),
-                              ("MemAvailable", available * 4)) + extra)
+                              ("MemAvailable", available * 4)) + tuple(extra))
 
     def summary(self):
         m = self.memmap
