@@ -25,6 +25,15 @@ def _safe(nodeid):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
 
 
+def _fault_summary(text):
+    """tools/pfault's lines for the oopses and SIGSEGVs in `text` (never raises)."""
+    try:
+        from .pfault import summarize
+        return summarize(text)
+    except Exception as e:  # noqa: BLE001 - a report helper must not fail the report
+        return ["pfault failed: %s" % e]
+
+
 def keep_failed_logs(item, rep, log_dir, root=None):
     """For a failed report: copy every registered log to log_dir and add the
     part written during this test (its last TAIL_LINES lines) to the report."""
@@ -57,3 +66,7 @@ def keep_failed_logs(item, rep, log_dir, root=None):
             "serial log %s (full log: %s; last %d lines from this test)"
             % (label, shown, len(tail)),
             "\n".join(tail)))
+        faults = _fault_summary(data)
+        if faults:
+            rep.sections.append(("fault reports in serial log %s (tools/pfault)" % label,
+                                 "\n".join(faults)))
