@@ -172,3 +172,5 @@ ist_df_top:
 ist_other_top:
     .skip IST_STACK_SIZE
 recover_stack_top:
+
+    .section .note.GNU-stack, "", @progbits

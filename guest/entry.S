@@ -158,3 +158,5 @@ run_on_stack:
     mov %rbp, %rsp
     pop %rbp
     ret
+
+    .section .note.GNU-stack, "", @progbits
