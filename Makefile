@@ -8,6 +8,7 @@ SHELL := /bin/bash
 MEM ?= 256M
 CMDLINE ?=
 ACCEL ?= tcg
+QMP ?= build/qmp.sock
 PYTEST_ARGS ?=
 
 VENV := .venv
@@ -24,6 +25,7 @@ qemu: $(IMAGE)
 	qemu-system-x86_64 -machine pc -cpu max -accel $(ACCEL) -m $(MEM) \
 	  -display none -no-reboot -serial mon:stdio -monitor none \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	  -qmp unix:$(QMP),server=on,wait=off \
 	  -kernel $(IMAGE) -append "$(CMDLINE)" || true
 
 test: $(IMAGE) venv

@@ -5,6 +5,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.mm.gfp import GFP_KERNEL
 from kernel_py.mm.page import KIND_ANON
+from kernel_py.mm.zone import MAX_ORDER
 from kernel_py.x86 import PAGE_SIZE, _PAGE_NX, _PAGE_RW, _PAGE_USER
 
 BENCH_VA = 0x10000000
@@ -64,6 +65,45 @@ def teardown(k, root, frames):
         k.buddy.free_pages(pa, 0)
         va += PAGE_SIZE
     k.buddy.free_pages(root, 0)
+
+
+def pages(k, n, order=0):
+    """n alloc_pages/free_pages pairs of one order, each freed at once (the
+    block splits off a larger free block and merges back every time)."""
+    buddy = k.buddy
+    alloc, free, rdtsc = buddy.alloc_pages, buddy.free_pages, k.clock.rdtsc
+    t0 = rdtsc()
+    i = 0
+    while i < n:
+        pa = alloc(GFP_KERNEL, order)
+        if pa is None:
+            raise KernelError("ENOMEM", "bench: no block of order %d" % order)
+        free(pa, order)
+        i += 1
+    return rdtsc() - t0
+
+
+PAGES_DEFAULT = 100000
+PAGES_USAGE = "usage: bench pages ORDER [N]"
+
+
+def cmd_pages(k, args):
+    """`bench pages ORDER [N]`: one line of integers, pairs_per_s the figure."""
+    if not 1 <= len(args) <= 2:
+        raise KernelError("EINVAL", PAGES_USAGE)
+    try:
+        order = int(args[0])
+        n = int(args[1]) if len(args) > 1 else PAGES_DEFAULT
+    except ValueError:
+        raise KernelError("EINVAL", PAGES_USAGE)
+    if not 0 <= order <= MAX_ORDER:
+        raise KernelError("EINVAL", "order %d out of range 0..%d" % (order, MAX_ORDER))
+    if not 0 < n <= 10000000:
+        raise KernelError("EINVAL", "count must be 1..10000000")
+    ticks = max(1, pages(k, n, order))
+    c = k.clock
+    return "pages order=%d n=%d total_us=%d per_op_ns=%d pairs_per_s=%d tsc_hz=%d" % (
+        order, n, c.us(ticks), c.ns(ticks) // n, n * c.hz // ticks, c.hz)
 
 
 BENCHES = {"loop": (loop, 1000000), "pf": (page_faults, 10000)}

@@ -3,11 +3,22 @@
 # simulated machine, host walker). Section numbers refer to the Intel SDM,
 # Volume 3A.
 
+
+
+def small(v):
+    """v as the guest VM's small int when it fits (below 2**62). Frozen
+    bytecode stores every literal of 2**30 or more as a heap-style long
+    (mpz) constant; arithmetic on one allocates a new long each time, and a
+    comparison with one takes the slow path. Building the value at import
+    time from its text gives a small int."""
+    return int("%x" % v, 16)
+
+
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1)
 PMD_SIZE = 1 << 21          # 2 MiB page (PS in a PDE)
-PUD_SIZE = 1 << 30          # 1 GiB page (PS in a PDPTE)
+PUD_SIZE = small(1 << 30)   # 1 GiB page (PS in a PDPTE)
 PGDIR_SHIFT = 39
 PTRS_PER_TABLE = 512
 LEVEL_SHIFTS = (39, 30, 21, 12)   # PML4, PDPT, PD, PT (SDM 4.5)
@@ -24,7 +35,7 @@ _PAGE_PSE = 1 << 7          # page size: 2 MiB in a PDE, 1 GiB in a PDPTE
 _PAGE_GLOBAL = 1 << 8
 _PAGE_NX = 1 << 63          # requires EFER.NXE (SDM 4.6.2)
 # Physical-address field of an entry: bits 51:12 (MAXPHYADDR = 52 at most).
-PTE_ADDR_MASK = 0x000FFFFFFFFFF000
+PTE_ADDR_MASK = small(0x000FFFFFFFFFF000)
 PTE_FLAGS_MASK = ~PTE_ADDR_MASK & 0xFFFFFFFFFFFFFFFF
 
 # #PF error code (SDM 4.7, Figure 4-12)

@@ -9,11 +9,12 @@ from kernel_py.mm import gfp as G
 from kernel_py.mm import zone as Z
 from kernel_py.mm.page import (
     FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL,
-    OFF_NEXT, OFF_ORDER, PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
+    OFF_NEXT, OFF_PREV, PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
 )
 from kernel_py.mm.zone import MAX_ORDER, NR_ORDERS, zone_watermark_ok
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE, small
 
+COUNT_ONE = small(1 << 32)  # refcount 1 in a record's second word, for 64-bit stores
 RECLAIM_RETRIES = 16        # __GFP_NOFAIL: reclaim rounds before giving up
 
 # Aliases without the leading "__": inside a class body CPython would mangle
@@ -64,9 +65,11 @@ class Buddy:
         self.pgfree = 0
         self.allocstall = 0
         self.alloc_fail = 0
+        self.hit_zone = 0           # zone index of the last get_page_from_freelist hit
         self._base = mem_map.base
+        self._nr_pfns = mem_map.nr_pfns
         self._r8, self._r16, self._r32 = hw.read8, hw.read16, hw.read32
-        self._w32, self._fill = hw.write32, hw.fill
+        self._w32, self._w64, self._fill = hw.write32, hw.write64, hw.fill
 
     # -- boot
     def free_range(self, start_pfn, end_pfn):
@@ -85,10 +88,19 @@ class Buddy:
             pfn += 1 << order
 
     def _link_free(self, z, pfn, order):
-        a = self._base + (pfn << RECORD_SHIFT)
-        self._w32(a, FREE_HEAD_FLAGS | (order << 16))
-        self._w32(a + 4, 0)
-        z.free_area[order].push(pfn)
+        """Make pfn the head of a free block of `order` on z's free list
+        (PfnList.push inlined: this runs on every split and every free)."""
+        base, w32 = self._base, self._w32
+        a = base + (pfn << RECORD_SHIFT)
+        self._w64(a, FREE_HEAD_FLAGS | (order << 16))     # flags, order; count 0
+        lst = z.free_area[order]
+        first = lst.first
+        w32(a + OFF_NEXT, first)
+        w32(a + OFF_PREV, NIL)
+        if first != NIL:
+            w32(base + (first << RECORD_SHIFT) + OFF_PREV, pfn)
+        lst.first = pfn
+        lst.n += 1
 
     # -- allocation
     def alloc_pages(self, gfp, order, kind=KIND_KERNEL):
@@ -96,21 +108,19 @@ class Buddy:
         if type(order) is not int or not 0 <= order <= MAX_ORDER:
             raise KernelError("EINVAL", "order %r out of range 0..%d" % (order, MAX_ORDER))
         high = gfp_zone(gfp)
-        hit = self.get_page_from_freelist(order, Z.ALLOC_WMARK_LOW, high)
-        if hit is None:
-            hit = self._slowpath(gfp, order, high)
-            if hit is None:
+        pfn = self.get_page_from_freelist(order, Z.ALLOC_WMARK_LOW, high)
+        if pfn == NIL:
+            pfn = self._slowpath(gfp, order, high)
+            if pfn == NIL:
                 self.alloc_fail += 1
                 return None
-        zi, pfn = hit
-        self.pgalloc[zi] += 1 << order
+        self.pgalloc[self.hit_zone] += 1 << order
         flags = kind << KIND_SHIFT
         if gfp & F_COMP and order:
             flags |= PG_head
             self._mark_tails(pfn, order)
-        a = self._base + (pfn << RECORD_SHIFT)
-        self._w32(a, flags | (order << 16))
-        self._w32(a + 4, 1)
+        # flags, order and a refcount of 1, in one 64-bit store
+        self._w64(self._base + (pfn << RECORD_SHIFT), flags | (order << 16) | COUNT_ONE)
         pa = pfn << PAGE_SHIFT
         if gfp & F_ZERO:
             self._fill(pa, 0, PAGE_SIZE << order)
@@ -120,39 +130,47 @@ class Buddy:
         return self.alloc_pages(gfp, 0, kind)
 
     def get_page_from_freelist(self, order, alloc_flags, high):
+        """The pfn of a block taken from the first zone (high down to DMA)
+        that passes the watermark, or NIL; the zone's index is left in
+        self.hit_zone (no tuple: this is the hot path, and the guest VM
+        would allocate one per call)."""
         mark_idx = alloc_flags & Z.ALLOC_WMARK_MASK
         check = not alloc_flags & Z.ALLOC_NO_WATERMARKS
         zones = self.zones
         plain = not alloc_flags & Z.ALLOC_MIN_RESERVE
-        for i in range(high, -1, -1):
+        i = high
+        while i >= 0:
             z = zones[i]
-            if not z.managed_pages:
-                continue
-            if check:
-                if plain:
-                    # zone_watermark_ok inlined; its free-block test is rmqueue's
-                    if z.free_pages - (1 << order) + 1 <= z.watermark[mark_idx] + z.lowmem_reserve[high]:
+            if z.managed_pages:
+                if check:
+                    if plain:
+                        # zone_watermark_ok inlined; its free-block test is rmqueue's
+                        if z.free_pages - (1 << order) + 1 <= z.watermark[mark_idx] + z.lowmem_reserve[high]:
+                            i -= 1
+                            continue
+                    elif not zone_watermark_ok(z, order, z.watermark[mark_idx], high, alloc_flags):
+                        i -= 1
                         continue
-                elif not zone_watermark_ok(z, order, z.watermark[mark_idx], high, alloc_flags):
-                    continue
-            pfn = self.rmqueue(z, order)
-            if pfn != NIL:
-                return i, pfn
-        return None
+                pfn = self.rmqueue(z, order)
+                if pfn != NIL:
+                    self.hit_zone = i
+                    return pfn
+            i -= 1
+        return NIL
 
     def _slowpath(self, gfp, order, high):
         alloc_flags = gfp_to_alloc_flags(gfp)
-        hit = self.get_page_from_freelist(order, alloc_flags, high)
-        if hit is not None or not gfp & F_DIRECT_RECLAIM or self.reclaim is None:
-            return hit
+        pfn = self.get_page_from_freelist(order, alloc_flags, high)
+        if pfn != NIL or not gfp & F_DIRECT_RECLAIM or self.reclaim is None:
+            return pfn
         tries = RECLAIM_RETRIES if gfp & F_NOFAIL else 1
         for _ in range(tries):
             self.allocstall += 1
             progress = self.reclaim(gfp, order)
-            hit = self.get_page_from_freelist(order, alloc_flags, high)
-            if hit is not None or not progress:
-                return hit
-        return hit
+            pfn = self.get_page_from_freelist(order, alloc_flags, high)
+            if pfn != NIL or not progress:
+                return pfn
+        return pfn
 
     def rmqueue(self, z, order):
         """Take a block of `order` from zone z, splitting a larger one (expand)."""
@@ -185,33 +203,58 @@ class Buddy:
 
     def check_free(self, pa, order):
         """The zone a free of (pa, order) returns to; KernelError on bad input."""
+        z = self.zone_of(pa >> PAGE_SHIFT) if type(pa) is int else None
+        self._check(pa, order, z, self._r32(self._base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT))
+                    if z is not None and 0 <= pa >> PAGE_SHIFT < self._nr_pfns else 0)
+        return z
+
+    def _check(self, pa, order, z, rec):
+        """Raise the KernelError a free of (pa, order) deserves; `rec` is the
+        first word of the frame's record (flags | order << 16)."""
         if type(order) is not int or not 0 <= order <= MAX_ORDER:
             raise KernelError("EINVAL", "order %r out of range 0..%d" % (order, MAX_ORDER))
         if type(pa) is not int or pa < 0 or pa & ((PAGE_SIZE << order) - 1):
             raise KernelError("EINVAL", "address %s not aligned to order %d" % (hexs(pa), order))
-        pfn = pa >> PAGE_SHIFT
-        z = self.zone_of(pfn)
-        if z is None or pfn >= self.mem_map.nr_pfns:
+        if z is None or pa >> PAGE_SHIFT >= self._nr_pfns:
             raise KernelError("EINVAL", "0x%x is not managed memory" % pa)
-        a = self._base + (pfn << RECORD_SHIFT)
-        f = self._r16(a)
+        f = rec & 0xFFFF
         if f & PG_buddy:
             raise KernelError("EINVAL", "double free of 0x%x" % pa)
         if f & PG_tail or (f >> KIND_SHIFT) in (KIND_NONE, KIND_FREE):
             raise KernelError("EINVAL", "0x%x was not allocated" % pa)
-        got = self._r8(a + OFF_ORDER)
+        got = (rec >> 16) & 0xFF
         if got != order:
             raise KernelError("EINVAL", "0x%x has order %d, freed as order %d" % (pa, got, order))
-        return z
 
     def free_pages(self, pa, order):
-        z = self.check_free(pa, order)
-        pfn = pa >> PAGE_SHIFT
-        base, fill = self._base, self._fill
-        if self._r16(base + (pfn << RECORD_SHIFT)) & PG_head:
-            fill(base + (pfn << RECORD_SHIFT), 0, RECORD_SIZE << order)
+        """Return the block at pa; bad input raises KernelError and changes
+        nothing. The checks of _check run inline first (this is the hot
+        path); any doubt goes to _check for the precise error."""
+        z = None
+        rec = 0
+        if type(pa) is int and type(order) is int and 0 <= order <= MAX_ORDER \
+                and pa >= 0 and not pa & ((PAGE_SIZE << order) - 1):
+            pfn = pa >> PAGE_SHIFT
+            if pfn < self._nr_pfns:
+                for zz in self.zones:
+                    if zz.zone_start_pfn <= pfn < zz.zone_end_pfn and zz.managed_pages:
+                        z = zz
+                        break
+                if z is not None:
+                    rec = self._r32(self._base + (pfn << RECORD_SHIFT))
+                    k = (rec >> KIND_SHIFT) & 0xF
+                    if rec & (PG_buddy | PG_tail) or k == KIND_NONE or k == KIND_FREE \
+                            or (rec >> 16) & 0xFF != order:
+                        z = None
+        if z is None:
+            self._check(pa, order, self.zone_of(pa >> PAGE_SHIFT) if type(pa) is int and pa >= 0
+                        else None, rec)
+            raise KernelError("EINVAL", "bad free of %s order %s" % (hexs(pa), order))
+        base = self._base
+        if rec & PG_head:
+            self._fill(base + (pfn << RECORD_SHIFT), 0, RECORD_SIZE << order)
         else:
-            fill(base + (pfn << RECORD_SHIFT), 0, RECORD_SIZE)
+            self._fill(base + (pfn << RECORD_SHIFT), 0, RECORD_SIZE)
         self.pgfree += 1 << order
         z.free_pages += 1 << order
         self._merge(z, pfn, order)
@@ -220,7 +263,7 @@ class Buddy:
         self.free_pages(pa, 0)
 
     def _merge(self, z, pfn, order):
-        base, r16, r8, fill = self._base, self._r16, self._r8, self._fill
+        base, r32, fill = self._base, self._r32, self._fill
         area = z.free_area
         lo, hi = z.zone_start_pfn, z.zone_end_pfn
         while order < MAX_ORDER:
@@ -228,7 +271,8 @@ class Buddy:
             if b < lo or b >= hi:
                 break
             a = base + (b << RECORD_SHIFT)
-            if not r16(a) & PG_buddy or r8(a + OFF_ORDER) != order:
+            v = r32(a)
+            if not v & PG_buddy or (v >> 16) & 0xFF != order:
                 break
             area[order].remove(b)
             fill(a, 0, RECORD_SIZE)

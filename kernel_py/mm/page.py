@@ -22,11 +22,11 @@
 #   allocated block head:  kind not NONE/FREE, no PG_buddy, order = block order
 #   __GFP_COMP tails:      PG_tail, next = head pfn (other tails stay zero)
 
-from kernel_py.x86 import PAGE_SHIFT
+from kernel_py.x86 import PAGE_SHIFT, small
 
 RECORD_SIZE = 16
 RECORD_SHIFT = 4
-NIL = 0xFFFFFFFF
+NIL = small(0xFFFFFFFF)         # a small int in the guest (see x86.small)
 
 OFF_FLAGS = 0
 OFF_ORDER = 2

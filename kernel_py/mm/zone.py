@@ -11,7 +11,7 @@
 
 from kernel_py.layout import DMA_LIMIT, DMA32_LIMIT
 from kernel_py.mm.page import PfnList
-from kernel_py.x86 import PAGE_SHIFT
+from kernel_py.x86 import PAGE_SHIFT, small
 
 MAX_ORDER = 10                  # orders 0..MAX_ORDER inclusive (Linux 6.4+ naming)
 NR_ORDERS = MAX_ORDER + 1
@@ -20,7 +20,7 @@ ZONE_DMA = 0
 ZONE_DMA32 = 1
 ZONE_NORMAL = 2
 ZONE_NAMES = ("DMA", "DMA32", "Normal")
-ZONE_LIMITS = (DMA_LIMIT >> PAGE_SHIFT, DMA32_LIMIT >> PAGE_SHIFT, 1 << 52)
+ZONE_LIMITS = (DMA_LIMIT >> PAGE_SHIFT, DMA32_LIMIT >> PAGE_SHIFT, small(1 << 52))
 LOWMEM_RESERVE_RATIO = (256, 256, 32)
 
 WMARK_MIN = 0

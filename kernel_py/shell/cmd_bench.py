@@ -15,9 +15,11 @@ def parse_count(args, default):
     return n
 
 
-@command("bench", "bench loop [N] | pf [N] | faults N [write|read|cow|cycle]",
-         "time a Python loop, N page faults handled in Python, or the process fault path")
+@command("bench", "bench loop [N] | pf [N] | pages ORDER [N] | faults N [write|read|cow|cycle]",
+         "time a Python loop, N page faults handled in Python, N alloc_pages/free_pages pairs, or the process fault path")
 def cmd_bench(k, args):
+    if args and args[0] == "pages":
+        return bench.cmd_pages(k, args[1:])
     if args and args[0] == "faults":
         from kernel_py.mm import faultbench
         return faultbench.cmd(k, args[1:])

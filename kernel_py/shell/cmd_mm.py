@@ -159,6 +159,31 @@ def cmd_free_pages(k, args):
     return ""
 
 
+PEEK_MAX = 64
+
+
+@command("peek", "peek VADDR [COUNT]",
+         "read COUNT (default 1) 64-bit words at a kernel virtual address through the MMU")
+def cmd_peek(k, args):
+    if not 1 <= len(args) <= 2:
+        raise KernelError("EINVAL", "usage: peek VADDR [COUNT]")
+    va = parse_int(args[0], "address")
+    n = parse_int(args[1], "count") if len(args) > 1 else 1
+    if not 0 <= va <= 0xFFFFFFFFFFFFFFFF or va & 7:
+        raise KernelError("EINVAL", "address %s is not a 64-bit aligned address" % args[0])
+    if not 1 <= n <= PEEK_MAX:
+        raise KernelError("EINVAL", "count must be 1..%d" % PEEK_MAX)
+    top = (va + 8 * n - 8) >> 47
+    if (va >> 47) not in (0, 0x1FFFF) or top != va >> 47:
+        raise KernelError("EINVAL", "0x%x is not a canonical address" % va)
+    read64 = k.hw.vread64
+    out = []
+    for i in range(n):
+        a = va + 8 * i
+        out.append("0x%016x: 0x%016x" % (a, read64(a)))     # a fault raises hw.Fault: EFAULT
+    return "\n".join(out)
+
+
 @command("pfdemo", "pfdemo [restore]",
          "load a fresh page table, fault in a page at 0x400000 from Python; restore goes back to init_mm")
 def cmd_pfdemo(k, args):
