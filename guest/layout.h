@@ -14,6 +14,7 @@
 #define KSTACK_SIZE      (256 * 1024)
 #define IST_STACK_SIZE   (16 * 1024)
 #define VM_HEAP_SIZE     (24 * 1024 * 1024)
+#define PYSTACK_SIZE     (256 * 1024)
 #define HEAP_MIN_PHYS    (16 * 1024 * 1024)   /* above ZONE_DMA */
 #define HEAP_ALIGN       (2 * 1024 * 1024)
 

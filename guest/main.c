@@ -20,6 +20,7 @@
 #define STACK_MARGIN (32 * 1024)
 
 extern char kstack_top[];
+static mp_obj_t pystack[PYSTACK_SIZE / sizeof(mp_obj_t)];
 
 static const char boot_py[] =
     "import hw\n"
@@ -52,6 +53,7 @@ void kmain(uint32_t multiboot_info) {
     }
     char *heap = (char *)(DIRECT_MAP_BASE + boot_info.heap);
     gc_init(heap, heap + VM_HEAP_SIZE);
+    mp_pystack_init(pystack, pystack + PYSTACK_SIZE / sizeof(mp_obj_t));
     mp_init();
     python_ready = 1;
     run_kernel_py();

@@ -40,6 +40,9 @@
 #define MICROPY_OPT_LOAD_ATTR_FAST_PATH   (1)
 #define MICROPY_OPT_MAP_LOOKUP_CACHE      (1)
 #define MICROPY_OPT_MPZ_BITWISE           (1)
+/* Python frames come from a bump-allocated stack, not the GC heap: without
+ * it every call of a function with more than 11 words of state allocates. */
+#define MICROPY_ENABLE_PYSTACK            (1)
 
 typedef intptr_t mp_int_t;
 typedef uintptr_t mp_uint_t;
