@@ -44,17 +44,6 @@ static void check(void) {
     }
 }
 
-/* A small int when it fits: with MICROPY_LONGINT_IMPL_MPZ,
- * mp_obj_new_int_from_ull always builds a heap mpz, so every load would
- * allocate and every operation on its result would too (the allocator then
- * slows down as garbage piles up between collections). */
-static mp_obj_t u64(uint64_t v) {
-    if ((v & ~(uint64_t)MP_SMALL_INT_POSITIVE_MASK) == 0) {
-        return MP_OBJ_NEW_SMALL_INT((mp_int_t)v);
-    }
-    return mp_obj_new_int_from_ull(v);
-}
-
 /* ---- loads and stores, physical (through the direct map) and virtual ---- */
 
 #define ACCESSORS(bits, size)                                                  \

@@ -156,10 +156,7 @@ static int call_python_handler(struct trap_frame *f) {
     }
     nlr_buf_t nlr;
     if (nlr_push(&nlr) == 0) {
-        mp_obj_t args[3] = {
-            mp_obj_new_int_from_ull(f->cr2), mp_obj_new_int_from_ull(f->error),
-            mp_obj_new_int_from_ull(f->rip),
-        };
+        mp_obj_t args[3] = { u64(f->cr2), u64(f->error), u64(f->rip) };
         mp_obj_t r = mp_call_function_n_kw(handler, 3, 0, args);
         nlr_pop();
         return mp_obj_is_true(r);
@@ -171,8 +168,7 @@ static int call_python_handler(struct trap_frame *f) {
 
 mp_obj_t fault_exception(const struct fault_info *fi) {
     mp_obj_t args[4] = {
-        MP_OBJ_NEW_SMALL_INT(fi->vector), mp_obj_new_int_from_ull(fi->error),
-        mp_obj_new_int_from_ull(fi->address), mp_obj_new_int_from_ull(fi->rip),
+        MP_OBJ_NEW_SMALL_INT(fi->vector), u64(fi->error), u64(fi->address), u64(fi->rip),
     };
     return mp_obj_new_exception_args(&mp_type_HwFault, 4, args);
 }
