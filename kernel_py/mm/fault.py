@@ -141,14 +141,17 @@ class FaultHandler:
         refuse = self.refuse
         wp = self.wp_fault
         rare = self.rare_fault
+        kernel_fault = self.kernel_fault
 
         @micropython.native
         def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
                     pcp_list=self.pcp.list, refill=self.pcp.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK):
+            if va >= USER_END:
+                return kernel_fault(va)
             mm = procs.cur_mm
-            if mm is None or va >= USER_END:
+            if mm is None:
                 return False
             st.pgfault += 1
             vma = mm.vma_cache
@@ -216,6 +219,17 @@ class FaultHandler:
             return True
 
         return handler
+
+    def kernel_fault(self, va):
+        """A #PF on a kernel address is never resolved here (kernel memory
+        is mapped when it is allocated): refuse it, so the accessor oopses,
+        and first say what the address is if it is vmalloc space - e.g.
+        the guard page after an area."""
+        vm = getattr(self.k, "vmalloc", None)
+        what = vm.describe(va) if vm is not None else None
+        if what:
+            self.k.printk("BUG: unable to handle page fault for address: 0x%x (%s)" % (va, what))
+        return False
 
     def wp_fault(self, mm, vma, va, err, rip, t, e):
         """A fault on a present PTE: write-protect (COW / reuse / shared), or spurious."""

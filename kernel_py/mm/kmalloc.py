@@ -15,6 +15,7 @@ from kernel_py.mm.slab_common import (
     DMB, GFP_COMP_BIT, GFP_DMA_BIT, GFP_RECLAIMABLE_BIT, GFP_ZERO_BIT,
     SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )
+from kernel_py.mm.slub_fast import VIPER, kmalloc_pop, slab_push
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
 
 try:
@@ -81,6 +82,16 @@ class Kmalloc:
             idx = self.size_index
             caches = self.kmalloc_caches[KMALLOC_NORMAL]
             self.index = [caches[idx[k]] for k in range(len(idx))]
+        # the viper fast path (slub_fast.kmalloc_pop): (size + 7) >> 3 -> cache id
+        self.area = st.area
+        self.cache_ids = bytearray(len(self.size_index))
+        for k in range(len(self.cache_ids)):
+            self.cache_ids[k] = self.index[k].id if self.index else 255
+        if st.default_backend != "slub":
+            # only SLUB caches take the viper paths: skip the attempt
+            self.kfree = self.kfree_py
+            if self.slob is None:
+                self.kmalloc = self.kmalloc_py
 
     def create_caches(self, kind):
         caches = []
@@ -92,11 +103,20 @@ class Kmalloc:
 
     # --- allocation ----------------------------------------------------------
     @native
-    def kmalloc(self, size, gfp=GFP_KERNEL):
+    def kmalloc_py(self, size, gfp=GFP_KERNEL):
         """Direct-mapped address of size bytes, or None (ENOMEM)."""
         if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not gfp & 0x11:
             return self.index[(size + 7) >> 3].alloc(gfp)
         return self.kmalloc_slow(size, gfp)
+
+    def kmalloc_viper(self, size, gfp=GFP_KERNEL):
+        """kmalloc in the guest: the SLUB cpu-freelist pop in viper."""
+        va = kmalloc_pop(self.area, self.cache_ids, size, gfp)
+        if va:
+            return va
+        return self.kmalloc_py(size, gfp)
+
+    kmalloc = kmalloc_viper if VIPER else kmalloc_py
 
     def kmalloc_slow(self, size, gfp):
         if type(size) is not int or size < 0:
@@ -135,9 +155,16 @@ class Kmalloc:
         return self.kmalloc(size, gfp | GFP_ZERO_BIT)
 
     # --- free ----------------------------------------------------------------
+    def kfree_viper(self, va):
+        """kfree in the guest: the SLUB cpu-freelist push in viper."""
+        if va is None or slab_push(self.area, va, -1):
+            self.kfree_py(va)
+
     @native
-    def kfree(self, va):
+    def kfree_py(self, va):
         """Free what kmalloc returned; NULL and ZERO_SIZE_PTR are no-ops."""
+        if va is None:
+            return
         pa = va - DMB
         if 0 <= pa < self.max_pa:
             v = self.r32(self.rec_base + ((pa >> PAGE_SHIFT) << 4))
@@ -147,6 +174,8 @@ class Kmalloc:
                     s.slab_free(pa)
                     return
         self.kfree_slow(va, pa)
+
+    kfree = kfree_viper if VIPER else kfree_py
 
     def kfree_slow(self, va, pa):
         if va <= ZERO_SIZE_PTR:

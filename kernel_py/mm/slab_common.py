@@ -16,6 +16,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE
 from kernel_py.mm import gfp as G
+from kernel_py.mm import slub_fast
 from kernel_py.mm.page import (
     KIND_SHIFT, KIND_SLAB, NIL, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail, PfnList,
 )
@@ -157,6 +158,12 @@ class SlabState:
         self.default_backend = backend
         self.debug_flags, self.debug_caches = parse_slub_debug(params)
         self.caches = [None] * 256           # id -> cache (mem_map aux); 255 stays None
+        # hot per-cache words shared with the viper fast paths (slub_fast.py)
+        self.area = slub_fast.new_area()
+        g = slub_fast.GLOBAL_ID * slub_fast.NF
+        self.area[g + slub_fast.G_MAX_PA] = self.max_pa
+        self.area[g + slub_fast.G_REC_BASE] = self.rec_base
+        slub_fast.register_area(self.area, hw)
         self.by_name = {}
         self.slob = None
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
@@ -222,6 +229,7 @@ class SlabState:
         cls = self.backend_class(backend)
         s = cls(self, name, size, align, flags, ctor)
         s.id = cid
+        self.clear_fast_state(cid)
         s.setup()
         self.caches[cid] = s
         self.by_name[name] = s
@@ -234,8 +242,16 @@ class SlabState:
             raise KernelError("EBUSY", "kmem_cache_destroy %s: Slab cache still has objects (%d)"
                               % (s.name, active))
         s.release()
+        self.clear_fast_state(s.id)
         self.caches[s.id] = None
         del self.by_name[s.name]
+
+    def clear_fast_state(self, cid):
+        """Zero cache cid's words in the fast-path area (W_FAST = 0: the
+        viper paths leave its objects to the backend's Python code)."""
+        w = cid * slub_fast.NF
+        for i in range(slub_fast.NF):
+            self.area[w + i] = 0
 
     def find(self, name):
         s = self.by_name.get(name)

@@ -219,6 +219,11 @@ class SlobCache(KmemCache):
         self.big = self.size >= PAGE_SIZE
         self.active = 0
         self.pages = 0
+        # SLOB objects carry no header and share pages with every other SLOB
+        # cache and kmalloc: only this set tells this cache's objects from
+        # the rest, so that kmem_cache_free of a foreign pointer is refused
+        # (physical addresses: small ints)
+        self.live = set()
 
     def alloc(self, gfp=0):
         if self.big:
@@ -228,6 +233,7 @@ class SlobCache(KmemCache):
         if not pa:
             return None
         self.active += 1
+        self.live.add(pa)
         if self.ctor:
             self.run_ctor(pa)            # SLOB constructs on every allocation
         if gfp & GFP_ZERO_BIT:
@@ -247,8 +253,8 @@ class SlobCache(KmemCache):
     def free(self, va):
         pa = va - DMB
         info = self.st.page_info(pa)
-        if info is None:
-            raise KernelError("EINVAL", "0x%x is not an object of %s" % (va, self.name))
+        if info is None or pa not in self.live:
+            raise KernelError("EINVAL", "0x%x is not a live object of %s" % (va, self.name))
         if self.big:
             if info != (KIND_KERNEL, BIG_AUX) or pa & (PAGE_SIZE - 1):
                 raise KernelError("EINVAL", "0x%x is not an object of %s" % (va, self.name))
@@ -259,6 +265,7 @@ class SlobCache(KmemCache):
             if info != (self.st.kind_slab, SLOB_AUX) or pa & (self.align - 1):
                 raise KernelError("EINVAL", "0x%x is not an object of %s" % (va, self.name))
             self.slob.free(pa, self.size)
+        self.live.discard(pa)
         self.active -= 1
 
     def check_pointer(self, pa):

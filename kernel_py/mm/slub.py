@@ -14,9 +14,18 @@
 # is cleared when it is handed out, so "does this word decode to a valid
 # successor?" tells a free object from a live one: kfree detects double
 # frees without any extra state.
+#
+# The cpu slab and its freelist are two words of the slab layer's fast-path
+# area (slub_fast.py): in the guest, kmalloc/kfree and kmem_cache_alloc/free
+# pop and push that freelist in viper code and come here only for the rest;
+# on the host the Python fast paths below (alloc_py, free_py) do it.
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import slub_debug
+from kernel_py.mm.slub_fast import (
+    NF, VIPER, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
+    W_SLAB, W_SPAN, cache_pop, slab_push,
+)
 from kernel_py.mm.slab_common import (
     DMB, FREE_NONE, GFP_ZERO_BIT, KmemCache, NIL, OFF_COUNT,
     SLUB_MAX_ORDER, fls,
@@ -64,8 +73,18 @@ class SlubCache(KmemCache):
         self.random = (0x5A5A << 44) | ((0x9E3779B97F4A7C15 * (self.id + 7)) & ((1 << 44) - 1))
         self.random &= ~7
         self.min_partial = min(MAX_PARTIAL, max(MIN_PARTIAL, fls(self.size) // 2))
-        self.cpu_slab = NIL        # pfn of the cpu slab
-        self.cpu_freelist = 0      # pa of its first free object (0: none)
+        # the hot fields, in the fast-path area: words w .. w + NF - 1
+        self.area = area = self.st.area
+        self.w = w = self.id * NF
+        area[w + W_FREELIST] = 0    # cpu_freelist: pa of the cpu slab's first free object
+        area[w + W_SLAB] = NIL      # cpu_slab: its pfn
+        area[w + W_RANDOM] = self.random
+        area[w + W_OFFSET] = self.offset
+        area[w + W_SIZE] = self.size
+        area[w + W_SPAN] = self.span
+        area[w + W_PAD] = self.red_left_pad
+        area[w + W_PFN_MASK] = self.pfn_mask
+        area[w + W_FAST] = 0 if self.debug() else 1
         self.partial = self.st.page_list()
         self.nr_slabs = 0
         hw = self.hw
@@ -76,16 +95,39 @@ class SlubCache(KmemCache):
             self.alloc = self.alloc_slow
             self.slab_free = self.free_debug
 
+    def get_cpu_freelist(self):
+        return self.area[self.w + W_FREELIST]
+
+    def set_cpu_freelist(self, pa):
+        self.area[self.w + W_FREELIST] = pa
+
+    def get_cpu_slab(self):
+        return self.area[self.w + W_SLAB]
+
+    def set_cpu_slab(self, pfn):
+        self.area[self.w + W_SLAB] = pfn
+
+    cpu_freelist = property(get_cpu_freelist, set_cpu_freelist)
+    cpu_slab = property(get_cpu_slab, set_cpu_slab)
+
     # --- fast paths --------------------------------------------------------
     @native
-    def alloc(self, gfp=0):
+    def alloc_py(self, gfp=0):
         """kmem_cache_alloc: pop the cpu freelist."""
-        obj = self.cpu_freelist
+        area, w = self.area, self.w
+        obj = area[w]                               # area[w + W_FREELIST]
         if obj and not gfp & GFP_ZERO_BIT:
             p = obj + self.offset
-            self.cpu_freelist = self.r64(p) ^ self.random ^ obj
+            area[w] = self.r64(p) ^ self.random ^ obj
             self.w64(p, 0)
             return obj + DMB
+        return self.alloc_slow(gfp)
+
+    def alloc_viper(self, gfp=0):
+        """kmem_cache_alloc in the guest: the pop in viper (slub_fast)."""
+        va = cache_pop(self.area, self.id, gfp)
+        if va:
+            return va
         return self.alloc_slow(gfp)
 
     @native
@@ -103,19 +145,28 @@ class SlubCache(KmemCache):
         d = self.r64(p) ^ rnd ^ pa
         if d == 0 or (0 <= d - base < self.span and not (d - base) % size):
             raise KernelError("EINVAL", "double free of %s object 0x%x" % (self.name, pa + DMB))
-        if head == self.cpu_slab:
-            self.w64(p, self.cpu_freelist ^ rnd ^ pa)
-            self.cpu_freelist = pa
+        area, w = self.area, self.w
+        if head == area[w + W_SLAB]:
+            self.w64(p, area[w] ^ rnd ^ pa)         # area[w + W_FREELIST]
+            area[w] = pa
             return
         self.free_slow(pa, head)
 
-    def free(self, va):
+    def free_py(self, va):
         """kmem_cache_free: check that va's page belongs to this cache."""
         pa = va - DMB
         info = self.st.page_info(pa)
         if info is None or info[0] != self.st.kind_slab or info[1] != self.id:
             raise KernelError("EINVAL", "0x%x is not an object of %s" % (va, self.name))
         self.slab_free(pa)
+
+    def free_viper(self, va):
+        """kmem_cache_free in the guest: the push in viper when it can."""
+        if va is None or slab_push(self.area, va, self.id):
+            self.free_py(va)
+
+    alloc = alloc_viper if VIPER else alloc_py
+    free = free_viper if VIPER else free_py
 
     # --- slow paths --------------------------------------------------------
     def bad_pointer(self, pa, base):

@@ -4,6 +4,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.shell.registry import command
 from kernel_py import bench
+from kernel_py.mm import slabbench
 
 
 def parse_count(args, default):
@@ -15,11 +16,13 @@ def parse_count(args, default):
     return n
 
 
-@command("bench", "bench loop [N] | pf [N] | pages ORDER [N] | faults N [write|read|cow|cycle]",
-         "time a Python loop, N page faults handled in Python, N alloc_pages/free_pages pairs, or the process fault path")
+@command("bench", "bench loop [N] | pf [N] | pages ORDER [N] | faults N [write|read|cow|cycle] | kmalloc SIZE [N] [BACKEND] | cache BACKEND SIZE [N] | slabmem BACKEND SIZE [N]",
+         "time a Python loop, N page faults handled in Python, N alloc_pages/free_pages pairs, the process fault path, or the slab layer")
 def cmd_bench(k, args):
     if args and args[0] == "pages":
         return bench.cmd_pages(k, args[1:])
+    if args and args[0] in slabbench.COMMANDS:
+        return slabbench.cmd(k, args)
     if args and args[0] == "faults":
         from kernel_py.mm import faultbench
         return faultbench.cmd(k, args[1:])

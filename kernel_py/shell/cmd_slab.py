@@ -32,10 +32,19 @@ def cmd_kmalloc(k, args):
     return got(k.kmalloc.kmalloc(size, gfp), "kmalloc %d" % size)
 
 
+def parse_addr(word):
+    """A 64-bit address (kfree's fast path works on machine words: a larger
+    or negative number must not reach it)."""
+    va = parse_int(word, "address")
+    if not 0 <= va <= 0xFFFFFFFFFFFFFFFF:
+        raise KernelError("EINVAL", "%s is not a 64-bit address" % word)
+    return va
+
+
 @command("kfree", "kfree ADDR", "free what kmalloc returned")
 def cmd_kfree(k, args):
     need(args, 1, 1, "kfree ADDR")
-    k.kmalloc.kfree(parse_int(args[0], "address"))
+    k.kmalloc.kfree(parse_addr(args[0]))
     return ""
 
 
@@ -61,7 +70,7 @@ def cmd_kmem_cache_alloc(k, args):
 @command("kmem_cache_free", "kmem_cache_free NAME ADDR", "free an object of cache NAME")
 def cmd_kmem_cache_free(k, args):
     need(args, 2, 2, "kmem_cache_free NAME ADDR")
-    k.slab.find(args[0]).free(parse_int(args[1], "address"))
+    k.slab.find(args[0]).free(parse_addr(args[1]))
     return ""
 
 

@@ -148,14 +148,22 @@ def test_double_free_after_other_frees(backend):
     km.kfree(c)
 
 
-def test_kmem_cache_free_wrong_cache():
-    st, km = boot_slab()
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kmem_cache_free_wrong_cache(backend):
+    st, km = boot_slab(backend=backend)
     c1 = st.kmem_cache_create("one", 64)
     c2 = st.kmem_cache_create("two", 64)
     va = c1.alloc()
-    with pytest.raises(KernelError):
-        c2.free(va)
+    kva = km.kmalloc(64)
+    before = (c1.counts(), c2.counts(), st.slab_pages())
+    for bad in (va, kva, va + 8):
+        with pytest.raises(KernelError):
+            c2.free(bad)                # SLOB: shared pages, no headers on cache objects
+        assert (c1.counts(), c2.counts(), st.slab_pages()) == before
     c1.free(va)
+    with pytest.raises(KernelError):
+        c1.free(va)                     # double free
+    km.kfree(kva)
 
 
 # --- slub_debug -------------------------------------------------------------
