@@ -3,11 +3,15 @@
 # collects the lines they print.
 #
 #   bench kmalloc SIZE [N] [BACKEND]   N kmalloc+kfree pairs of SIZE bytes
+#                                      (BACKEND slub-python: SLUB without
+#                                      its viper fast paths)
 #   bench cache BACKEND SIZE [N]       N kmem_cache_alloc+free pairs on a
 #                                      temporary cache of that backend
 #   bench slabmem BACKEND SIZE [N]     memory per object: N live objects of
 #                                      SIZE bytes from kmalloc, frames taken
 #                                      from the buddy / N
+#   bench vmalloc SIZE                 vmalloc + vfree: times, and the page-
+#                                      table pages the mapping needed
 #
 # `bench kmalloc` uses the kernel's own kmalloc when BACKEND is the boot
 # backend (or omitted), else a temporary slab layer of that backend over the
@@ -22,7 +26,8 @@ from kernel_py.x86 import PAGE_SIZE
 
 PAIRS_DEFAULT = 20000
 OBJECTS_DEFAULT = 100000
-MAX_COUNT = 10000000
+MAX_COUNT = 1 << 30
+PYTHON_PATH = "slub-python"
 
 
 def temp_layer(k, backend):
@@ -66,13 +71,23 @@ def pairs_line(k, what, n, ticks):
 
 
 def kmalloc_pairs(k, size, n, backend=None):
-    st, km, temp = layer(k, backend)
+    """backend "slub-python": a temporary SLUB layer held to the Python
+    paths (kmalloc_py, kfree_py, SlubCache.alloc_py), the viper paths'
+    baseline measured in the same boot."""
+    python = backend == PYTHON_PATH
+    st, km, temp = layer(k, "slub" if python else backend)
+    alloc, free = km.kmalloc, km.kfree
+    if python:
+        for s in st.all_caches():
+            s.alloc = s.alloc_py            # instance attributes: this layer only
+        alloc, free = km.kmalloc_py, km.kfree_py
     try:
-        ticks = time_pairs(k.clock.rdtsc, km.kmalloc, km.kfree, size, n)
+        ticks = time_pairs(k.clock.rdtsc, alloc, free, size, n)
     finally:
         if temp:
             shrink_all(st)
-    return pairs_line(k, "kmalloc size=%d backend=%s" % (size, st.default_backend), n, ticks)
+    return pairs_line(k, "kmalloc size=%d backend=%s" % (
+        size, PYTHON_PATH if python else st.default_backend), n, ticks)
 
 
 def cache_pairs(k, backend, size, n):
@@ -123,6 +138,24 @@ def bytes_per_object(k, backend, size, n):
         PAGE_SIZE * 10000 // max(1, per100), k.clock.us(ticks))
 
 
+def vmalloc_time(k, size):
+    """vmalloc + vfree of size bytes: time of each, page-table pages added."""
+    vm, buddy, rdtsc = k.vmalloc, k.buddy, k.clock.rdtsc
+    free0 = buddy.nr_free_pages()
+    t0 = rdtsc()
+    va = vm.vmalloc(size)
+    t1 = rdtsc()
+    if va is None:
+        raise KernelError("ENOMEM", "vmalloc %d" % size)
+    pages = (size + PAGE_SIZE - 1) // PAGE_SIZE
+    tables = free0 - buddy.nr_free_pages() - pages
+    vm.vfree(va)
+    t2 = rdtsc()
+    c = k.clock
+    return "vmalloc size=%d pages=%d alloc_us=%d vfree_us=%d pt_pages=%d" % (
+        size, pages, c.us(t1 - t0), c.us(t2 - t1), tables)
+
+
 def parse(args, i, default, what):
     if len(args) <= i:
         return default
@@ -135,20 +168,20 @@ def parse(args, i, default, what):
     return v
 
 
-def backend_arg(name):
-    if name not in BACKENDS:
+def backend_arg(name, python=False):
+    if name not in BACKENDS and not (python and name == PYTHON_PATH):
         raise KernelError("EINVAL", "backend %r (slab|slub|slob)" % name)
     return name
 
 
-USAGE = "usage: bench kmalloc SIZE [N] [BACKEND] | cache BACKEND SIZE [N] | slabmem BACKEND SIZE [N]"
+USAGE = "usage: bench kmalloc SIZE [N] [BACKEND|slub-python] | cache BACKEND SIZE [N] | slabmem BACKEND SIZE [N] | vmalloc SIZE"
 
 
 def cmd(k, args):
     """`bench kmalloc|cache|slabmem ...`: one line of integers."""
     what, rest = args[0], args[1:]
     if what == "kmalloc" and 1 <= len(rest) <= 3:
-        backend = backend_arg(rest[2]) if len(rest) > 2 else None
+        backend = backend_arg(rest[2], True) if len(rest) > 2 else None
         return kmalloc_pairs(k, parse(rest, 0, 0, "size"), parse(rest, 1, PAIRS_DEFAULT, "count"),
                              backend)
     if what == "cache" and 2 <= len(rest) <= 3:
@@ -157,7 +190,9 @@ def cmd(k, args):
     if what == "slabmem" and 2 <= len(rest) <= 3:
         return bytes_per_object(k, backend_arg(rest[0]), parse(rest, 1, 0, "size"),
                                 parse(rest, 2, OBJECTS_DEFAULT, "count"))
+    if what == "vmalloc" and len(rest) == 1:
+        return vmalloc_time(k, parse(rest, 0, 0, "size"))
     raise KernelError("EINVAL", USAGE)
 
 
-COMMANDS = ("kmalloc", "cache", "slabmem")
+COMMANDS = ("kmalloc", "cache", "slabmem", "vmalloc")
