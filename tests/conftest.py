@@ -22,7 +22,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT / "qemu", ROOT):
+# Test modules are imported by path (--import-mode=importlib in pyproject), so
+# tests/model/test_slab.py and tests/guest/test_slab.py can share a name; the
+# suites' helper modules (mmsupport, fssupport...) are found on sys.path.
+for _p in (ROOT / "tests" / "guest", ROOT / "tests" / "model", ROOT / "qemu", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
