@@ -198,6 +198,14 @@ static MP_DEFINE_CONST_FUN_OBJ_0(hw_read_cr4_obj, hw_read_cr4);
 static mp_obj_t hw_rdtsc(void) { return u64(rdtsc()); }
 static MP_DEFINE_CONST_FUN_OBJ_0(hw_rdtsc_obj, hw_rdtsc);
 
+static mp_obj_t hw_cpuid(mp_obj_t leaf) {
+    uint32_t r[4];
+    cpuid(mp_obj_get_int(leaf), &r[0], &r[1], &r[2], &r[3]);
+    mp_obj_t t[4] = { u64(r[0]), u64(r[1]), u64(r[2]), u64(r[3]) };
+    return mp_obj_new_tuple(4, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(hw_cpuid_obj, hw_cpuid);
+
 static mp_obj_t hw_write_cr3(mp_obj_t v) {
     write_cr3(arg_u64(v));
     return mp_const_none;
@@ -331,6 +339,7 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_write_cr3), MP_ROM_PTR(&hw_write_cr3_obj) },
     { MP_ROM_QSTR(MP_QSTR_invlpg), MP_ROM_PTR(&hw_invlpg_obj) },
     { MP_ROM_QSTR(MP_QSTR_rdtsc), MP_ROM_PTR(&hw_rdtsc_obj) },
+    { MP_ROM_QSTR(MP_QSTR_cpuid), MP_ROM_PTR(&hw_cpuid_obj) },
     { MP_ROM_QSTR(MP_QSTR_inb), MP_ROM_PTR(&hw_inb_obj) },
     { MP_ROM_QSTR(MP_QSTR_inw), MP_ROM_PTR(&hw_inw_obj) },
     { MP_ROM_QSTR(MP_QSTR_inl), MP_ROM_PTR(&hw_inl_obj) },

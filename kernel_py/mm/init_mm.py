@@ -8,9 +8,9 @@
 #                page below the kernel stack stays unmapped (guard)
 #   nothing else: no identity map (NULL faults), no user mappings
 #
-# 1 GiB pages need CPUID.80000001H:EDX.Page1GB (SDM 4.1.4); hw has no CPUID,
-# so they are used when the command line says `gbpages` or hw has a true
-# `cpu_has_pdpe1gb` attribute, and never with `nogbpages` (Linux's names).
+# 1 GiB pages need CPUID.80000001H:EDX.Page1GB (SDM 4.1.4): used when the CPU
+# has it (or the command line says `gbpages`), never with `nogbpages`
+# (Linux's names).
 
 from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE
@@ -44,7 +44,16 @@ def want_gbpages(hw, params):
         return False
     if "gbpages" in params:
         return True
-    return bool(getattr(hw, "cpu_has_pdpe1gb", False))
+    return cpu_has_pdpe1gb(hw)
+
+
+def cpu_has_pdpe1gb(hw):
+    """CPUID.80000001H:EDX.Page1GB (SDM 4.1.4); a machine without cpuid
+    (the simulated one) may say so with a cpu_has_pdpe1gb attribute."""
+    cpuid = getattr(hw, "cpuid", None)
+    if cpuid is None:
+        return bool(getattr(hw, "cpu_has_pdpe1gb", False))
+    return bool(cpuid(0x80000001)[3] & (1 << 26))
 
 
 def image_ranges(sections):
