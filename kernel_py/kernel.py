@@ -63,6 +63,7 @@ class Kernel:
         self.printk(self.summary())
         self.printk(self.mm_summary())
         self.block_init()
+        self.reclaim_init()
 
     def mm_init(self):
         """memblock -> mem_map -> zones and buddy -> the kernel's page tables.
@@ -102,6 +103,28 @@ class Kernel:
         blkdev.init(self)
         vfs.init(self)
 
+    def reclaim_init(self):
+        """Reclaim and the OOM killer: k.vmscan (buddy.reclaim is its
+        direct reclaim; kswapd runs between console commands), k.oom.
+        Swap areas (k.swap) exist from proc_init; swapon adds one."""
+        from kernel_py.mm.oom import OomKiller
+        from kernel_py.mm.vmscan import Vmscan
+        self.vmscan = Vmscan(self)
+        self.oom = OomKiller(self)
+        self.buddy.reclaim = self.vmscan.direct_reclaim
+
+    def background(self):
+        """Between console commands: the lru_add batch, kswapd."""
+        procs = getattr(self, "procs", None)
+        if procs is not None:
+            procs.reap()                # OOM victims that were busy when chosen
+        anon = getattr(self, "anon", None)
+        if anon is not None and anon.pending:
+            anon.drain()
+        vmscan = getattr(self, "vmscan", None)
+        if vmscan is not None:
+            vmscan.kswapd()
+
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
 
@@ -118,12 +141,24 @@ class Kernel:
         available = max(0, free - totalreserve_pages(self.zones))
         pc = self.pagecache
         extra = []
+        swap = getattr(self, "swap", None)
+        stotal, sfree = swap.totals() if swap is not None else (0, 0)
         if pc is not None:
             # si_mem_available: the file LRU counts, less what the low watermarks keep
             file = pc.active.n + pc.inactive.n
             low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
             available += file - min(file // 2, low)
-            extra += pc.meminfo_pairs()
+            pairs = list(pc.meminfo_pairs(stotal, sfree, 0))
+            anon = getattr(self, "anon", None)
+            if anon is not None:
+                anon.drain()
+                for i in range(len(pairs)):     # Linux's order: anon before file
+                    if pairs[i][0] == "Active(file)":
+                        pairs[i:i] = [("Active(anon)", anon.active.n * 4),
+                                      ("Inactive(anon)", anon.inactive.n * 4)]
+                        break
+                pairs.append(("AnonPages", len(anon.rmap) * 4))
+            extra += pairs
         if self.slab is not None:
             extra += slab_common.meminfo_pairs(self.slab)
         if self.vmalloc is not None:

@@ -26,6 +26,8 @@ class Task:
         self.segv = 0               # SIGSEGVs reported for this process
         self.children = []
         self.heap = None            # the malloc demo's state (mm/umalloc.py)
+        self.oom_score_adj = 0      # -1000..1000 (/proc/<pid>/oom_score_adj)
+        self.oom_pending = False    # chosen by the OOM killer while busy: reaped later
 
 
 class ProcTable:
@@ -37,6 +39,17 @@ class ProcTable:
         self.cur_mm = None          # its mm, for the fault handler
         self.forks = 0
         self.exits = 0
+        self.busy = []              # tasks kernel code is working on (not torn down by OOM)
+
+    def is_busy(self, t):
+        return t is self.current or t in self.busy
+
+    def reap(self):
+        """Exit the OOM victims that were busy when chosen."""
+        for pid in self.pids():
+            t = self.tasks.get(pid)
+            if t is not None and t.oom_pending and not self.is_busy(t):
+                self.k.oom.reap(t)
 
     def pids(self):
         return sorted(self.tasks)
@@ -82,8 +95,17 @@ class ProcTable:
     def fork(self, pid):
         parent = self.get(pid)
         child_pid = self.alloc_pid()
-        mm = parent.mm.dup()
+        self.busy.append(parent)
+        try:
+            mm = parent.mm.dup()
+        finally:
+            self.busy.remove(parent)
+            self.reap()
+        if parent.pid not in self.tasks:        # the OOM killer took the parent
+            mm.destroy()
+            raise KernelError("ENOMEM", "fork: the parent was killed (out of memory)")
         t = Task(child_pid, parent.name, parent.pid, mm)
+        t.oom_score_adj = parent.oom_score_adj
         if parent.heap is not None:
             t.heap = parent.heap.copy()
         self.tasks[child_pid] = t
@@ -146,11 +168,17 @@ class ProcTable:
             raise segv_report(k, k.fault.last_segv, f.args)
         finally:
             self.unuse_mm(old)
+            if task.oom_pending:
+                self.reap()
 
 
 def proc_init(k):
     """Boot: the process table with init (pid 1) and the #PF handler."""
     from kernel_py.mm.fault import FaultHandler
+    from kernel_py.mm.rmap import AnonLru
+    from kernel_py.mm.swap import SwapSystem
+    k.anon = AnonLru(k)
+    k.swap = SwapSystem(k)
     k.procs = ProcTable(k)
     k.fault = FaultHandler(k)
     k.fault_handler = k.fault.handler

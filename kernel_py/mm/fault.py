@@ -9,6 +9,8 @@
 #   shared anonymous          -> the SharedAnon frame for that offset
 #   present read-only + write -> copy-on-write, or reuse when the frame's
 #                                refcount is 1 (the zero page always copies)
+#   swap entry                -> swap-in (do_swap_page): a major fault, the
+#                                page read back into a fresh private frame
 #   anything else             -> SIGSEGV for that pid: the handler returns
 #                                False, the accessor raises hw.Fault, and the
 #                                command reports it (SegvError) and goes on.
@@ -118,6 +120,7 @@ class FaultHandler:
         k.zero_page = zp
         self.zero_page = zp
         k.pcp = self.pcp = PerCpuPages(k)
+        self.anon = k.anon
         self.handler = self._build()
 
     def refuse(self, mm, va, err, rip, why):
@@ -145,9 +148,10 @@ class FaultHandler:
 
         @micropython.native
         def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
-                    pcp_list=self.pcp.list, refill=self.pcp.refill, mem=hw.mem,
+                    pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
-                    wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK):
+                    wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
+                    rmap=self.anon.rmap, lru_add=self.anon.pending.append):
             if va >= USER_END:
                 return kernel_fault(va)
             mm = procs.cur_mm
@@ -212,6 +216,8 @@ class FaultHandler:
                 mem(pa, 4096)[:] = ZERO
                 w64(t, pa | vma.rw_bits)
                 mm.rss_anon += 1
+                rmap[pa >> 12] = mm.rkey | (va >> 12)       # rmap, and the lru_add batch
+                lru_add(pa)
                 st.anon += 1
                 return True
             w64(t, zero | vma.prot_bits)                    # read: the zero page
@@ -219,6 +225,13 @@ class FaultHandler:
             return True
 
         return handler
+
+    def refill(self):
+        """The pcp refill of the hot path; drains the lru_add batch first."""
+        anon = self.anon
+        if len(anon.pending) > 256:
+            anon.drain()
+        return self.pcp.refill()
 
     def kernel_fault(self, va):
         """A #PF on a kernel address is never resolved here (kernel memory
@@ -248,7 +261,8 @@ class FaultHandler:
             hw.invlpg(va)
             st.shmem += 1
             return True
-        if pa != self.zero_page:
+        zero = pa == self.zero_page
+        if not zero:
             a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
             c = hw.read32(a)
             if c == 1:                          # exclusive: reuse it
@@ -256,17 +270,30 @@ class FaultHandler:
                 hw.invlpg(va)
                 st.reuse += 1
                 return True
+            hw.write32(a, c + 1)                # pinned while allocating: reclaim skips it
         new = self.pcp.alloc()
+        if not zero:
+            c = hw.read32(a) - 1
+            hw.write32(a, c)
         if new is None:
             return self.refuse(mm, va, err, rip, "out of memory")
-        if pa == self.zero_page:
+        if (hw.read64(t) ^ e) & ~0x60 or (not zero and c == 1):
+            # the PTE changed while allocating, or the other users of the
+            # page went away (an OOM kill): fault again, on the new state
+            k.anon.release(new)
+            self.pcp.free(new)
+            return True
+        key = mm.rkey | (va >> 12)
+        if zero:
             zero_page(hw, new)
             mm.rss_anon += 1
         else:
             copy_page(hw, new, pa)
             hw.write32(a, c - 1)
+            self.anon.remove(pa >> 12, key)
         hw.write64(t, new | vma.rw_bits)
         hw.invlpg(va)
+        self.anon.add_new(new, key)
         st.cow += 1
         return True
 
@@ -278,7 +305,7 @@ class FaultHandler:
         st = self.stats
         if e:
             if not e & _PAGE_PROTNONE:
-                return self.refuse(mm, va, err, rip, "unknown non-present entry 0x%x" % e)
+                return self.do_swap_page(mm, vma, va, err, rip, t, e)
             pa = e & PTE_ADDR_MASK
             bits = vma.prot_bits
             if vma.shm is not None and vma.flags & VM_WRITE:
@@ -298,6 +325,22 @@ class FaultHandler:
         hw.write64(t, pa | (vma.rw_bits if vma.flags & VM_WRITE else vma.prot_bits))
         mm.rss_shmem += 1
         st.shmem += 1
+        return True
+
+
+    def do_swap_page(self, mm, vma, va, err, rip, t, e):
+        """A swap entry: read the page back (a major fault)."""
+        from kernel_py.mm.vmscan import k_swapin
+        k = self.k
+        if vma.shm is not None or k.swap.lookup(e)[0] is None:
+            return self.refuse(mm, va, err, rip, "bad swap entry 0x%x" % e)
+        try:
+            ok = k_swapin(k, mm, vma, va & ~0xFFF, t, e)
+        except KernelError:
+            return self.refuse(mm, va, err, rip, "swap read error")
+        if not ok:
+            return self.refuse(mm, va, err, rip, "out of memory")
+        self.stats.pgmajfault += 1
         return True
 
 

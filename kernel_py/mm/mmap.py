@@ -8,13 +8,18 @@
 #   present      pa | P | US | [RW] | [NX] (+ A/D set by the MMU)
 #   PROT_NONE    pa | _PAGE_PROTNONE | US   (P clear: the frame stays owned)
 #   empty        0
+#   swapped out  swap entry (mm/swap.py: P clear, bit 8 clear, type/offset)
 # Frame references: every PTE holding an anonymous or shared frame holds one
 # reference (mem_map count); a SharedAnon object holds one more on each of
-# its frames. The zero page is never counted and never in RSS.
+# its frames. The zero page is never counted and never in RSS. Private
+# anonymous frames are also in the reverse map (mm/rmap.py: one key per
+# PTE) and on the anon LRU; a swap entry holds one count of its slot in the
+# swap map, and counts in mm.swapents (MM_SWAPENTS) instead of rss_anon.
 
 from kernel_py.errors import KernelError
 from kernel_py.layout import USER_END, USER_START
 from kernel_py.mm.page import RECORD_SHIFT
+from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.mm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, VM_GROWSDOWN, VM_READ, VM_SHARED,
     VM_WRITE, VM_MAYSHARE, VMA, SharedAnon, VmaList, _PAGE_PROTNONE, prot_to_vm,
@@ -63,6 +68,7 @@ class MmStruct:
         self.rss_file = 0
         self.rss_anon = 0
         self.rss_shmem = 0
+        self.swapents = 0            # swap entries in the PTEs (MM_SWAPENTS)
         self.nr_pgtables = 0         # PT, PD and PDPT pages (not the PML4)
         self.hiwater_rss = 0
         self.hiwater_vm = 0
@@ -71,6 +77,11 @@ class MmStruct:
         self.start_stack = STACK_TOP
         self.mmap_base = MMAP_BASE
         self.legacy_va_layout = False
+        self.rid = 0
+        self.rkey = 0                # rmap key base: rid << 36 (mm/rmap.py)
+        anon = getattr(k, "anon", None)
+        if anon is not None:
+            anon.register(self)
 
     # -- counters
     def rss(self):
@@ -190,6 +201,7 @@ class MmStruct:
         a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
         c = k.hw.read32(a) - 1
         if c <= 0:
+            k.anon.release(pa)
             k.pcp.free(pa)
         else:
             k.hw.write32(a, c)
@@ -202,6 +214,8 @@ class MmStruct:
         shared = vma.shm is not None
         live = self.live()
         flushed = []
+        anon_remove = self.k.anon.remove
+        rkey = self.rkey
         self.update_hiwater()
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
             for i in range(i0, i1):
@@ -210,6 +224,10 @@ class MmStruct:
                 if not e:
                     continue
                 w64(epa, 0)
+                if not e & (_PAGE_PRESENT | PROTNONE_BIT):      # a swap entry
+                    self.k.swap.free_entry(e)
+                    self.swapents -= 1
+                    continue
                 if live and e & _PAGE_PRESENT and len(flushed) <= TLB_FLUSH_CEILING:
                     flushed.append(base + (i << 12))
                 pa = e & ADDR
@@ -219,6 +237,7 @@ class MmStruct:
                     self.rss_shmem -= 1
                 else:
                     self.rss_anon -= 1
+                    anon_remove(pa >> 12, rkey | ((base >> 12) + i))
                 self.put_page(pa)
         if flushed:
             if len(flushed) > TLB_FLUSH_CEILING:
@@ -397,7 +416,7 @@ class MmStruct:
             for i in range(i0, i1):
                 epa = pt + (i << 3)
                 e = r64(epa)
-                if not e:
+                if not e or not e & (_PAGE_PRESENT | PROTNONE_BIT):    # empty, swap entry
                     continue
                 pa = e & ADDR
                 if prot_none:
@@ -460,6 +479,9 @@ class MmStruct:
         r32, w32 = hw.read32, hw.write32
         mbase = self.k.mem_map.base
         zero = self.k.zero_page
+        anon_add = self.k.anon.add
+        swap_dup = self.k.swap.dup
+        ckey = child.rkey
         child.start_brk, child.brk = self.start_brk, self.brk
         child.start_stack, child.mmap_base = self.start_stack, self.mmap_base
         child.legacy_va_layout = self.legacy_va_layout
@@ -477,6 +499,11 @@ class MmStruct:
                     e = r64(pt + (i << 3))
                     if not e:
                         continue
+                    if not e & (_PAGE_PRESENT | PROTNONE_BIT):  # a swap entry: one more user
+                        swap_dup(e)
+                        child.swapents += 1
+                        w64(cpt + (i << 3), e)
+                        continue
                     pa = e & ADDR
                     if pa != zero:
                         a = mbase + ((pa >> 12) << RECORD_SHIFT) + 4
@@ -485,6 +512,7 @@ class MmStruct:
                             child.rss_shmem += 1
                         else:
                             child.rss_anon += 1
+                            anon_add(pa >> 12, ckey | ((base >> 12) + i))
                             if e & _PAGE_RW:
                                 e &= ~_PAGE_RW
                                 w64(pt + (i << 3), e)
@@ -512,6 +540,7 @@ class MmStruct:
         self.k.free_table(self.pgd)
         self.pgd = None
         self.vma_cache = NO_VMA
+        self.k.anon.unregister(self)
 
 
 def check_range(addr, length):

@@ -383,15 +383,20 @@ def cmd_vmstat(k, args):
     bi = bo = 0
     blk = k.blk
     clock = getattr(k, "clock", None)
+    secs = 1
     if blk is not None:
-        secs = 1
         if clock is not None and clock.hz and getattr(blk, "t0", None) is not None:
             secs = max(1, (k.hw.rdtsc() - blk.t0) // clock.hz)
         bi = blk.pgpgin() // secs
         bo = blk.pgpgout() // secs
     swpd = stotal - sfree
+    si = so = 0
+    swap = getattr(k, "swap", None)
+    if swap is not None:        # KiB/s since boot, as vmstat's first line
+        si = swap.pswpin * 4 // secs
+        so = swap.pswpout * 4 // secs
     line = "%2d %2d %6d %6d %6d %6d %4d %4d %5d %5d %4d %4d %2d %2d %2d %2d %2d" % (
-        1, 0, swpd, free, buffers, cached, 0, 0, bi, bo, 0, 0, 0, 0, 0, 0, 0)
+        1, 0, swpd, free, buffers, cached, si, so, bi, bo, 0, 0, 0, 0, 0, 0, 0)
     return "\n".join(VMSTAT_HEAD + (line,))
 
 

@@ -14,6 +14,7 @@ from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
 MAX_TOUCH = 1 << 40
@@ -351,16 +352,19 @@ def kb_line(name, kb):
 
 def vma_usage(k, mm, vma):
     """(rss, pss_bytes, shared_clean, shared_dirty, private_clean, private_dirty,
-    referenced, anonymous) in pages (pss in bytes) for one VMA."""
+    referenced, anonymous, swap) in pages (pss in bytes) for one VMA."""
     hw = k.hw
     r64, r32 = hw.read64, hw.read32
     base = k.mem_map.base
     zero = k.zero_page
-    rss = pss = sc = sd = pc = pd = ref = anon = 0
+    rss = pss = sc = sd = pc = pd = ref = anon = swap = 0
     for pt, vbase, i0, i1 in mm.pt_tables(vma.start, vma.end):
         for i in range(i0, i1):
             e = r64(pt + (i << 3))
             if not e:
+                continue
+            if not e & (_PAGE_PRESENT | PROTNONE_BIT):     # swapped out
+                swap += 1
                 continue
             pa = e & PTE_ADDR_MASK
             if pa == zero:
@@ -384,7 +388,7 @@ def vma_usage(k, mm, vma):
                 pd += 1
             else:
                 pc += 1
-    return rss, pss, sc, sd, pc, pd, ref, anon
+    return rss, pss, sc, sd, pc, pd, ref, anon, swap
 
 
 @pid_file("smaps")
@@ -392,7 +396,7 @@ def proc_smaps(k, pid):
     mm = pid_task(k, pid).mm
     out = []
     for v in mm.vmas:
-        rss, pss, sc, sd, pc, pd, ref, anon = vma_usage(k, mm, v)
+        rss, pss, sc, sd, pc, pd, ref, anon, swap = vma_usage(k, mm, v)
         out.append(maps_line(v))
         for name, kb in (("Size", v.size >> 10), ("KernelPageSize", 4), ("MMUPageSize", 4),
                          ("Rss", rss * 4), ("Pss", pss >> 10), ("Shared_Clean", sc * 4),
@@ -400,7 +404,7 @@ def proc_smaps(k, pid):
                          ("Private_Dirty", pd * 4), ("Referenced", ref * 4),
                          ("Anonymous", anon * 4 if v.shm is None else 0),
                          ("LazyFree", 0), ("AnonHugePages", 0), ("ShmemPmdMapped", 0),
-                         ("Shared_Hugetlb", 0), ("Private_Hugetlb", 0), ("Swap", 0),
+                         ("Shared_Hugetlb", 0), ("Private_Hugetlb", 0), ("Swap", swap * 4),
                          ("SwapPss", 0), ("Locked", 0)):
             out.append(kb_line(name, kb))
         out.append("THPeligible:    0")
@@ -420,7 +424,7 @@ def status_pairs(mm):
             ("VmPin", 0), ("VmHWM", mm.hiwater_rss * 4), ("VmRSS", mm.rss() * 4),
             ("RssAnon", mm.rss_anon * 4), ("RssFile", mm.rss_file * 4),
             ("RssShmem", mm.rss_shmem * 4), ("VmData", data >> 10), ("VmStk", stk >> 10),
-            ("VmExe", 0), ("VmLib", 0), ("VmPTE", mm.nr_pgtables * 4), ("VmSwap", 0))
+            ("VmExe", 0), ("VmLib", 0), ("VmPTE", mm.nr_pgtables * 4), ("VmSwap", mm.swapents * 4))
 
 
 @pid_file("status")
@@ -471,26 +475,76 @@ def uptime_text(k):
     return "%2d min" % mins
 
 
-@command("top", "top -b -n 1", "processes by resident memory, with top's summary lines")
+TOP_SCALES = {"k": ("KiB", 0), "m": ("MiB", 10), "g": ("GiB", 20)}
+
+
+def top_args(args):
+    """top -b -n 1 [-E k|m|g] (also -bn1, -n1, -Em): the summary's unit."""
+    scale = "m"
+    words = []
+    for a in args:
+        if a.startswith("-") and len(a) > 2 and a[1] in "bn" and not a.startswith("-n"):
+            words.append("-b")
+            a = "-" + a[2:]
+            if a == "-":
+                continue
+        if a.startswith("-n") and len(a) > 2:
+            words += ["-n", a[2:]]
+        elif a.startswith("-E") and len(a) > 2:
+            words += ["-E", a[2:]]
+        else:
+            words.append(a)
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w == "-b":
+            i += 1
+        elif w == "-n" and i + 1 < len(words) and words[i + 1] == "1":
+            i += 2
+        elif w == "-E" and i + 1 < len(words) and words[i + 1].lower() in TOP_SCALES:
+            scale = words[i + 1].lower()
+            i += 2
+        else:
+            raise KernelError("EINVAL", "only batch mode, one iteration: top -b -n 1 [-E k|m|g]")
+    return TOP_SCALES[scale]
+
+
+def scaled(kb, shift):
+    """top's summary numbers: KiB as integers, larger units with one decimal."""
+    if not shift:
+        return "%d" % kb
+    return tenths(kb, 1 << shift)
+
+
+@command("top", "top -b -n 1 [-E k|m|g]", "processes by resident memory, with top's summary lines")
 def cmd_top(k, args):
-    if args and args not in (["-b", "-n", "1"], ["-b"], ["-bn1"], ["-b", "-n1"]):
-        raise KernelError("EINVAL", "only batch mode, one iteration: top -b -n 1")
+    unit, shift = top_args(args)
     ps = procs(k)
     tasks = [ps.tasks[p] for p in ps.pids()]
-    b = k.buddy
-    total = b.managed_pages()
-    free = b.nr_free_pages()
-    used = total - free
+    mi = {}
+    for line in k.meminfo().split("\n"):
+        name, _, rest = line.partition(":")
+        mi[name] = int(rest.split()[0])
+    total = mi["MemTotal"]
+    free = mi["MemFree"]
+    slab = getattr(k, "slab", None)
+    sreclaim = slab.slab_pages()[0] * 4 if slab is not None else 0
+    bc = mi.get("Buffers", 0) + mi.get("Cached", 0) + sreclaim
+    used = total - free - bc
+    if used < 0:
+        used = total - free
+    stotal, sfree = mi.get("SwapTotal", 0), mi.get("SwapFree", 0)
     running = sum(1 for t in tasks if t.state == "R")
     lines = [
         "top - 00:00:00 up %s,  0 users,  load average: 0.00, 0.00, 0.00" % uptime_text(k),
         "Tasks: %3d total, %3d running, %3d sleeping,   0 stopped,   0 zombie" % (
             len(tasks), running, len(tasks) - running),
         "%Cpu(s):  0.0 us,  0.0 sy,  0.0 ni,100.0 id,  0.0 wa,  0.0 hi,  0.0 si,  0.0 st",
-        "MiB Mem : %8s total, %8s free, %8s used, %8s buff/cache" % (
-            tenths(total * 4, 1024), tenths(free * 4, 1024), tenths(used * 4, 1024), "0.0"),
-        "MiB Swap: %8s total, %8s free, %8s used. %8s avail Mem" % (
-            "0.0", "0.0", "0.0", tenths(free * 4, 1024)),
+        "%s Mem : %8s total, %8s free, %8s used, %8s buff/cache" % (
+            unit, scaled(total, shift), scaled(free, shift), scaled(used, shift), scaled(bc, shift)),
+        "%s Swap: %8s total, %8s free, %8s used. %8s avail Mem" % (
+            unit, scaled(stotal, shift), scaled(sfree, shift), scaled(stotal - sfree, shift),
+            scaled(mi.get("MemAvailable", free), shift)),
         "",
         "    PID USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND",
     ]
@@ -500,5 +554,5 @@ def cmd_top(k, args):
         res = mm.rss() * 4
         lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s   0:00.00 %s" % (
             t.pid, "root", mm.total_vm() * 4, res, mm.rss_shmem * 4, t.state, "0.0",
-            tenths(res * 100, total * 4), t.name))
+            tenths(res * 100, total), t.name))
     return "\n".join(lines)

@@ -99,7 +99,18 @@ class Shell:
         except Exception as exc:  # noqa: BLE001 - the console must survive anything
             self.kernel.note_exception(exc)
             out.append(error_line(exc, self.kernel.hw.Fault))
+        self.idle()
         return "\n".join(out)
+
+    def idle(self):
+        """Between commands: the kernel's background work (kswapd)."""
+        bg = getattr(self.kernel, "background", None)
+        if bg is not None:
+            try:
+                bg()
+            except Exception as exc:  # noqa: BLE001
+                self.kernel.note_exception(exc)
+                self.kernel.printk("kswapd: %s: %s" % (type(exc).__name__, exc))
 
     def run_one(self, text):
         words = split_words(text)

@@ -1,10 +1,12 @@
 """Independent checks of process address spaces on the simulated machine:
 walk every process's user page tables from physical memory and compare
 them with its VMAs, its RSS counters, the mem_map refcounts and the
-buddy's free count."""
+buddy's free count; the reverse map and the anon LRU lists against the
+PTEs; every swap slot's count against the swap PTEs that hold it."""
 
 from kernel_py.kernel import Kernel
-from kernel_py.mm.page import KIND_ANON, KIND_SHIFT
+from kernel_py.mm.page import KIND_ANON, KIND_SHIFT, PG_active, PG_lru
+from kernel_py.mm.swap import SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type
 from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
@@ -68,6 +70,8 @@ def check_all(k, baseline=None):
     init_pgd = k.init_mm.pgd
     refs = {}
     in_use = 0
+    rkeys = {}                  # pfn -> [rmap keys the PTEs call for]
+    swaprefs = {}               # (type, offset) -> swap PTEs
     for pid, task in k.procs.tasks.items():
         mm = task.mm
         # the kernel half is init_mm's, entry for entry
@@ -78,13 +82,22 @@ def check_all(k, baseline=None):
         for t in tables:
             assert mm_map.kind(t >> 12) == 4, "table frame not KIND_PAGETABLE"
         in_use += len(tables) + 1
-        anon = shmem = 0
+        anon = shmem = swapents = 0
         vmas = list(mm.vmas)
         for a, b in zip(vmas, vmas[1:]):
             assert a.end <= b.start, "VMAs overlap or are unsorted"
         for va, e in leaves.items():
             vma = mm.vmas.find(va)
             assert vma is not None, "pid %d: PTE at 0x%x outside every VMA" % (pid, va)
+            if is_swap_pte(e):
+                assert vma.shm is None, "pid %d: swap entry in a shared mapping at 0x%x" % (pid, va)
+                si = k.swap.areas[swp_type(e)]
+                assert si is not None, "pid %d: swap entry 0x%x of no area" % (pid, e)
+                assert 0 < swp_offset(e) < si.max
+                key = (swp_type(e), swp_offset(e))
+                swaprefs[key] = swaprefs.get(key, 0) + 1
+                swapents += 1
+                continue
             pa = e & PTE_ADDR_MASK
             fl = vma.flags
             if not fl & VM_READ:
@@ -108,9 +121,12 @@ def check_all(k, baseline=None):
                 assert vma.shm.pages.get(vma.offset_of(va)) == pa
             else:
                 anon += 1
+                rkeys.setdefault(pa >> 12, []).append(mm.rkey | (va >> 12))
                 if e & _PAGE_RW:
                     assert mm_map.count(pa >> 12) == 1, "writable private page shared"
         assert mm.rss_anon == anon, (pid, mm.rss_anon, anon)
+        assert mm.swapents == swapents, (pid, mm.swapents, swapents)
+        assert k.anon.mms.get(mm.rid) is mm
         assert mm.rss_shmem == shmem, (pid, mm.rss_shmem, shmem)
         assert mm.rss_file == 0
     shms = {}
@@ -127,7 +143,66 @@ def check_all(k, baseline=None):
     for pa in k.pcp.list:
         assert pa not in refs, "a frame on the pcp list is still mapped"
         assert mm_map.count(pa >> 12) == 1 and mm_map.kind(pa >> 12) == KIND_ANON
+    check_rmap_lru(k, rkeys)
+    check_swap_map(k, swaprefs)
     total = k.buddy.nr_free_pages() + len(k.pcp) + len(refs) + in_use
     if baseline is not None:
         assert total == baseline, "frames leaked or double-counted: %d != %d" % (total, baseline)
     return total
+
+
+def check_rmap_lru(k, rkeys):
+    """The rmap holds exactly the PTEs of each private anon frame; each such
+    frame is on one anon LRU list (flags to match) or in the lru_add batch."""
+    anon = k.anon
+    mm_map = k.mem_map
+    assert set(anon.rmap) == set(rkeys), "rmap frames %s != mapped frames %s" % (
+        sorted(set(anon.rmap) ^ set(rkeys))[:8], "")
+    for pfn, keys in rkeys.items():
+        assert sorted(anon.keys(pfn)) == sorted(keys), "pfn 0x%x: rmap %s, PTEs %s" % (
+            pfn, anon.keys(pfn), keys)
+    act, inact = anon.active.pfns(), anon.inactive.pfns()
+    assert len(act) == anon.active.n and len(inact) == anon.inactive.n
+    assert not set(act) & set(inact)
+    for pfn in act:
+        f = mm_map.flags(pfn)
+        assert f & PG_lru and f & PG_active, mm_map.describe(pfn)
+        assert pfn in rkeys, "active anon list holds unmapped frame 0x%x" % pfn
+    for pfn in inact:
+        f = mm_map.flags(pfn)
+        assert f & PG_lru and not f & PG_active, mm_map.describe(pfn)
+        assert pfn in rkeys, "inactive anon list holds unmapped frame 0x%x" % pfn
+    pending = set(pa >> 12 for pa in anon.pending)
+    for pfn in rkeys:
+        if not mm_map.flags(pfn) & PG_lru:
+            assert pfn in pending, "mapped anon frame 0x%x on no list" % pfn
+    if anon.active.n:
+        assert anon.active.last == act[-1]
+    if anon.inactive.n:
+        assert anon.inactive.last == inact[-1]
+
+
+def check_swap_map(k, swaprefs):
+    """Every slot's count is the number of swap PTEs holding it (there is no
+    swap cache); the free-slot totals agree."""
+    swap = k.swap
+    free = 0
+    total = 0
+    for si in swap.active():
+        inuse = 0
+        for off in range(1, si.max):
+            c = si.map[off]
+            if c == SWAP_MAP_BAD:
+                continue
+            assert c == swaprefs.get((si.type, off), 0), "slot %d:%d count %d, %d PTEs" % (
+                si.type, off, c, swaprefs.get((si.type, off), 0))
+            if c:
+                inuse += 1
+        assert inuse == si.inuse, (si.inuse, inuse)
+        if si.writeok:
+            free += si.pages - si.inuse
+            total += si.pages
+    for key in swaprefs:
+        assert swap.areas[key[0]] is not None
+    assert swap.nr_swap_pages == free, (swap.nr_swap_pages, free)
+    assert swap.total_swap_pages == total
