@@ -5,7 +5,8 @@
 #     direct_reclaim(gfp, order): try_to_free_pages, then, when nothing
 #     could be freed, the OOM killer (mm/oom.py);
 #   - kswapd: kswapd() runs between console commands (Shell.execute) when
-#     the zone user pages come from is below its low watermark, and
+#     the zone user pages come from is below its low watermark, or when an
+#     allocation needed direct reclaim since (wake_all_kswapds), and
 #     reclaims until it is above its high watermark (balance_pgdat).
 #
 # Scan balance (get_scan_count): no swap (or no free slot) -> file only;
@@ -139,6 +140,7 @@ class Vmscan:
         self.direct_calls = 0
         self.swapout_errors = 0
         self.last_balance = SCAN_FRACT
+        self.kswapd_woken = False   # an allocation needed direct reclaim: balance to high
 
     # -- sizes
     def pagecache(self):
@@ -345,6 +347,7 @@ class Vmscan:
         if self.in_reclaim:
             return 0                        # PF_MEMALLOC: no recursion
         self.direct_calls += 1
+        self.kswapd_woken = True            # wake_all_kswapds
         pcp = getattr(self.k, "pcp", None)
         drained = pcp.drain() if pcp is not None else 0
         got = self.try_to_free_pages(gfp, order)
@@ -364,7 +367,12 @@ class Vmscan:
 
     def kswapd_needed(self):
         z = self.user_zone()
-        return z is not None and z.free_pages < z.low_wmark()
+        if z is None:
+            return False
+        if self.kswapd_woken:
+            self.kswapd_woken = False
+            return z.free_pages < z.high_wmark()
+        return z.free_pages < z.low_wmark()
 
     def kswapd(self):
         """balance_pgdat: below the low watermark, reclaim until the high
