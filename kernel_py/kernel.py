@@ -157,7 +157,7 @@ class Kernel:
                         pairs[i:i] = [("Active(anon)", anon.active.n * 4),
                                       ("Inactive(anon)", anon.inactive.n * 4)]
                         break
-                pairs.append(("AnonPages", len(anon.rmap) * 4))
+                pairs.append(("AnonPages", anon.nr_anon_pages() * 4))
             extra += pairs
         if self.slab is not None:
             extra += slab_common.meminfo_pairs(self.slab)

@@ -25,6 +25,7 @@ from kernel_py.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.page import KIND_ZERO, RECORD_SHIFT
 from kernel_py.mm.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
+from kernel_py.mm.rmap import PENDING_MAX
 from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.x86 import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
@@ -151,7 +152,7 @@ class FaultHandler:
                     pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
-                    rmap=self.anon.rmap, lru_add=self.anon.pending.append):
+                    ext=self.anon.ext, lru_add=self.anon.pending.append):
             if va >= USER_END:
                 return kernel_fault(va)
             mm = procs.cur_mm
@@ -216,7 +217,8 @@ class FaultHandler:
                 mem(pa, 4096)[:] = ZERO
                 w64(t, pa | vma.rw_bits)
                 mm.rss_anon += 1
-                rmap[pa >> 12] = mm.rkey | (va >> 12)       # rmap, and the lru_add batch
+                p = pa >> 12                                # rmap (page_ext), the lru_add batch
+                w64(ext[p >> 19] + ((p & 0x7FFFF) << 3), mm.rkey | (va >> 12))
                 lru_add(pa)
                 st.anon += 1
                 return True
@@ -227,9 +229,11 @@ class FaultHandler:
         return handler
 
     def refill(self):
-        """The pcp refill of the hot path; drains the lru_add batch first."""
+        """The pcp refill of the hot path; bounds the lru_add batch (which
+        is otherwise drained between commands and before reclaim, off the
+        fault path)."""
         anon = self.anon
-        if len(anon.pending) > 256:
+        if len(anon.pending) > PENDING_MAX:
             anon.drain()
         return self.pcp.refill()
 
@@ -270,19 +274,24 @@ class FaultHandler:
                 hw.invlpg(va)
                 st.reuse += 1
                 return True
-            hw.write32(a, c + 1)                # pinned while allocating: reclaim skips it
-        new = self.pcp.alloc()
-        if not zero:
-            c = hw.read32(a) - 1
-            hw.write32(a, c)
-        if new is None:
-            return self.refuse(mm, va, err, rip, "out of memory")
-        if (hw.read64(t) ^ e) & ~0x60 or (not zero and c == 1):
-            # the PTE changed while allocating, or the other users of the
-            # page went away (an OOM kill): fault again, on the new state
-            k.anon.release(new)
-            self.pcp.free(new)
-            return True
+        lst = self.pcp.list
+        if lst:                                 # no allocation: nothing can change
+            new = lst.pop()
+        else:
+            if not zero:
+                hw.write32(a, c + 1)            # pinned while allocating: reclaim skips it
+            new = self.pcp.refill()
+            if not zero:
+                c = hw.read32(a) - 1
+                hw.write32(a, c)
+            if new is None:
+                return self.refuse(mm, va, err, rip, "out of memory")
+            if (hw.read64(t) ^ e) & ~0x60 or (not zero and c == 1):
+                # the PTE changed while allocating, or the other users of the
+                # page went away (an OOM kill): fault again, on the new state
+                k.anon.release(new)
+                self.pcp.free(new)
+                return True
         key = mm.rkey | (va >> 12)
         if zero:
             zero_page(hw, new)
@@ -290,7 +299,6 @@ class FaultHandler:
         else:
             copy_page(hw, new, pa)
             hw.write32(a, c - 1)
-            self.anon.remove(pa >> 12, key)
         hw.write64(t, new | vma.rw_bits)
         hw.invlpg(va)
         self.anon.add_new(new, key)

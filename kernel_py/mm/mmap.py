@@ -12,9 +12,10 @@
 # Frame references: every PTE holding an anonymous or shared frame holds one
 # reference (mem_map count); a SharedAnon object holds one more on each of
 # its frames. The zero page is never counted and never in RSS. Private
-# anonymous frames are also in the reverse map (mm/rmap.py: one key per
-# PTE) and on the anon LRU; a swap entry holds one count of its slot in the
-# swap map, and counts in mm.swapents (MM_SWAPENTS) instead of rss_anon.
+# anonymous frames are also in the reverse map (mm/rmap.py: the key of the
+# first PTE; fork keeps the address) and on the anon LRU; a swap entry holds
+# one count of its slot in the swap map, and counts in mm.swapents
+# (MM_SWAPENTS) instead of rss_anon.
 
 from kernel_py.errors import KernelError
 from kernel_py.layout import USER_END, USER_START
@@ -214,8 +215,6 @@ class MmStruct:
         shared = vma.shm is not None
         live = self.live()
         flushed = []
-        anon_remove = self.k.anon.remove
-        rkey = self.rkey
         self.update_hiwater()
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
             for i in range(i0, i1):
@@ -237,7 +236,6 @@ class MmStruct:
                     self.rss_shmem -= 1
                 else:
                     self.rss_anon -= 1
-                    anon_remove(pa >> 12, rkey | ((base >> 12) + i))
                 self.put_page(pa)
         if flushed:
             if len(flushed) > TLB_FLUSH_CEILING:
@@ -479,9 +477,7 @@ class MmStruct:
         r32, w32 = hw.read32, hw.write32
         mbase = self.k.mem_map.base
         zero = self.k.zero_page
-        anon_add = self.k.anon.add
         swap_dup = self.k.swap.dup
-        ckey = child.rkey
         child.start_brk, child.brk = self.start_brk, self.brk
         child.start_stack, child.mmap_base = self.start_stack, self.mmap_base
         child.legacy_va_layout = self.legacy_va_layout
@@ -512,7 +508,6 @@ class MmStruct:
                             child.rss_shmem += 1
                         else:
                             child.rss_anon += 1
-                            anon_add(pa >> 12, ckey | ((base >> 12) + i))
                             if e & _PAGE_RW:
                                 e &= ~_PAGE_RW
                                 w64(pt + (i << 3), e)

@@ -2,15 +2,26 @@
 # anon half of mm/vmscan.c's lists): the reverse map from a frame to the
 # PTEs that map it, and the active/inactive anon LRU lists.
 #
-# Reverse map: k.anon.rmap, pfn -> key, or a list of keys when the frame is
-# shared copy-on-write after fork. A key names one PTE:
+# Reverse map: one 64-bit word per frame in a page_ext array in physical
+# memory (0.2% of RAM, allocated from the buddy at boot in blocks of up to
+# 4 MiB, each covering 2**19 frames), like the mapping/index fields of
+# Linux's struct page. The word of a private anonymous frame is
 #     key = (mm.rid << 36) | (va >> 12)
-# (a small int in the guest VM: rid < 2**25, va >> 12 < 2**35); k.anon.mms
-# maps rid -> MmStruct. Only private anonymous frames are in the rmap
-# (SharedAnon frames and the zero page are not, and are never reclaimed).
-# The page's mem_map count equals its number of keys unless someone holds
-# an extra reference (the COW fault pins the page it copies): reclaim skips
-# such pages as busy.
+# naming the PTE that mapped it first (rid < 2**25, va >> 12 < 2**35: a
+# small int in the guest VM); 0 for any other frame. k.anon.mms maps
+# rid -> MmStruct. A frame shared copy-on-write after fork is mapped at the
+# same virtual address in every process that shares it (there is no
+# mremap), so its PTEs are found from the key's va: in the key's mm first,
+# then, when the frame has more references, in every address space at that
+# address (Linux walks the anon_vma chain of the fork family; the process
+# table here is small). The frame's mem_map count must equal the PTEs
+# found, or someone holds an extra reference (the COW fault pins the page it
+# copies): reclaim leaves such pages alone.
+#
+# (A Python dict keyed by pfn would be simpler, but MicroPython's dicts
+# probe linearly with the integer as its own hash and only grow when full:
+# with consecutive pfns inserted and deleted, every lookup of a missing key
+# ends up walking the whole table.)
 #
 # LRU: two LruLists (filemap.LruList, threaded through mem_map next/prev),
 # PG_lru / PG_active in the record's flags. New pages do not go on a list in
@@ -19,17 +30,43 @@
 # any scan; a pending pa whose frame was freed meanwhile is skipped. A
 # freed anon frame leaves its list and the rmap in release().
 
+from kernel_py.errors import KernelError
+from kernel_py.mm import gfp as G
 from kernel_py.mm.filemap import LruList
 from kernel_py.mm.page import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, RECORD_SHIFT,
 )
+from kernel_py.mm.zone import MAX_ORDER
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
 
 RID_SHIFT = 36
 VPN_MASK = (1 << RID_SHIFT) - 1
 ANON_FLAGS = KIND_ANON << KIND_SHIFT
-PENDING_MAX = 512               # drain the lru_add batch beyond this
+PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
+EXT_SHIFT = 19                  # frames per page_ext block: 2**19 words = 4 MiB
+EXT_MASK = (1 << EXT_SHIFT) - 1
+EXT_GFP = G.GFP_KERNEL | G.__GFP_ZERO
+PROTNONE_BIT = 1 << 8
 ADDR = PTE_ADDR_MASK
+
+
+def alloc_page_ext(buddy, nr_pfns):
+    """[pa]: zeroed blocks of 8-byte words, block i for pfns i << 19 .."""
+    out = []
+    left = nr_pfns
+    while left > 0:
+        n = min(left, 1 << EXT_SHIFT)
+        order = 0
+        while (4096 << order) < n * 8:
+            order += 1
+        if order > MAX_ORDER:
+            raise KernelError("ENOMEM", "page_ext block too large")
+        pa = buddy.alloc_pages(EXT_GFP, order)
+        if pa is None:
+            raise KernelError("ENOMEM", "no memory for the anon rmap (page_ext)")
+        out.append(pa)
+        left -= n
+    return out
 
 
 class AnonLru:
@@ -42,7 +79,9 @@ class AnonLru:
         self._r32 = k.hw.read32
         self.active = LruList(mem_map, "active_anon")
         self.inactive = LruList(mem_map, "inactive_anon")
-        self.rmap = {}
+        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns)    # pfn -> key
+        self.ext_pages = sum(1 for _ in self.ext)
+        self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []
         self.mms = {}
         self.next_rid = 1
@@ -68,54 +107,23 @@ class AnonLru:
         return self.mms.get(key >> RID_SHIFT), (key & VPN_MASK) << 12
 
     # -- rmap
-    def add(self, pfn, key):
-        """One more PTE (key) maps the anon frame pfn."""
-        rmap = self.rmap
-        v = rmap.get(pfn)
-        if v is None:
-            rmap[pfn] = key
-        elif type(v) is int:
-            rmap[pfn] = [v, key]
-        else:
-            v.append(key)
+    def ext_addr(self, pfn):
+        return self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3)
+
+    def key(self, pfn):
+        """The rmap word of pfn: 0, or the key of a PTE that maps it."""
+        return self._r64(self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3))
+
+    def set_key(self, pfn, key):
+        self._w64(self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3), key)
 
     def add_new(self, pa, key):
         """A fresh anon frame mapped by one PTE: rmap, and the lru_add batch."""
-        self.rmap[pa >> 12] = key
+        pfn = pa >> 12
+        self._w64(self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3), key)
         self.pending.append(pa)
         if len(self.pending) > PENDING_MAX:
             self.drain()
-
-    def remove(self, pfn, key):
-        """The PTE (key) no longer maps pfn."""
-        rmap = self.rmap
-        v = rmap.get(pfn)
-        if v is None:
-            return
-        if type(v) is int:
-            if v == key:
-                del rmap[pfn]
-            return
-        if key in v:
-            v.remove(key)
-        if len(v) == 1:
-            rmap[pfn] = v[0]
-        elif not v:
-            del rmap[pfn]
-
-    def keys(self, pfn):
-        v = self.rmap.get(pfn)
-        if v is None:
-            return []
-        if type(v) is int:
-            return [v]
-        return list(v)
-
-    def nr_mapped(self, pfn):
-        v = self.rmap.get(pfn)
-        if v is None:
-            return 0
-        return 1 if type(v) is int else len(v)
 
     # -- LRU
     def drain(self):
@@ -124,11 +132,11 @@ class AnonLru:
         pend = self.pending
         if not pend:
             return
-        rmap, base, r16, w16 = self.rmap, self.base, self._r16, self._w16
+        base, r16, w16, r64, ext = self.base, self._r16, self._w16, self._r64, self.ext
         add = self.inactive.add_head
         for pa in pend:
             pfn = pa >> 12
-            if pfn not in rmap:
+            if not r64(ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3)):
                 continue
             a = base + (pfn << RECORD_SHIFT)
             f = r16(a)
@@ -149,8 +157,10 @@ class AnonLru:
                 self.active.remove(pfn)
             else:
                 self.inactive.remove(pfn)
-        self.rmap.pop(pfn, None)
+        self._w64(self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3), 0)
         self._w16(a, ANON_FLAGS)
+        if len(self.pending) > PENDING_MAX:
+            self.drain()
 
     def isolate(self, pfn):
         """Take pfn off its list (it stays in the rmap)."""
@@ -201,24 +211,38 @@ class AnonLru:
 
     # -- PTEs of a page
     def ptes(self, pfn):
-        """[(mm, va, pte_pa, pte)] for every PTE the rmap lists for pfn;
-        None if one of them does not map the frame present (PROT_NONE, or
-        an rmap/PTE mismatch): such a page is not reclaimed."""
-        r64 = self.hw.read64
+        """[(mm, va, pte_pa, pte)]: the PTEs that map frame pfn, all of
+        them present; None when they cannot all be found present (a
+        PROT_NONE mapping, or more references than PTEs: a pinned page)."""
+        key = self.key(pfn)
+        if not key:
+            return None
         pa = pfn << 12
+        count = self.page_count(pfn)
+        va = (key & VPN_MASK) << 12
+        r64 = self.hw.read64
+        first = self.mms.get(key >> RID_SHIFT)
+        if count == 1 and first is not None and first.pgd is not None:
+            slot = first.pte_slot(va)
+            if slot is not None:
+                e = r64(slot)
+                if e & _PAGE_PRESENT and e & ADDR == pa:
+                    return [(first, va, slot, e)]
         out = []
-        for key in self.keys(pfn):
-            mm = self.mms.get(key >> RID_SHIFT)
-            if mm is None or mm.pgd is None:
-                return None
-            va = (key & VPN_MASK) << 12
+        for mm in self.mms.values():        # shared after fork: same va everywhere
+            if mm.pgd is None:
+                continue
             slot = mm.pte_slot(va)
             if slot is None:
-                return None
+                continue
             e = r64(slot)
-            if not e & _PAGE_PRESENT or e & ADDR != pa:
-                return None
+            if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+                continue
+            if not e & _PAGE_PRESENT:
+                return None                 # PROT_NONE: not reclaimed
             out.append((mm, va, slot, e))
+        if len(out) != count:
+            return None
         return out
 
     def referenced(self, ptes):
@@ -240,11 +264,13 @@ class AnonLru:
         return self.inactive.n, self.active.n
 
     def nr_anon_pages(self):
-        return len(self.rmap)
+        """Private anon frames (all on the lists once the batch is drained)."""
+        self.drain()
+        return self.inactive.n + self.active.n
 
     def vmstat_pairs(self):
         return [("nr_inactive_anon", self.inactive.n), ("nr_active_anon", self.active.n),
-                ("nr_anon_pages", len(self.rmap)),
+                ("nr_anon_pages", self.nr_anon_pages()),
                 ("pgactivate_anon", self.pgactivate), ("pgdeactivate_anon", self.pgdeactivate),
                 ("pgrotated_anon", self.pgrotated)]
 

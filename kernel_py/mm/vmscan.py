@@ -203,12 +203,9 @@ class Vmscan:
                 break
             self.pgscan_anon += 1
             sc.scanned += 1
-            if pfn not in anon.rmap:            # cannot happen: release() unlinks
-                anon.isolate(pfn)
-                continue
             ptes = anon.ptes(pfn)
-            if not ptes or r32(base + (pfn << RECORD_SHIFT) + OFF_COUNT) != len(ptes):
-                anon.rotate(pfn)                # busy: pinned, PROT_NONE, unmapped
+            if not ptes:
+                anon.rotate(pfn)                # busy: pinned, PROT_NONE
                 continue
             if anon.referenced(ptes):
                 anon.activate(pfn)

@@ -121,7 +121,7 @@ def check_all(k, baseline=None):
                 assert vma.shm.pages.get(vma.offset_of(va)) == pa
             else:
                 anon += 1
-                rkeys.setdefault(pa >> 12, []).append(mm.rkey | (va >> 12))
+                rkeys.setdefault(pa >> 12, []).append((mm, va))
                 if e & _PAGE_RW:
                     assert mm_map.count(pa >> 12) == 1, "writable private page shared"
         assert mm.rss_anon == anon, (pid, mm.rss_anon, anon)
@@ -152,15 +152,33 @@ def check_all(k, baseline=None):
 
 
 def check_rmap_lru(k, rkeys):
-    """The rmap holds exactly the PTEs of each private anon frame; each such
-    frame is on one anon LRU list (flags to match) or in the lru_add batch."""
+    """Each private anon frame's rmap word names an address it is mapped at
+    in every process that maps it, and its PTEs are exactly the ones
+    rmap.ptes() finds; every other frame's word is 0. Each such frame is on
+    one anon LRU list (flags to match) or in the lru_add batch."""
     anon = k.anon
     mm_map = k.mem_map
-    assert set(anon.rmap) == set(rkeys), "rmap frames %s != mapped frames %s" % (
-        sorted(set(anon.rmap) ^ set(rkeys))[:8], "")
-    for pfn, keys in rkeys.items():
-        assert sorted(anon.keys(pfn)) == sorted(keys), "pfn 0x%x: rmap %s, PTEs %s" % (
-            pfn, anon.keys(pfn), keys)
+    words = []
+    left = mm_map.nr_pfns
+    for pa in anon.ext:                     # the page_ext words, read in bulk
+        n = min(left, 1 << 19)
+        words.extend(memoryview(bytes(k.hw.readbytes(pa, n * 8))).cast("Q"))
+        left -= n
+    for pfn in range(mm_map.nr_pfns):
+        key = words[pfn]
+        if pfn not in rkeys:
+            assert key == 0, "pfn 0x%x: rmap word 0x%x but no private PTE maps it" % (pfn, key)
+            continue
+        maps = rkeys[pfn]
+        va = (key & ((1 << 36) - 1)) << 12
+        assert key and all(v == va for mm, v in maps), "pfn 0x%x: rmap va 0x%x, PTEs at %s" % (
+            pfn, va, [hex(v) for mm, v in maps])
+        found = anon.ptes(pfn)
+        protnone = any(not mm.pte(v) & _PAGE_PRESENT for mm, v in maps)
+        if found is None:
+            assert protnone or mm_map.count(pfn) != len(maps), "pfn 0x%x: PTEs not found" % pfn
+        else:
+            assert sorted((id(m), v) for m, v, s_, e in found) == sorted((id(m), v) for m, v in maps)
     act, inact = anon.active.pfns(), anon.inactive.pfns()
     assert len(act) == anon.active.n and len(inact) == anon.inactive.n
     assert not set(act) & set(inact)
