@@ -65,6 +65,8 @@ class OomKiller:
         self.oom_calls = 0
         self.no_victim = 0
         self.last_victim = None         # (pid, name) of the last kill
+        self.t_exhaust = 0              # rdtsc when reclaim began failing (the last kill)
+        self.last_recovery = 0          # TSC cycles from there to the victim's memory freed
 
     def totalpages(self):
         k = self.k
@@ -102,8 +104,9 @@ class OomKiller:
             chosen, chosen_points = t, points
         return chosen, chosen_points
 
-    def out_of_memory(self, gfp, order):
-        """Kill a victim; returns the pages that became free (0: none now)."""
+    def out_of_memory(self, gfp, order, t0=0):
+        """Kill a victim; returns the pages that became free (0: none now).
+        t0: rdtsc when the failed reclaim began (for last_recovery_us)."""
         k = self.k
         procs = getattr(k, "procs", None)
         if procs is None:
@@ -133,6 +136,7 @@ class OomKiller:
                mm.rss_shmem * 4, mm.nr_pgtables * 4, victim.oom_score_adj))
         self.oom_kill += 1
         self.last_victim = (victim.pid, victim.name)
+        self.t_exhaust = t0 or k.hw.rdtsc()
         if procs.is_busy(victim):
             victim.oom_pending = True
             return 0
@@ -149,7 +153,16 @@ class OomKiller:
         k.printk("oom_reaper: reaped process %d (%s), now anon-rss:0kB, file-rss:0kB, "
                  "shmem-rss:0kB" % (victim.pid, victim.name))
         freed = k.buddy.nr_free_pages() - before
+        if self.t_exhaust:
+            self.last_recovery = k.hw.rdtsc() - self.t_exhaust
         return freed if freed > 0 else (1 if anon + rss_file + shmem else 0)
+
+    def last_recovery_us(self):
+        """Memory exhaustion (the reclaim that found nothing) to the
+        victim's memory back in the buddy, in microseconds (guest TSC)."""
+        clock = getattr(self.k, "clock", None)
+        hz = clock.hz if clock is not None and clock.hz else 0
+        return self.last_recovery * 1000000 // hz if hz else 0
 
     def show_mem(self):
         k = self.k

@@ -345,6 +345,7 @@ class Vmscan:
             return 0                        # PF_MEMALLOC: no recursion
         self.direct_calls += 1
         self.kswapd_woken = True            # wake_all_kswapds
+        t0 = self.hw.rdtsc()
         pcp = getattr(self.k, "pcp", None)
         drained = pcp.drain() if pcp is not None else 0
         got = self.try_to_free_pages(gfp, order)
@@ -355,7 +356,7 @@ class Vmscan:
         oom = getattr(self.k, "oom", None)
         if oom is None:
             return 0
-        return oom.out_of_memory(gfp, order)
+        return oom.out_of_memory(gfp, order, t0)
 
     # -- kswapd
     def zone_balanced(self):
