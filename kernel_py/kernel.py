@@ -38,6 +38,9 @@ class Kernel:
         self.blk = None             # block devices (block/blkdev.py)
         self.pagecache = None       # the page cache (mm/filemap.py)
         self.vfs = None             # mounts (fs/vfs.py)
+        self.comm = "swapper"       # the running console command (page_owner's site)
+        self.page_debug = None      # page_owner / debug_pagealloc (mm/debug_pagealloc.py)
+        self.fault_inject = None    # failslab / fail_page_alloc (mm/fault_inject.py)
 
     def printk(self, msg):
         self.log.append(msg)
@@ -77,13 +80,17 @@ class Kernel:
         self.zones = self.buddy.zones
         self.pgtable = PgTable(hw, self.alloc_table, self.free_table)
         self.table_gfp = BOOT_TABLE_GFP
-        self.init_mm = init_mm_mod.takeover(hw, self.pgtable, m.ram, self.params)
+        self.init_mm = init_mm_mod.takeover(hw, self.pgtable, m.ram, self.params, self.buddy)
         self.table_gfp = TABLE_GFP
+        from kernel_py.mm.debug_pagealloc import page_debug_init
+        page_debug_init(self)
 
     def slab_init(self):
         """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
         from kernel_py.mm.slab_common import kmem_cache_init
+        from kernel_py.mm.fault_inject import FaultInjection
         self.slab, self.kmalloc = kmem_cache_init(self)
+        self.fault_inject = FaultInjection(self)
 
     def vmalloc_init(self):
         """The vmalloc area allocator over init_mm's tables: k.vmalloc."""

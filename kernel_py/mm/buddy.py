@@ -66,6 +66,13 @@ class Buddy:
         self.allocstall = 0
         self.alloc_fail = 0
         self.hit_zone = 0           # zone index of the last get_page_from_freelist hit
+        # debugging hooks, None when off (mm/fault_inject.py, mm/page_owner.py,
+        # mm/debug_pagealloc.py): should_fail(gfp, order) -> True fails the
+        # allocation; post_alloc(pfn, order, gfp, kind) before the block is
+        # used; free_prepare(pfn, order) once a free is known to be valid
+        self.should_fail = None
+        self.post_alloc = None
+        self.free_prepare = None
         self._base = mem_map.base
         self._nr_pfns = mem_map.nr_pfns
         self._r8, self._r16, self._r32 = hw.read8, hw.read16, hw.read32
@@ -107,6 +114,9 @@ class Buddy:
         """Physical address of 2^order free frames, or None (ENOMEM)."""
         if type(order) is not int or not 0 <= order <= MAX_ORDER:
             raise KernelError("EINVAL", "order %r out of range 0..%d" % (order, MAX_ORDER))
+        if self.should_fail is not None and self.should_fail(gfp, order):
+            self.alloc_fail += 1        # prepare_alloc_pages: no reclaim, no OOM kill
+            return None
         high = gfp_zone(gfp)
         pfn = self.get_page_from_freelist(order, Z.ALLOC_WMARK_LOW, high)
         if pfn == NIL:
@@ -121,6 +131,8 @@ class Buddy:
             self._mark_tails(pfn, order)
         # flags, order and a refcount of 1, in one 64-bit store
         self._w64(self._base + (pfn << RECORD_SHIFT), flags | (order << 16) | COUNT_ONE)
+        if self.post_alloc is not None:
+            self.post_alloc(pfn, order, gfp, kind)
         pa = pfn << PAGE_SHIFT
         if gfp & F_ZERO:
             self._fill(pa, 0, PAGE_SIZE << order)
@@ -250,6 +262,8 @@ class Buddy:
             self._check(pa, order, self.zone_of(pa >> PAGE_SHIFT) if type(pa) is int and pa >= 0
                         else None, rec)
             raise KernelError("EINVAL", "bad free of %s order %s" % (hexs(pa), order))
+        if self.free_prepare is not None:
+            self.free_prepare(pfn, order)
         base = self._base
         if rec & PG_head:
             self._fill(base + (pfn << RECORD_SHIFT), 0, RECORD_SIZE << order)

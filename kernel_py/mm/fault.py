@@ -244,6 +244,9 @@ class FaultHandler:
         the guard page after an area."""
         vm = getattr(self.k, "vmalloc", None)
         what = vm.describe(va) if vm is not None else None
+        pd = getattr(self.k, "page_debug", None)
+        if not what and pd is not None:
+            what = pd.describe_fault(va)        # debug_pagealloc: a freed page
         if what:
             self.k.printk("BUG: unable to handle page fault for address: 0x%x (%s)" % (va, what))
         return False

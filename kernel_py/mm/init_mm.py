@@ -10,12 +10,15 @@
 #
 # 1 GiB pages need CPUID.80000001H:EDX.Page1GB (SDM 4.1.4): used when the CPU
 # has it (or the command line says `gbpages`), never with `nogbpages`
-# (Linux's names).
+# (Linux's names). With `debug_pagealloc=on` the direct map is built from
+# 4 KiB pages only, so that single free frames can leave it
+# (mm/debug_pagealloc.py), and the free blocks are unmapped before the
+# tables are loaded.
 
 from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE
 from kernel_py.mm.memmap import subtract
-from kernel_py.x86 import PAGE_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_RW
+from kernel_py.x86 import PAGE_SIZE, PMD_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW
 
 PAGE_KERNEL = _PAGE_RW | _PAGE_NX | _PAGE_GLOBAL
 PAGE_KERNEL_RO = _PAGE_NX | _PAGE_GLOBAL
@@ -37,6 +40,8 @@ class InitMM:
         self.gbpages = gbpages
         self.image = []         # (vstart, vend, pstart, flags, section)
         self.stack_guards = []
+        self.direct_pts = None  # debug_pagealloc: pa of the PTE table of each 2 MiB
+        self.unmapped_free = 0
 
 
 def want_gbpages(hw, params):
@@ -79,14 +84,36 @@ def image_ranges(sections):
     return out, guards
 
 
-def build(hw, pgt, ram, sections, gbpages):
+def map_direct_4k(hw, pgt, root, s, e, pts):
+    """[s, e) into the direct map with 4 KiB pages; pts[pa >> 21] gets the
+    table of each 2 MiB (map() makes it for the first page, the rest of the
+    table is written straight)."""
+    w64 = hw.write64
+    pa = s
+    while pa < e:
+        pgt.map(root, DIRECT_MAP_BASE + pa, pa, PAGE_KERNEL)
+        pt = pgt.walk(root, DIRECT_MAP_BASE + pa)[1] & ~(PAGE_SIZE - 1)
+        pts[pa >> 21] = pt
+        end = min(e, (pa | (PMD_SIZE - 1)) + 1)
+        pa += PAGE_SIZE
+        while pa < end:
+            w64(pt + ((pa >> 12) & 511) * 8, pa | PAGE_KERNEL | _PAGE_PRESENT)
+            pa += PAGE_SIZE
+
+
+def build(hw, pgt, ram, sections, gbpages, pte_only=False):
     """A new PML4 with the direct map and the kernel image; returns InitMM."""
     root = pgt.alloc_table()
     if root is None:
         raise KernelError("ENOMEM", "init_mm: no frame for the PML4")
-    mm = InitMM(root, gbpages)
+    mm = InitMM(root, gbpages and not pte_only)
+    if pte_only:
+        mm.direct_pts = [None] * ((ram[-1][1] + PMD_SIZE - 1) >> 21 if ram else 0)
     for s, e in ram:
-        pgt.map_range(root, DIRECT_MAP_BASE + s, s, e - s, PAGE_KERNEL, gbpages)
+        if pte_only:
+            map_direct_4k(hw, pgt, root, s, e, mm.direct_pts)
+        else:
+            pgt.map_range(root, DIRECT_MAP_BASE + s, s, e - s, PAGE_KERNEL, gbpages)
     ranges, mm.stack_guards = image_ranges(sections)
     for vs, ve, ps, flags, name in ranges:
         pgt.map_range(root, vs, ps, ve - vs, flags)
@@ -94,8 +121,13 @@ def build(hw, pgt, ram, sections, gbpages):
     return mm
 
 
-def takeover(hw, pgt, ram, params):
-    """Build the kernel's tables and load them into CR3."""
-    mm = build(hw, pgt, ram, hw.kernel_sections(), want_gbpages(hw, params))
+def takeover(hw, pgt, ram, params, buddy=None):
+    """Build the kernel's tables and load them into CR3 (with
+    debug_pagealloc, the buddy's free blocks unmapped first)."""
+    from kernel_py.mm import debug_pagealloc
+    pte_only = debug_pagealloc.enabled(params)
+    mm = build(hw, pgt, ram, hw.kernel_sections(), want_gbpages(hw, params), pte_only)
+    if pte_only and buddy is not None:
+        mm.unmapped_free = debug_pagealloc.unmap_free_blocks(hw, mm.direct_pts, buddy)
     hw.write_cr3(mm.pgd)
     return mm

@@ -136,6 +136,8 @@ class Kmalloc:
             return ZERO_SIZE_PTR
         if size > PAGE_SIZE - self.slob.KMALLOC_HDR:
             return self.kmalloc_large(size, gfp)
+        if self.st.should_failslab is not None and self.st.failslab(None, gfp, size):
+            return None
         return self.slob.kmalloc(size, gfp)
 
     def kmalloc_large(self, size, gfp):

@@ -62,6 +62,9 @@ class PerCpuPages:
                     rec += RECORD_SIZE
                     lst.append(pa + (i << 12))
                 self.refills += 1
+                pd = getattr(self.k, "page_debug", None)
+                if pd is not None:
+                    pd.owner.split(pa >> 12, PCP_ORDER)     # split_page_owner
                 return lst.pop()
         for _ in range(self.batch):
             pa = alloc(gfp, 0, KIND_ANON)

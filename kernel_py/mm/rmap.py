@@ -30,13 +30,11 @@
 # any scan; a pending pa whose frame was freed meanwhile is skipped. A
 # freed anon frame leaves its list and the rmap in release().
 
-from kernel_py.errors import KernelError
-from kernel_py.mm import gfp as G
 from kernel_py.mm.filemap import LruList
 from kernel_py.mm.page import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, RECORD_SHIFT,
 )
-from kernel_py.mm.zone import MAX_ORDER
+from kernel_py.mm.page_ext import alloc_page_ext
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
 
 RID_SHIFT = 36
@@ -45,28 +43,8 @@ ANON_FLAGS = KIND_ANON << KIND_SHIFT
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
 EXT_SHIFT = 19                  # frames per page_ext block: 2**19 words = 4 MiB
 EXT_MASK = (1 << EXT_SHIFT) - 1
-EXT_GFP = G.GFP_KERNEL | G.__GFP_ZERO
 PROTNONE_BIT = 1 << 8
 ADDR = PTE_ADDR_MASK
-
-
-def alloc_page_ext(buddy, nr_pfns):
-    """[pa]: zeroed blocks of 8-byte words, block i for pfns i << 19 .."""
-    out = []
-    left = nr_pfns
-    while left > 0:
-        n = min(left, 1 << EXT_SHIFT)
-        order = 0
-        while (4096 << order) < n * 8:
-            order += 1
-        if order > MAX_ORDER:
-            raise KernelError("ENOMEM", "page_ext block too large")
-        pa = buddy.alloc_pages(EXT_GFP, order)
-        if pa is None:
-            raise KernelError("ENOMEM", "no memory for the anon rmap (page_ext)")
-        out.append(pa)
-        left -= n
-    return out
 
 
 class AnonLru:
@@ -79,7 +57,7 @@ class AnonLru:
         self._r32 = k.hw.read32
         self.active = LruList(mem_map, "active_anon")
         self.inactive = LruList(mem_map, "inactive_anon")
-        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns)    # pfn -> key
+        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, 3, "the anon rmap")    # pfn -> key
         self.ext_pages = sum(1 for _ in self.ext)
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []

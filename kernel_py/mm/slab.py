@@ -89,7 +89,7 @@ class SlabCache(KmemCache):
     # --- fast paths ------------------------------------------------------------
     def alloc(self, gfp=0):
         ac = self.ac
-        if ac and not gfp & GFP_ZERO_BIT:
+        if ac and not gfp & GFP_ZERO_BIT and self.st.should_failslab is None:
             return ac.pop() + DMB
         return self.alloc_slow(gfp)
 
@@ -147,6 +147,8 @@ class SlabCache(KmemCache):
 
     # --- slow paths -------------------------------------------------------------
     def alloc_slow(self, gfp=0):
+        if self.st.should_failslab is not None and self.st.failslab(self, gfp):
+            return None
         ac = self.ac
         if not ac:
             self.refill(gfp)

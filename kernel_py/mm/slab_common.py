@@ -167,6 +167,13 @@ class SlabState:
         self.by_name = {}
         self.slob = None
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
+        self.should_failslab = None           # fn(cache, gfp, size=0) -> True: fail (mm/fault_inject.py)
+
+    def failslab(self, s, gfp, size=0):
+        """slab_pre_alloc_hook's should_failslab: True when an allocation
+        from cache s (None: SLOB's kmalloc of size bytes) must fail."""
+        f = self.should_failslab
+        return f is not None and f(s, gfp, size)
 
     def page_list(self):
         return PfnList(self.mem_map)

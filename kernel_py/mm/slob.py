@@ -226,6 +226,8 @@ class SlobCache(KmemCache):
         self.live = set()
 
     def alloc(self, gfp=0):
+        if self.st.should_failslab is not None and self.st.failslab(self, gfp):
+            return None
         if self.big:
             pa = self.alloc_big(gfp)
         else:

@@ -23,7 +23,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.mm import slub_debug
 from kernel_py.mm.slub_fast import (
-    NF, VIPER, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
+    G_NOFAST_ALLOC, GLOBAL_ID, NF, VIPER, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
     W_SLAB, W_SPAN, cache_pop, slab_push,
 )
 from kernel_py.mm.slab_common import (
@@ -39,6 +39,7 @@ except ImportError:             # CPython: the emitters are MicroPython's
         return f
 
 MIN_PARTIAL = 5
+NOFAST_WORD = GLOBAL_ID * NF + G_NOFAST_ALLOC
 MAX_PARTIAL = 10
 MAX_OBJS_PER_SLAB = 0xFFFE
 
@@ -116,7 +117,7 @@ class SlubCache(KmemCache):
         """kmem_cache_alloc: pop the cpu freelist."""
         area, w = self.area, self.w
         obj = area[w]                               # area[w + W_FREELIST]
-        if obj and not gfp & GFP_ZERO_BIT:
+        if obj and not gfp & GFP_ZERO_BIT and not area[NOFAST_WORD]:
             p = obj + self.offset
             area[w] = self.r64(p) ^ self.random ^ obj
             self.w64(p, 0)
@@ -206,6 +207,8 @@ class SlubCache(KmemCache):
         return obj
 
     def alloc_slow(self, gfp=0):
+        if self.st.should_failslab is not None and self.st.failslab(self, gfp):
+            return None
         obj = self.pop(gfp)
         if not obj:
             return None

@@ -76,6 +76,7 @@ W_FAST = const(8)          # 1: this cache's objects may take these paths
 GLOBAL_ID = const(255)     # the slot of the layer's globals:
 G_MAX_PA = const(0)        #   end of RAM (physical)
 G_REC_BASE = const(1)      #   pa of mem_map
+G_NOFAST_ALLOC = const(2)  #   1: allocations take the Python path (failslab armed)
 AREA_WORDS = 256 * NF
 
 _DMB = const(-0x778000000000)       # DIRECT_MAP_BASE as a signed 64-bit word
@@ -84,6 +85,7 @@ _32 = const(32)                     # and more as long objects, so viper code
                                     # builds _DMB at run time: _DMB_HI << sh, sh = 32
 _HALVES = const(5)                  # log2(NF * 2): 32-bit halves per cache
 _G = const(255 * 32)                # GLOBAL_ID << _HALVES
+_G_NOFAST = const(255 * 32 + 4)     # the low half of G_NOFAST_ALLOC
 _KIND_SLAB = const(3)
 _KIND_SHIFT = const(12)
 _NOFAST_GFP = const(0x111)          # __GFP_ZERO | __GFP_DMA | __GFP_RECLAIMABLE
@@ -91,7 +93,7 @@ _MAX_SIZE = const(8192)             # KMALLOC_MAX_CACHE_SIZE
 
 if (_DMB + (1 << 64) != DIRECT_MAP_BASE or _DMB_HI << 32 != _DMB or NF * 2 != 1 << _HALVES or _G != GLOBAL_ID << _HALVES
         or _KIND_SLAB != KIND_SLAB or _KIND_SHIFT != KIND_SHIFT or RECORD_SHIFT != 4
-        or PAGE_SHIFT != 12):
+        or PAGE_SHIFT != 12 or _G_NOFAST != _G + 2 * G_NOFAST_ALLOC):
     raise ImportError("slub_fast: constants out of step with layout.py/page.py")
 
 
@@ -108,7 +110,7 @@ def cache_pop(area, cid: int, gfp: int) -> uint:
     dmb = _DMB_HI << sh
     a = ptr32(area)
     i = cid << _HALVES
-    if gfp & _NOFAST_GFP or a[i + 2 * W_FAST] == 0:
+    if gfp & _NOFAST_GFP or a[i + 2 * W_FAST] == 0 or a[_G_NOFAST]:
         return uint(0)
     obj = a[i] | (a[i + 1] << 32)
     if obj == 0:
@@ -132,7 +134,7 @@ def kmalloc_pop(area, index, size: int, gfp: int) -> uint:
     dmb = _DMB_HI << sh
     a = ptr32(area)
     i = int(ptr8(index)[(size + 7) >> 3]) << _HALVES
-    if a[i + 2 * W_FAST] == 0:
+    if a[i + 2 * W_FAST] == 0 or a[_G_NOFAST]:
         return uint(0)
     # the body of cache_pop (a call between viper functions is a full
     # Python call, the cost this module exists to avoid)

@@ -137,4 +137,9 @@ class Shell:
         entry = registry.COMMANDS.get(words[0])
         if entry is None:
             raise KernelError("ENOENT", "unknown command %r (try help)" % words[0])
-        return entry[0](self.kernel, words[1:])
+        k = self.kernel
+        k.comm = words[0]           # the allocation site page_owner records
+        try:
+            return entry[0](k, words[1:])
+        finally:
+            k.comm = "kernel"
