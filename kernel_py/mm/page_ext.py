@@ -14,6 +14,14 @@ EXT_GFP = G.GFP_KERNEL | G.__GFP_ZERO
 BLOCK_SHIFT = 22                # bytes per block: 4 MiB, one order-10 block
 
 
+def block_order(n, entry_shift):
+    """Buddy order of a block holding n entries."""
+    order = 0
+    while (4096 << order) < n << entry_shift:
+        order += 1
+    return order
+
+
 def alloc_page_ext(buddy, nr_pfns, entry_shift, what="page_ext"):
     """[pa]: zeroed blocks of 2**entry_shift-byte entries, block i for pfns
     i << (22 - entry_shift) ..; ENOMEM (having freed what it got) if the
@@ -23,9 +31,7 @@ def alloc_page_ext(buddy, nr_pfns, entry_shift, what="page_ext"):
     left = nr_pfns
     while left > 0:
         n = min(left, per_block)
-        order = 0
-        while (4096 << order) < n << entry_shift:
-            order += 1
+        order = block_order(n, entry_shift)
         pa = buddy.alloc_pages(EXT_GFP, order) if order <= MAX_ORDER else None
         if pa is None:
             free_page_ext(buddy, out, nr_pfns, entry_shift)
@@ -40,8 +46,5 @@ def free_page_ext(buddy, blocks, nr_pfns, entry_shift):
     per_block = 1 << (BLOCK_SHIFT - entry_shift)
     for pa in blocks:
         n = min(left, per_block)
-        order = 0
-        while (4096 << order) < n << entry_shift:
-            order += 1
-        buddy.free_pages(pa, order)
+        buddy.free_pages(pa, block_order(n, entry_shift))
         left -= n
