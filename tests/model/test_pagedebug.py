@@ -291,3 +291,26 @@ def test_injection_at_10_percent_no_crash_no_leak(backend):
     assert sum(buddy) + len(k.pcp) == sum(base[1]) + pcp0
     assert slabs == base[2]
     assert run("echo alive") == "alive"
+
+
+def test_injection_under_swap_pressure_no_leak():
+    import swapsupport
+    k, sh = swapsupport.boot()
+    run = sh.execute
+    free0 = k.buddy.nr_free_pages() + len(k.pcp)
+    pid = int(run("spawn hog"))
+    addr = int(run("mmap %d %d" % (pid, 40 << 20)), 16)
+    for name in ("failslab", "fail_page_alloc"):
+        set_knobs(run, name, probability=10, times=-1, verbose=0, ignore_gfp_wait="N")
+    set_knobs(run, "fail_page_alloc", min_order=0, ignore_gfp_highmem="N")
+    outs = [run("touch %d 0x%x %d w" % (pid, addr + off, 4 << 20)) for off in range(0, 40 << 20, 4 << 20)]
+    outs += [run("memsum %d 0x%x %d" % (pid, addr, 8 << 20)) for _ in range(2)]
+    for name in ("failslab", "fail_page_alloc"):
+        set_knobs(run, name, probability=0)
+    assert all(len(errors_in(o)) <= 1 for o in outs)
+    assert any(errors_in(o) for o in outs)               # failures reached the fault path
+    assert swapsupport.vmstat(sh)["pswpout"] > 0
+    run("kill %d" % pid)
+    assert k.buddy.nr_free_pages() + len(k.pcp) == free0
+    assert run("cat /proc/swaps").split("\n")[1].split()[3] == "0"   # no swap slot leaked
+    assert run("echo alive") == "alive"
