@@ -21,7 +21,7 @@
 #define MICROPY_PY_BUILTINS_INPUT         (0)
 #define MICROPY_PY_SYS_PLATFORM           "kernel_py"
 #define MICROPY_PY_SYS_STDFILES           (1)
-#define MICROPY_PY_SYS_STDIO_BUFFER       (0)
+#define MICROPY_PY_SYS_STDIO_BUFFER       (1)   /* sys.stdin.buffer: the console reads bytes, not UTF-8 text */
 #define MICROPY_PY_OS                     (0)
 #define MICROPY_PY_TIME                   (0)
 #define MICROPY_PY_SELECT                 (0)

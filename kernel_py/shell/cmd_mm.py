@@ -193,3 +193,31 @@ def cmd_pfdemo(k, args):
     if args:
         raise KernelError("EINVAL", "usage: pfdemo [restore]")
     return pfdemo.run(k)
+
+
+@command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters")
+def cmd_check(k, args):
+    from kernel_py.mm import debug_vm
+    if args:
+        raise KernelError("EINVAL", "usage: check")
+    census, bad = debug_vm.check(k)
+    for line in bad:
+        k.printk("check: " + line)
+    if bad:
+        raise KernelError("EUCLEAN", "%d violations, first: %s" % (len(bad), bad[0]))
+    return debug_vm.format_census(k, census) + "\ncheck: ok"
+
+
+@pseudo_file("/sys/kernel/debug/mem_map")
+def debug_mem_map(k):
+    """Where mem_map is and how to read it from outside (tools/memmap):
+    the record layout of mm/page.py, the slab caches by id with their
+    backend, and the frames on the pcp list (KIND_ANON records, not mapped)."""
+    mm = k.mem_map
+    lines = ["base 0x%x" % mm.base, "nr_pfns %d" % mm.nr_pfns, "record_size 16"]
+    for s in k.slab.all_caches():
+        lines.append("cache %d %s %s" % (s.id, s.backend, s.name))
+    pcp = getattr(k, "pcp", None)
+    if pcp is not None:
+        lines.append("pcp " + " ".join("%x" % (pa >> 12) for pa in pcp.list))
+    return "\n".join(lines)

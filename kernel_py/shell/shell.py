@@ -10,6 +10,14 @@ PROMPT = "kpy# "
 MAX_LINE = 4096
 
 
+def decode_line(raw):
+    """A console line's bytes as text; KernelError if they are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except (UnicodeError, ValueError):
+        raise KernelError("EILSEQ", "the line is not valid UTF-8")
+
+
 def split_words(text):
     """Whitespace split with '...' and "..." quoting."""
     words, cur, quote, have = [], [], None, False
@@ -87,11 +95,14 @@ class Shell:
         self.kernel = kernel
 
     def execute(self, line):
-        """Run one console line; returns its output text ("" if none)."""
+        """Run one console line (str, or the console's raw bytes); returns
+        its output text ("" if none)."""
         out = []
         try:
             if len(line) > MAX_LINE:
                 raise KernelError("E2BIG", "line longer than %d characters" % MAX_LINE)
+            if isinstance(line, bytes):
+                line = decode_line(line)
             for part in split_commands(line):
                 text = self.run_one(part)
                 if text:
@@ -124,6 +135,8 @@ class Shell:
                 target, append = words[i + 1], words[i] == ">>"
                 words = words[:i]
                 break
+        if not words:
+            raise KernelError("EINVAL", "redirection without a command")
         output = self.dispatch(words)
         if target is None:
             return output

@@ -19,9 +19,11 @@ physical memory, HMP commands) goes over a unix socket with the synchronous
 look-alike without QMP) to test the harness without an image.
 """
 
+import fcntl
 import itertools
 import os
 import re
+import select
 import shutil
 import sys
 import tempfile
@@ -384,6 +386,45 @@ class Guest:
         if "\n" in line or "\r" in line:
             raise ValueError("one command line at a time: %r" % line)
         self.child.send(line + self.eol)
+
+    def send_bytes(self, data, chunk=512):
+        """Write raw bytes to the serial line (binary input, no line end
+        added) and return, decoded, what the guest sent meanwhile (its echo).
+
+        Reading while writing matters: the guest echoes what it reads, and
+        if nobody reads the echo the pty fills, QEMU stops taking output, the
+        guest spins on the UART, stops taking input, and the write blocks
+        for ever. So the pty is written non-blocking in small pieces,
+        draining the other way whenever it has data."""
+        self._require_console()
+        fd = self.child.child_fd
+        view = memoryview(bytes(data))
+        got = bytearray()
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        try:
+            while view:
+                r, w, _ = select.select([fd], [fd], [], self.cmd_timeout)
+                if not r and not w:
+                    self.broken = True
+                    raise GuestTimeout("%s: the serial line takes no input" % self.name,
+                                       log_path=self.log_path)
+                if r:
+                    try:
+                        got += os.read(fd, 65536)
+                    except BlockingIOError:
+                        pass
+                if w:
+                    try:
+                        view = view[os.write(fd, view[:chunk]):]
+                    except BlockingIOError:
+                        pass
+        finally:
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        text = got.decode("utf-8", "replace")
+        if self._log is not None:
+            self._log.write(text)
+        return text
 
     def run_raw(self, cmd, timeout=None):
         """Type `cmd`, wait for the next prompt, return the output (normalized

@@ -1,0 +1,186 @@
+# Kernel-side consistency checks of physical memory (in the spirit of
+# Linux's CONFIG_DEBUG_VM and the page-types/kpageflags walk): one pass over
+# mem_map, block by block, counts every frame by owner, and each count is
+# checked against the counter its subsystem keeps:
+#
+#   free blocks per zone and order   == the buddy's free lists (and free_pages)
+#   free + every allocated block     == managed pages (frame conservation)
+#   slab pages per cache (aux = id)  == the cache's slabs * pages per slab
+#   SLOB pages + kmalloc_large pages == SLOB's and kmalloc's page counts
+#   vmalloc frames                   == VmallocUsed
+#   page-cache frames                == nr_file_pages
+#   anon frames                      == LRU + lru_add batch + pcp list + shmem
+#
+# The walk skips a block's other frames by its order, so a wrong order in a
+# record shows as a conservation error. It reads mem_map through one hw.mem
+# view, a byte at a time: no Python object per frame.
+
+from kernel_py.mm.page import (
+    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_SHIFT,
+    KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_tail, RECORD_SHIFT,
+)
+from kernel_py.mm.zone import NR_ORDERS
+
+NR_KINDS = 16
+
+
+class FrameCensus:
+    """Frames by owner kind, free blocks by (zone, order), slab pages by
+    cache id and by the kmalloc_large / SLOB aux bytes."""
+
+    def __init__(self, nr_zones):
+        self.kinds = [0] * NR_KINDS
+        self.free_blocks = [[0] * NR_ORDERS for _ in range(nr_zones)]
+        self.slab_by_id = [0] * 256
+        self.kernel_by_aux = [0] * 256
+        self.none = 0                   # reserved or unmanaged frames, holes
+        self.bad = []                   # (pfn, what) found during the walk
+
+
+def census(k):
+    """Walk mem_map once; a FrameCensus."""
+    mm = k.mem_map
+    n = mm.nr_pfns
+    view = k.hw.mem(mm.base, n << RECORD_SHIFT)
+    zones = k.zones
+    c = FrameCensus(len(zones))
+    kinds = c.kinds
+    pfn = 0
+    while pfn < n:
+        i = pfn << RECORD_SHIFT
+        flags = view[i] | (view[i + 1] << 8)
+        kind = flags >> KIND_SHIFT
+        if kind == KIND_NONE:
+            if flags:
+                c.bad.append((pfn, "flags 0x%x without an owner" % flags))
+            c.none += 1
+            pfn += 1
+            continue
+        order = view[i + 2]
+        if flags & PG_tail or order >= NR_ORDERS:
+            c.bad.append((pfn, "a block starts at a tail or has order %d" % order))
+            pfn += 1
+            continue
+        if kind == KIND_FREE:
+            if not flags & PG_buddy:
+                c.bad.append((pfn, "free without PG_buddy"))
+            z = zone_index(zones, pfn)
+            if z < 0:
+                c.bad.append((pfn, "free block outside every zone"))
+            else:
+                c.free_blocks[z][order] += 1
+        elif flags & PG_buddy:
+            c.bad.append((pfn, "PG_buddy on an allocated block"))
+        elif kind == KIND_SLAB:
+            c.slab_by_id[view[i + 3]] += 1 << order
+        elif kind == KIND_KERNEL:
+            c.kernel_by_aux[view[i + 3]] += 1 << order
+        kinds[kind] += 1 << order
+        pfn += 1 << order
+    return c
+
+
+def zone_index(zones, pfn):
+    for z in zones:
+        if z.managed_pages and z.zone_start_pfn <= pfn < z.zone_end_pfn:
+            return z.idx
+    return -1
+
+
+def expected_anon(k):
+    """Anon frames the kernel knows of: the anon LRU lists, the lru_add
+    batch, the pcp list (allocated, KIND_ANON, not mapped) and each shared
+    anonymous object's pages (counted once, however many map it)."""
+    total = 0
+    anon = getattr(k, "anon", None)
+    if anon is not None:
+        total += anon.active.n + anon.inactive.n + len(anon.pending)
+    pcp = getattr(k, "pcp", None)
+    if pcp is not None:
+        total += len(pcp)
+    shms = {}
+    procs = getattr(k, "procs", None)
+    if procs is not None:
+        for t in procs.tasks.values():
+            for v in t.mm.vmas:
+                if v.shm is not None:
+                    shms[v.shm.ino] = len(v.shm.pages)
+    return total + sum(shms.values())
+
+
+def check(k):
+    """(census, [violation text]) for the whole of physical memory."""
+    c = census(k)
+    out = ["pfn 0x%x: %s" % bad for bad in c.bad]
+    b = k.buddy
+    free = 0
+    for z in k.zones:
+        if not z.managed_pages:
+            continue
+        zfree = 0
+        for o in range(NR_ORDERS):
+            got, want = c.free_blocks[z.idx][o], z.free_area[o].n
+            if got != want:
+                out.append("zone %s order %d: %d free blocks in mem_map, %d on the free list"
+                           % (z.name, o, got, want))
+            zfree += got << o
+        if zfree != z.free_pages:
+            out.append("zone %s: %d free frames in mem_map, free_pages %d" % (z.name, zfree, z.free_pages))
+        free += zfree
+    used = sum(c.kinds) - c.kinds[KIND_FREE]
+    if free + used != b.managed_pages():
+        out.append("conservation: free %d + allocated %d != managed %d"
+                   % (free, used, b.managed_pages()))
+    out += check_slab(k, c)
+    out += check_counters(k, c)
+    return c, out
+
+
+def check_slab(k, c):
+    st = k.slab
+    if st is None:
+        return []
+    from kernel_py.mm.kmalloc import LARGE_AUX
+    from kernel_py.mm.slab_common import SLOB_AUX
+    from kernel_py.mm.slob import BIG_AUX
+    out = []
+    for s in st.all_caches():
+        if s.backend == "slob":
+            continue                    # SLOB caches share SLOB_AUX pages
+        want = s.counts()[3] * s.pages_per_slab()
+        if c.slab_by_id[s.id] != want:
+            out.append("cache %s: %d slab frames in mem_map, %d by its counters"
+                       % (s.name, c.slab_by_id[s.id], want))
+    slob = st.slob.nr_pages if st.slob is not None else 0
+    got = c.slab_by_id[SLOB_AUX] + c.kernel_by_aux[BIG_AUX]
+    if got != slob:
+        out.append("slob: %d frames in mem_map, nr_pages %d" % (got, slob))
+    if c.kernel_by_aux[LARGE_AUX] != st.large_pages:
+        out.append("kmalloc_large: %d frames in mem_map, large_pages %d"
+                   % (c.kernel_by_aux[LARGE_AUX], st.large_pages))
+    return out
+
+
+def check_counters(k, c):
+    out = []
+    pairs = [(KIND_ANON, expected_anon(k))]
+    if k.vmalloc is not None:
+        pairs.append((KIND_VMALLOC, k.vmalloc.nr_pages))
+    if k.pagecache is not None:
+        pairs.append((KIND_PAGECACHE, k.pagecache.nr_file))
+    for kind, want in pairs:
+        if c.kinds[kind] != want:
+            out.append("%s: %d frames in mem_map, %d by the counters"
+                       % (KIND_NAMES[kind], c.kinds[kind], want))
+    return out
+
+
+def format_census(k, c):
+    """The frame census as `check` prints it: frames by owner, free blocks."""
+    lines = ["%-10s %8d" % ("total", k.mem_map.nr_pfns),
+             "%-10s %8d" % ("managed", k.buddy.managed_pages()),
+             "%-10s %8d" % ("reserved", c.none)]
+    for kind in range(1, NR_KINDS):
+        if c.kinds[kind]:
+            lines.append("%-10s %8d" % (KIND_NAMES[kind], c.kinds[kind]))
+    return "\n".join(lines)
