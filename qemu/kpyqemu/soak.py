@@ -1,0 +1,478 @@
+"""Soak: a seeded random workload over the console, with invariants checked
+every N operations from inside the kernel and from the host (issue 7, item 6).
+
+    python -m kpyqemu.soak --ops 3000 --seed 1 [--backends slub,slab,slob]
+
+Each backend gets a fresh guest (64 MiB, `slab=BACKEND`) with a FAT data
+disk on /mnt and a small swap disk (swapon), and ops/len(backends)
+operations drawn from: spawn, fork, kill; mmap, touch (read or write),
+munmap, mprotect, sbrk; kmalloc/kfree (small, page-sized and
+kmalloc_large); kmem_cache_alloc/free on one cache of each backend;
+vmalloc/vfree; file writes, reads, removals and sync on /mnt; and, a set
+number of times, a hog that touches more than RAM + swap (an OOM event).
+Processes touching more than RAM between them push pages out to swap.
+
+Every `check_every` operations (and at the end):
+  inside  `check`: mem_map walked, frame conservation and each subsystem's
+          counters (kernel_py/mm/debug_vm.py); MemFree == the buddyinfo total;
+  host    for every process, its page tables walked over QMP: each user
+          mapping lies in a VMA of /proc/<pid>/maps with no more rights than
+          the VMA (write, exec), maps an anon or zero-page frame (mem_map
+          read over QMP: never kernel memory), and the whole address space
+          has no W+X mapping and no user-accessible kernel mapping
+          (ptdump's check_wx).
+Between checks the buddy's free pages by order are sampled for the
+fragmentation chart (tools/memmap --frag).
+
+The summary gives operations, invariant checks, violations, OOM events
+(vmstat oom_kill) and swap-outs (pswpout), and ops/s.
+"""
+
+import argparse
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):                      # run as a script
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1]),
+                    str(Path(__file__).resolve().parents[2])]
+    __package__ = "kpyqemu"
+
+from kernel_py.layout import USER_END
+from kernel_py.mm.page import KIND_ANON, KIND_ZERO, KIND_SHIFT
+from kernel_py.x86 import PAGE_SIZE
+
+from kpyqemu import ptdump
+from kpyqemu.guest import Guest
+
+MiB = 1 << 20
+GUEST_MEM = "64M"
+SWAP_MB = 16
+DATA_MB = 16
+MAX_PROCS = 6
+KMALLOC_SIZES = (8, 24, 64, 100, 200, 500, 1000, 2048, 3000, 4096, 8192, 20000)
+CACHE_SIZES = {"slab": 72, "slub": 136, "slob": 40}
+PROTS = ("rw", "rw", "r", "none")
+MKFS = shutil.which("mkfs.fat") or "/usr/sbin/mkfs.fat"
+MKSWAP = shutil.which("mkswap") or "/usr/sbin/mkswap"
+
+
+class Report:
+    def __init__(self):
+        self.ops = 0
+        self.rounds = 0
+        self.checks = 0
+        self.violations = []
+        self.oom_kills = 0
+        self.pswpout = 0
+        self.pswpin = 0
+        self.op_errors = {}         # errname -> count (ENOMEM under pressure is expected)
+        self.seconds = 0.0
+        self.frag = []              # (ops so far, [free blocks by order]) samples
+
+    def add(self, other):
+        for name in ("ops", "rounds", "checks", "oom_kills", "pswpout", "pswpin", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.violations += other.violations
+        for k, v in other.op_errors.items():
+            self.op_errors[k] = self.op_errors.get(k, 0) + v
+        base = self.frag[-1][0] if self.frag else 0
+        self.frag += [(base + n, row) for n, row in other.frag]
+
+    def summary(self):
+        return ("Soak: %d operations, %d invariant checks in %d rounds, %d violations, "
+                "%d OOM events, %d swap-outs, %d swap-ins, %.1f ops/s; op errors %s"
+                % (self.ops, self.checks, self.rounds, len(self.violations), self.oom_kills,
+                   self.pswpout, self.pswpin, self.ops / self.seconds if self.seconds else 0.0,
+                   self.op_errors or "none"))
+
+
+def make_disks(d):
+    """A FAT data disk (when mkfs.fat exists) and a swap disk."""
+    d = Path(d)
+    data, swap = d / "data.img", d / "swap.img"
+    for p, mb in ((data, DATA_MB), (swap, SWAP_MB)):
+        with open(p, "wb") as f:
+            f.truncate(mb << 20)
+    fat = Path(MKFS).exists()
+    if fat:
+        subprocess.run([MKFS, "-F", "16", "-n", "KPYSOAK", str(data)], check=True, capture_output=True)
+    host_swap = Path(MKSWAP).exists()
+    if host_swap:
+        subprocess.run([MKSWAP, str(swap)], check=True, capture_output=True)
+    return data, swap, fat, host_swap
+
+
+def vmstat(g):
+    return {l.split()[0]: int(l.split()[1]) for l in g.run("cat /proc/vmstat").split("\n")}
+
+
+class Soak:
+    """The workload on one booted guest (with disks attached as make_disks
+    made them); run(ops) returns a Report."""
+
+    def __init__(self, g, seed, check_every=50, ooms=1, fat=True, host_swap=True,
+                 frag_every=10, log=None):
+        self.g = g
+        self.rng = random.Random(seed)
+        self.check_every = check_every
+        self.frag_every = frag_every
+        self.ooms_left = ooms
+        self.fat = fat
+        self.log = log or (lambda msg: None)
+        self.report = Report()
+        self.procs = {}             # pid -> [[addr, length, prot]]
+        self.heap = {}              # pid -> bytes grown with sbrk
+        self.objs = []              # kmalloc addresses
+        self.cache_objs = {}        # backend -> addresses
+        self.vmallocs = []
+        self.files = []
+        self.nfile = 0
+        self.setup(host_swap)
+
+    # -- setup ---------------------------------------------------------------
+    def setup(self, host_swap):
+        g = self.g
+        if not host_swap:
+            g.run("mkswap /dev/sdb")
+        g.run("swapon /dev/sdb")
+        for backend, size in CACHE_SIZES.items():
+            g.run("kmem_cache_create soak-%s %d 0 %s" % (backend, size, backend))
+            self.cache_objs[backend] = []
+        info = g.run("cat /sys/kernel/debug/mem_map").split("\n")
+        self.mem_map_base = int(info[0].split()[1], 16)
+        self.nr_pfns = int(info[1].split()[1])
+        self.v0 = vmstat(g)
+
+    # -- running commands ------------------------------------------------------
+    def cmd(self, line, timeout=None):
+        """Run a workload command; an error line is counted, not raised. An
+        oops is a violation unless it is the OOM killer's victim faulting
+        (Linux's SIGBUS of the killed task, shown as an oops here)."""
+        out = self.g.run(line, timeout=timeout, check=False, allow_oops=True)
+        if "oops:" in out and "(out of memory)" not in out:
+            self.violation("oops in %r: %s" % (line, out[out.index("oops:"):][:300]))
+        for l in out.split("\n"):
+            if l.startswith("error:"):
+                name = l.split(":")[1].strip()
+                self.report.op_errors[name] = self.report.op_errors.get(name, 0) + 1
+                self.log("op error: %s -> %s" % (line, l))
+                return None
+        return out
+
+    def sync_procs(self):
+        """Forget processes the OOM killer took."""
+        alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]}
+        for pid in list(self.procs):
+            if pid not in alive:
+                del self.procs[pid]
+                self.heap.pop(pid, None)
+
+    def pick_pid(self):
+        return self.rng.choice(sorted(self.procs)) if self.procs else None
+
+    def pick_region(self, prots=None):
+        cands = [(pid, r) for pid in sorted(self.procs) for r in self.procs[pid]
+                 if prots is None or r[2] in prots]
+        return self.rng.choice(cands) if cands else (None, None)
+
+    # -- operations -------------------------------------------------------------
+    def op_spawn(self):
+        if len(self.procs) >= MAX_PROCS:
+            return self.op_kill()
+        out = self.cmd("spawn soak%d" % self.report.ops)
+        if out:
+            self.procs[int(out)] = []
+
+    def op_fork(self):
+        pid = self.pick_pid()
+        if pid is None or len(self.procs) >= MAX_PROCS:
+            return self.op_spawn()
+        out = self.cmd("fork %d" % pid)
+        if out:
+            self.procs[int(out)] = [list(r) for r in self.procs[pid]]
+            self.heap[int(out)] = self.heap.get(pid, 0)
+
+    def op_kill(self):
+        pid = self.pick_pid()
+        if pid is not None:
+            self.cmd("kill %d" % pid)
+            del self.procs[pid]
+            self.heap.pop(pid, None)
+
+    def op_mmap(self):
+        pid = self.pick_pid()
+        if pid is None:
+            return self.op_spawn()
+        length = self.rng.choice((1, 4, 16, 64, 256, 512)) * PAGE_SIZE
+        prot = self.rng.choice(PROTS)
+        out = self.cmd("mmap %d %d prot=%s" % (pid, length, prot))
+        if out:
+            self.procs[pid].append([int(out, 16), length, prot])
+
+    def op_touch(self):
+        pid, r = self.pick_region(("rw", "r"))
+        if r is None:
+            return self.op_mmap()
+        off = self.rng.randrange(0, r[1], PAGE_SIZE)
+        length = self.rng.randrange(PAGE_SIZE, r[1] - off + 1, PAGE_SIZE)
+        mode = "w" if r[2] == "rw" and self.rng.random() < 0.8 else "r"
+        self.cmd("touch %d 0x%x %d %s" % (pid, r[0] + off, length, mode), timeout=120)
+        self.sync_procs()
+
+    def op_munmap(self):
+        pid, r = self.pick_region()
+        if r is None:
+            return self.op_mmap()
+        if r[1] > PAGE_SIZE and self.rng.random() < 0.5:
+            half = (r[1] // PAGE_SIZE // 2) * PAGE_SIZE
+            if self.cmd("munmap %d 0x%x %d" % (pid, r[0], half)) is not None:
+                r[0] += half
+                r[1] -= half
+            return
+        if self.cmd("munmap %d 0x%x %d" % (pid, r[0], r[1])) is not None:
+            self.procs[pid].remove(r)
+
+    def op_mprotect(self):
+        pid, r = self.pick_region()
+        if r is None:
+            return self.op_mmap()
+        prot = self.rng.choice(PROTS)
+        if self.cmd("mprotect %d 0x%x %d %s" % (pid, r[0], r[1], prot)) is not None:
+            r[2] = prot
+
+    def op_sbrk(self):
+        pid = self.pick_pid()
+        if pid is None:
+            return self.op_spawn()
+        grown = self.heap.get(pid, 0)
+        inc = self.rng.choice((1, 4, 16)) * PAGE_SIZE
+        if grown and self.rng.random() < 0.4:
+            inc = -min(grown, inc)
+        old = self.cmd("sbrk %d %d" % (pid, inc))
+        if old is not None:
+            self.heap[pid] = grown + inc
+            if inc > 0:
+                self.cmd("touch %d %s %d w" % (pid, old, inc))
+
+    def op_kmalloc(self):
+        if self.objs and self.rng.random() < 0.45:
+            return self.cmd("kfree %s" % self.objs.pop(self.rng.randrange(len(self.objs))))
+        out = self.cmd("kmalloc %d" % self.rng.choice(KMALLOC_SIZES))
+        if out:
+            self.objs.append(out)
+
+    def op_cache(self):
+        backend = self.rng.choice(sorted(self.cache_objs))
+        objs = self.cache_objs[backend]
+        if objs and self.rng.random() < 0.45:
+            return self.cmd("kmem_cache_free soak-%s %s" % (backend, objs.pop(self.rng.randrange(len(objs)))))
+        out = self.cmd("kmem_cache_alloc soak-%s" % backend)
+        if out:
+            objs.append(out)
+
+    def op_vmalloc(self):
+        if self.vmallocs and (len(self.vmallocs) > 8 or self.rng.random() < 0.45):
+            return self.cmd("vfree %s" % self.vmallocs.pop(self.rng.randrange(len(self.vmallocs))))
+        out = self.cmd("vmalloc %d" % (self.rng.choice((1, 3, 8, 32)) * PAGE_SIZE))
+        if out:
+            self.vmallocs.append(out)
+
+    def op_file(self):
+        if not self.fat:
+            return self.op_kmalloc()
+        x = self.rng.random()
+        if self.files and x < 0.3:
+            self.cmd("rm %s" % self.files.pop(self.rng.randrange(len(self.files))))
+        elif self.files and x < 0.55:
+            self.cmd("dd if=%s of=/dev/null bs=64K" % self.rng.choice(self.files), timeout=120)
+        elif x < 0.6:
+            self.cmd("sync", timeout=120)
+        elif len(self.files) < 8:
+            name = "/mnt/f%d.bin" % self.nfile
+            self.nfile += 1
+            if self.cmd("fill %s %dK" % (name, self.rng.choice((4, 16, 64, 256))), timeout=120) is not None:
+                self.files.append(name)
+
+    def op_oom(self):
+        """A hog that touches more than RAM + swap: the OOM killer must act."""
+        if self.ooms_left <= 0:
+            return self.op_touch()
+        self.ooms_left -= 1
+        pid = int(self.g.run("spawn hog"))
+        a = self.g.run("mmap %d %dM" % (pid, 64 + SWAP_MB + 16))
+        self.cmd("touch %d %s %dM w" % (pid, a, 64 + SWAP_MB + 16), timeout=600)
+        self.procs[pid] = []
+        self.sync_procs()
+        if pid in self.procs:
+            self.cmd("kill %d" % pid)
+            del self.procs[pid]
+
+    OPS = ((6, "spawn"), (4, "fork"), (3, "kill"), (14, "mmap"), (18, "touch"), (6, "munmap"),
+           (6, "mprotect"), (4, "sbrk"), (12, "kmalloc"), (9, "cache"), (6, "vmalloc"), (8, "file"))
+
+    def step(self):
+        total = sum(w for w, _ in self.OPS)
+        x = self.rng.randrange(total)
+        for w, name in self.OPS:
+            if x < w:
+                break
+            x -= w
+        getattr(self, "op_" + name)()
+        self.report.ops += 1
+
+    def run(self, ops):
+        t0 = time.monotonic()
+        oom_at = {self.rng.randrange(ops // 4, ops) for _ in range(self.ooms_left)} if ops >= 8 else set()
+        for i in range(ops):
+            if i in oom_at:
+                self.op_oom()
+                self.report.ops += 1
+            else:
+                self.step()
+            if (i + 1) % self.frag_every == 0:
+                self.sample_frag()
+            if (i + 1) % self.check_every == 0:
+                self.check_invariants()
+        self.check_invariants()
+        self.teardown()
+        self.check_invariants()
+        v = vmstat(self.g)
+        r = self.report
+        r.oom_kills = v.get("oom_kill", 0) - self.v0.get("oom_kill", 0)
+        r.pswpout = v.get("pswpout", 0) - self.v0.get("pswpout", 0)
+        r.pswpin = v.get("pswpin", 0) - self.v0.get("pswpin", 0)
+        r.seconds = time.monotonic() - t0
+        return r
+
+    def teardown(self):
+        """Free what the workload holds: every object, area, file, process."""
+        for a in self.objs:
+            self.cmd("kfree %s" % a)
+        for backend, objs in self.cache_objs.items():
+            for a in objs:
+                self.cmd("kmem_cache_free soak-%s %s" % (backend, a))
+        for a in self.vmallocs:
+            self.cmd("vfree %s" % a)
+        for f in self.files:
+            self.cmd("rm %s" % f)
+        self.sync_procs()
+        for pid in sorted(self.procs):
+            self.cmd("kill %d" % pid)
+        self.objs, self.vmallocs, self.files, self.procs = [], [], [], {}
+        self.cache_objs = {b: [] for b in self.cache_objs}
+
+    # -- invariants ----------------------------------------------------------------
+    def sample_frag(self):
+        rows = [l.split()[4:] for l in self.g.run("cat /proc/buddyinfo").split("\n")]
+        per_order = [sum(int(r[o]) for r in rows) for o in range(len(rows[0]))]
+        self.report.frag.append((self.report.ops, per_order))
+
+    def violation(self, what):
+        self.report.violations.append(what)
+        self.log("VIOLATION: " + what)
+
+    def check_invariants(self):
+        r = self.report
+        r.rounds += 1
+        out = self.g.run("check", check=False)
+        r.checks += 1
+        if not out.endswith("check: ok"):
+            self.violation("check: " + out.split("\n")[-1])
+        r.checks += 1
+        mi = {l.split(":")[0]: int(l.split()[1]) for l in self.g.run("cat /proc/meminfo").split("\n")}
+        buddy = 0
+        for line in self.g.run("cat /proc/buddyinfo").split("\n"):
+            buddy += sum(int(c) << o for o, c in enumerate(line.split()[4:]))
+        if mi["MemFree"] != buddy * 4:
+            self.violation("MemFree %d kB, buddyinfo %d kB" % (mi["MemFree"], buddy * 4))
+        kinds = self.frame_kinds()
+        for line in self.g.run("ps").split("\n")[1:]:
+            self.check_process(int(line.split()[0]), kinds)
+
+    def frame_kinds(self):
+        """Owner kind of every frame's record, from mem_map over QMP (block
+        heads only: the pcp split makes every user frame its own head)."""
+        data = self.g.read_phys(self.mem_map_base, self.nr_pfns * 16)
+        return data
+
+    def check_process(self, pid, mem_map):
+        g = self.g
+        r = self.report
+        maps = []
+        for line in g.run("cat /proc/%d/maps" % pid, check=False).split("\n"):
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+            if m:
+                maps.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3)))
+        pgd = int(g.run("pgd %d" % pid), 16)
+        w = g.walker(pgd)
+        ents = ptdump.entries(w)
+        r.checks += 1
+        wx = ptdump.check_wx(ents)
+        if not wx.ok:
+            self.violation("pid %d: %s" % (pid, wx))
+        r.checks += 1
+        for m in w.mappings(0, USER_END):
+            vma = next((v for v in maps if v[0] <= m.va and m.end <= v[1]), None)
+            if vma is None:
+                self.violation("pid %d: 0x%x mapped outside every VMA" % (pid, m.va))
+                continue
+            perms = vma[2]
+            if not m.user or "r" not in perms or (m.writable and "w" not in perms) \
+                    or (m.executable and "x" not in perms):
+                self.violation("pid %d: 0x%x %s in a %s VMA" % (pid, m.va, m.flag_string(), perms))
+            for pa in range(m.pa, m.pa + m.size, PAGE_SIZE):
+                pfn = pa >> 12
+                kind = (mem_map[pfn * 16] | mem_map[pfn * 16 + 1] << 8) >> KIND_SHIFT \
+                    if pfn < self.nr_pfns else -1
+                if kind not in (KIND_ANON, KIND_ZERO):
+                    self.violation("pid %d: 0x%x maps frame 0x%x of kind %d (kernel memory?)"
+                                   % (pid, m.va, pa, kind))
+
+
+def soak_backend(backend, ops, seed, check_every, ooms, workdir, log):
+    data, swap, fat, host_swap = make_disks(workdir)
+    with Guest(mem=GUEST_MEM, cmdline="slab=%s" % backend, drives=[str(data), str(swap)],
+               keep_log=False) as g:
+        s = Soak(g, seed, check_every=check_every, ooms=ooms, fat=fat, host_swap=host_swap, log=log)
+        rep = s.run(ops)
+        g.run("echo done")
+    return rep
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ops", type=int, default=3000, help="operations in all (split over the backends)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check-every", type=int, default=50)
+    ap.add_argument("--ooms", type=int, default=2, help="OOM events per backend")
+    ap.add_argument("--backends", default="slub,slab,slob")
+    ap.add_argument("--frag-png", default=None, help="write the fragmentation chart here")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    backends = args.backends.split(",")
+    total = Report()
+    log = print if args.verbose else None
+    for i, b in enumerate(backends):
+        with tempfile.TemporaryDirectory(prefix="kpysoak-") as d:
+            rep = soak_backend(b, args.ops // len(backends), args.seed + i, args.check_every,
+                               args.ooms, d, log)
+        print("slab=%s: %s" % (b, rep.summary()), flush=True)
+        for v in rep.violations[:20]:
+            print("  " + v)
+        total.add(rep)
+    print("total: " + total.summary())
+    if args.frag_png:
+        from kpyqemu import memmap
+        memmap.write_frag_chart(args.frag_png, total.frag)
+        print("fragmentation chart: %s" % args.frag_png)
+    return 1 if total.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
