@@ -19,7 +19,7 @@ IMAGE := guest/build/kernel.bin
 DEB_PACKAGES := qemu-system-x86 qemu-utils gcc make python3 python3-venv xz-utils mtools dosfstools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: qemu test test-model test-guest image bench deps venv clean
+.PHONY: qemu test test-model test-guest image bench soak deps venv clean
 
 qemu: $(IMAGE)
 	qemu-system-x86_64 -machine pc -cpu max -accel $(ACCEL) -m $(MEM) \
@@ -39,6 +39,14 @@ test-guest: $(IMAGE) venv
 
 bench: $(IMAGE) venv
 	$(PY) bench/run.py
+
+# Long runs (issue 7): the seeded soak over slab, slub and slob with its
+# fragmentation chart, then the console fuzz with 10,000 lines.
+SOAK_OPS ?= 3000
+SOAK_SEED ?= 1
+soak: $(IMAGE) venv
+	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --frag-png build/soak-frag.png
+	KPY_FUZZ_LINES=10000 KPY_FUZZ_SEED=$(SOAK_SEED) $(PY) -m pytest -s tests/guest/test_fuzz.py -k every_fuzz_line
 
 image: $(IMAGE)
 
