@@ -88,8 +88,6 @@ def cmd_dmesg(k, args):
 
 @command("poweroff", "poweroff [status]", "halt the machine; QEMU exits with the status")
 def cmd_poweroff(k, args):
-    if len(args) > 1 or args and not args[0].isdigit():
-        raise KernelError("EINVAL", "usage: poweroff [status]")
     status = int(args[0]) if args else 0
     if not 0 <= status <= 127:
         raise KernelError("EINVAL", "status must be 0..127")

@@ -232,11 +232,16 @@ def memmap_canvas(snap, columns=128, cell=4, title=""):
     return cv
 
 
-def write_memmap_png(path, snap, **kw):
-    data = memmap_canvas(snap, **kw).png()
+def write_canvas(path, canvas):
+    """Write the canvas as a PNG file; returns the PNG's bytes."""
+    data = canvas.png()
     with open(path, "wb") as f:
         f.write(data)
     return data
+
+
+def write_memmap_png(path, snap, **kw):
+    return write_canvas(path, memmap_canvas(snap, **kw))
 
 
 def frag_canvas(samples, height=240, bar=3):
@@ -265,10 +270,7 @@ def frag_canvas(samples, height=240, bar=3):
 
 
 def write_frag_chart(path, samples, **kw):
-    data = frag_canvas(samples, **kw).png()
-    with open(path, "wb") as f:
-        f.write(data)
-    return data
+    return write_canvas(path, frag_canvas(samples, **kw))
 
 
 def main(argv=None):
