@@ -602,7 +602,14 @@ class FatFs:
             raise KernelError("ENOSPC", "root directory full")
         cl = self.clusters_of(d)
         new = self.alloc_clusters(1, cl[-1] if cl else 0)
-        self.bc.fill(self.cluster_off(new[0]), 0, self.clus_size)
+        try:
+            self.bc.fill(self.cluster_off(new[0]), 0, self.clus_size)
+        except KernelError:
+            # not zeroed: unlinked, or its stale bytes would read as entries
+            if cl:
+                self.fat_set(cl[-1], self.eoc_mark)
+            self.free_chain(new)
+            raise
         cl.extend(new)
 
     def _find_slots(self, d, n):
@@ -685,8 +692,12 @@ class FatFs:
         return start + (len(slots) - 1) * DIRENT, start, short
 
     def _remove_entry(self, ino):
-        d = ino.parent
-        for off in range(ino.lfn_off, ino.off + DIRENT, DIRENT):
+        self._clear_slots(ino.parent, ino.lfn_off, ino.off)
+
+    def _clear_slots(self, d, first, last):
+        """Mark the entries first..last of d free (their pages were just
+        written or read: cached, so this allocates nothing)."""
+        for off in range(first, last + DIRENT, DIRENT):
             self.bc.write(self.dir_disk_off(d, off), bytes((FREE_ENT,)))
 
     def create(self, d, name, attr=ATTR_ARCHIVE):
@@ -696,11 +707,25 @@ class FatFs:
             raise KernelError("EEXIST", name)
         off, lfn_off, short = self._add_entry(d, name, attr, 0)
         ent = (name, short, attr, 0, 0, off, lfn_off, 0)
-        ino = self._iget(d, ent)
-        va = self._obj_alloc(self.dentry_cachep, name.encode())
+        ino = self._iget_new(d, ent)
+        try:
+            va = self._obj_alloc(self.dentry_cachep, name.encode())
+        except KernelError:
+            self._forget_inode(ino)
+            self._clear_slots(d, lfn_off, off)
+            raise
         self.dcache[(d.key(), name.lower())] = Dentry(ino, va)
         ino.clusters = []
         return ino
+
+    def _iget_new(self, d, ent):
+        """The inode of an entry just written; if it cannot be had the
+        entry is taken back, so a failed create leaves no file behind."""
+        try:
+            return self._iget(d, ent)
+        except KernelError:
+            self._clear_slots(d, ent[6], ent[5])
+            raise
 
     def mkdir(self, d, name):
         if self.lookup(d, name) is not None:
@@ -719,10 +744,10 @@ class FatFs:
             self.bc.write(self.cluster_off(c) + i * DIRENT, bytes(e))
         try:
             off, lfn_off, short = self._add_entry(d, name, ATTR_DIRECTORY, c)
+            ino = self._iget_new(d, (name, short, ATTR_DIRECTORY, c, 0, off, lfn_off, 0))
         except KernelError:
             self.free_chain(cl)
             raise
-        ino = self._iget(d, (name, short, ATTR_DIRECTORY, c, 0, off, lfn_off, 0))
         ino.clusters = cl
         return ino
 

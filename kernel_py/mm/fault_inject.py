@@ -18,6 +18,13 @@
 # should_fail() checks the tests in Linux's order. Randomness is a seeded
 # xorshift32 (there is no random module in the guest): runs repeat.
 #
+# fail_nth (Linux's /proc/<pid>/fail-nth, here /proc/self/fail-nth: the
+# console is the only task that allocates): writing N makes the Nth call
+# that reaches either attribute's should_fail (past its filters) fail,
+# whatever the probability; reading gives the calls left, 0 once the
+# failure was injected. Sweeping N = 1, 2, ... until an operation runs
+# without reaching 0 fails each of its allocations in turn.
+#
 # The allocators call a hook only while the attribute is armed (probability
 # > 0): buddy.should_fail / SlabState.should_failslab are None otherwise,
 # and the SLUB viper fast paths see a word in the slab area (G_NOFAST_ALLOC)
@@ -51,6 +58,7 @@ class FaultAttr:
         self.calls = 0
         self.state = SEEDS.get(name, 0x12345678)
         self.on_change = None       # fn(attr): arm or disarm the allocator's hook
+        self.task = None            # holds fail_nth (FaultInjection), shared by the attributes
 
     def armed(self):
         return self.probability > 0
@@ -67,6 +75,13 @@ class FaultAttr:
     def should_fail(self, size, nowarn=False, site=None):
         """Linux's should_fail_ex: True means fail this call."""
         self.calls += 1
+        task = self.task
+        if task is not None and task.fail_nth:
+            task.fail_nth -= 1
+            if task.fail_nth:
+                return False
+            task.nth_done()
+            return self.inject(nowarn, site)
         if self.probability == 0 or self.times == 0:
             return False
         if self.space > size:
@@ -78,9 +93,12 @@ class FaultAttr:
                 return False
         if self.probability <= self.rand_below(100):
             return False
+        return self.inject(nowarn, site)
+
+    def inject(self, nowarn, site):
         if not nowarn:
             self.fail_dump(site)
-        if self.times != -1:
+        if self.times != -1 and self.times != 0:     # atomic_dec_not_zero
             self.times -= 1
         self.injected += 1
         return True
@@ -142,26 +160,31 @@ def show(attr, field, kind):
     return "%d" % v
 
 
-def store(attr, field, kind, text):
+def parse(field, kind, text):
+    """A knob's value from what was written (KernelError EINVAL if bad)."""
     word = text.strip()
     if kind == "bool":
         if word[:1] in ("Y", "y", "1") or word.lower() == "on":
-            v = True
-        elif word[:1] in ("N", "n", "0") or word.lower() == "off":
-            v = False
-        else:
-            raise KernelError("EINVAL", "%s: %r is not a boolean" % (field, word))
-    else:
-        try:
-            v = int(word, 0)
-        except ValueError:
-            raise KernelError("EINVAL", "%s: %r is not a number" % (field, word))
-        lo, hi = (-(1 << 31), (1 << 31) - 1) if kind == "int" else (0, (1 << 62) - 1)
-        if not lo <= v <= hi:
-            raise KernelError("EINVAL", "%s: %d out of range" % (field, v))
-        if field == "interval" and v == 0:
-            raise KernelError("EINVAL", "interval must be at least 1")
-    setattr(attr, field, v)
+            return True
+        if word[:1] in ("N", "n", "0") or word.lower() == "off":
+            return False
+        raise KernelError("EINVAL", "%s: %r is not a boolean" % (field, word))
+    try:
+        v = int(word, 0)
+    except ValueError:
+        raise KernelError("EINVAL", "%s: %r is not a number" % (field, word))
+    lo, hi = (-(1 << 31), (1 << 31) - 1) if kind == "int" else (0, (1 << 62) - 1)
+    if kind == "uint":
+        hi = (1 << 32) - 1
+    if not lo <= v <= hi:
+        raise KernelError("EINVAL", "%s: %d out of range" % (field, v))
+    if field == "interval" and v == 0:
+        raise KernelError("EINVAL", "interval must be at least 1")
+    return v
+
+
+def store(attr, field, kind, text):
+    setattr(attr, field, parse(field, kind, text))
     attr.changed()
 
 
@@ -186,6 +209,8 @@ class FaultInjection:
         self.fail_page_alloc = FaultAttr(k, "fail_page_alloc")
         self.failslab.on_change = self.arm_slab
         self.fail_page_alloc.on_change = self.arm_page
+        self.fail_nth = 0
+        self.failslab.task = self.fail_page_alloc.task = self
         for attr in (self.failslab, self.fail_page_alloc):
             if attr.name in k.params:
                 try:
@@ -194,9 +219,20 @@ class FaultInjection:
                     k.printk("fault_inject: %s" % e.detail)
                 attr.changed()
 
+    def set_fail_nth(self, n):
+        """Write to /proc/self/fail-nth: 0 disarms, N > 0 fails the Nth call."""
+        self.fail_nth = n
+        self.arm_page(self.fail_page_alloc)
+        self.arm_slab(self.failslab)
+
+    def nth_done(self):
+        """The Nth call came: the hooks stay only where a probability wants them."""
+        self.arm_page(self.fail_page_alloc)
+        self.arm_slab(self.failslab)
+
     def arm_page(self, attr):
         buddy = self.k.buddy
-        if attr.armed():
+        if attr.armed() or self.fail_nth:
             buddy.should_fail = lambda gfp, order: should_fail_alloc_page(attr, gfp, order)
         else:
             buddy.should_fail = None
@@ -206,7 +242,7 @@ class FaultInjection:
         if st is None:
             return
         g = slub_fast.GLOBAL_ID * slub_fast.NF + slub_fast.G_NOFAST_ALLOC
-        if attr.armed():
+        if attr.armed() or self.fail_nth:
             st.should_failslab = lambda s, gfp, size=0: should_failslab(attr, s, gfp, size)
             st.area[g] = 1
         else:

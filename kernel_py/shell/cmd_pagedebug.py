@@ -32,15 +32,28 @@ def knob(attr_name, fname, field, kind):
     path = "/sys/kernel/debug/%s/%s" % (attr_name, fname)
 
     def attr(k):
-        fi = k.fault_inject
-        if fi is None:
-            raise KernelError("ENODEV", "fault injection is not set up")
-        return getattr(fi, attr_name)
+        return getattr(fault_injection(k), attr_name)
 
     def write(k, text):
         FI.store(attr(k), field, kind, text)
 
     pseudo_file(path, write=write)(lambda k: FI.show(attr(k), field, kind))
+
+
+def fault_injection(k):
+    fi = k.fault_inject
+    if fi is None:
+        raise KernelError("ENODEV", "fault injection is not set up")
+    return fi
+
+
+def write_fail_nth(k, text):
+    fault_injection(k).set_fail_nth(FI.parse("fail-nth", "uint", text))
+
+
+@pseudo_file("/proc/self/fail-nth", write=write_fail_nth)
+def proc_fail_nth(k):
+    return "%d" % fault_injection(k).fail_nth
 
 
 for _f, _field, _kind in FI.COMMON_FILES:
