@@ -183,6 +183,79 @@ class Workload:
         self.kmallocs, self.vmallocs, self.names = [], [], []
 
 
+class SwapFileWorkload(Workload):
+    """Workload plus what the 10% injection run on the guest must also
+    cover: swap-out (memory.reclaim) and swap-in (memsum over swapped
+    pages), copy-on-write writes after fork, malloc in a process,
+    mprotect/munmap, appends, directories and writeback (sync)."""
+
+    EXTRA = ("reclaim", "swapin", "swapin", "cow", "malloc", "mprotect", "munmap",
+             "append", "mkdir", "sync")
+
+    def __init__(self, run, seed=7):
+        super().__init__(run, seed, files=True)
+        self.dirs = []
+
+    def step(self):
+        r = self.rnd
+        if r.randrange(3):
+            return super().step()
+        op = r.choice(self.EXTRA)
+        mapped = [p for p in self.pids if self.maps.get(p)]
+        if op == "reclaim":
+            self.do("echo %dK > /sys/fs/cgroup/memory.reclaim" % r.choice((256, 1024)))
+        elif op in ("swapin", "cow") and mapped:
+            pid = r.choice(mapped)
+            addr, length = r.choice(self.maps[pid])
+            if op == "swapin":
+                self.do("memsum %d 0x%x %d" % (pid, addr, length))
+            else:
+                self.do("touch %d 0x%x %d w" % (pid, addr, min(length, 16384)))
+        elif op == "malloc" and self.pids:
+            self.do("malloc %d %d" % (r.choice(self.pids), r.choice((64, 3000, 150000))))
+        elif op == "mprotect" and mapped:
+            pid = r.choice(mapped)
+            addr, length = r.choice(self.maps[pid])
+            self.do("mprotect %d 0x%x 4096 %s" % (pid, addr, r.choice(("r", "rw"))))
+        elif op == "munmap" and mapped:
+            pid = r.choice(mapped)
+            addr, length = self.maps[pid].pop(r.randrange(len(self.maps[pid])))
+            self.do("munmap %d 0x%x %d" % (pid, addr, length))
+        elif op == "append" and self.names:
+            self.do("append %s more-data" % r.choice(self.names))
+        elif op == "mkdir":
+            if self.dirs and r.randrange(2):
+                self.do("rmdir %s" % self.dirs.pop())
+            else:
+                name = "/mnt/d%d" % r.randrange(100)
+                if name not in self.dirs and self.do("mkdir %s" % name) is not None:
+                    self.dirs.append(name)
+        elif op == "sync":
+            self.do("sync")
+
+    def release_all(self):
+        super().release_all()
+        for name in self.dirs:
+            self.run("rmdir %s" % name)
+        self.dirs = []
+
+
+def inject_everywhere(run, probability, times=-1):
+    """failslab and fail_page_alloc at `probability`%, every filter off,
+    silent; 0 disarms both and leaves the rest (times tells what was injected)."""
+    for name in ("failslab", "fail_page_alloc"):
+        if not probability:
+            run("echo 0 > /sys/kernel/debug/%s/probability" % name)
+            continue
+        for f, v in (("probability", probability), ("interval", 1), ("times", times),
+                     ("verbose", 0), ("ignore-gfp-wait", "N")):
+            run("echo %s > /sys/kernel/debug/%s/%s" % (v, name, f))
+    if not probability:
+        return
+    run("echo 0 > /sys/kernel/debug/fail_page_alloc/min-order")
+    run("echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem")
+
+
 def accounting(run):
     """What must come back after everything is freed: MemFree, the buddy's
     free pages per zone (buddyinfo totals), slab active objects per cache."""

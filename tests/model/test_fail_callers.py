@@ -207,9 +207,9 @@ def test_mempool_falls_back_to_its_reserve(backend):
 # --- swap: out, in, fork of swap entries, swapoff --------------------------------------
 
 def swapped_proc(run, sh):
-    pid, addr = new_proc(run, 4 * MiB)
-    ok(run, "touch %d 0x%x %d w" % (pid, addr, 4 * MiB))
-    run("echo 4M > /sys/fs/cgroup/memory.reclaim")
+    pid, addr = new_proc(run, 256 << 10)
+    ok(run, "touch %d 0x%x %d w" % (pid, addr, 256 << 10))
+    run("echo 1M > /sys/fs/cgroup/memory.reclaim")     # the 64 pages go to swap
     return pid, addr
 
 
@@ -310,3 +310,39 @@ def test_file_operations(fat_box, backend, name):
     else:
         expect(s, 1)
     assert not errors_in(run("sha256sum /mnt/old.txt"))
+
+
+# --- the guest's workload, on the model: 10% everywhere, swap and files -------------------
+
+@needs_mkfs
+def test_swap_and_file_workload_at_10_percent_no_leak(tmp_path):
+    from pagedebugsupport import SwapFileWorkload, accounting, inject_everywhere, settle
+    img = make_fat(tmp_path / "data.img", 24, fat=16)
+    b = Box([str(img), bytearray(16 * MiB)])
+    k, run = b.k, b.sh.execute
+    ok(run, "mkswap /dev/sdb")
+    ok(run, "swapon /dev/sdb")
+    caches = [l.split()[0] for l in run("cat /proc/slabinfo").split("\n")[2:] if l.strip()]
+    warm = SwapFileWorkload(run, seed=31)
+    for _ in range(150):
+        warm.step()
+    warm.release_all()
+    settle(run, caches)
+    base, pcp0, swap0 = accounting(run), len(k.pcp), snapshot(k, run)["swap"]
+    inject_everywhere(run, 10)
+    w = SwapFileWorkload(run, seed=32)
+    for _ in range(600):
+        w.step()
+    inject_everywhere(run, 0)
+    fi = k.fault_inject
+    assert w.bad == [], w.bad[:3]
+    assert w.failed > 20 and fi.failslab.injected + fi.fail_page_alloc.injected > 40
+    vm = swapsupport.vmstat(b.sh)
+    assert vm["pswpout"] > 0 and vm["pswpin"] > 0
+    w.release_all()
+    settle(run, caches)
+    mem, buddy, slabs = accounting(run)
+    assert mem // 4 + len(k.pcp) == base[0] // 4 + pcp0
+    assert slabs == base[2]
+    assert snapshot(k, run)["swap"] == swap0
+    b.close()
