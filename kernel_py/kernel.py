@@ -41,6 +41,9 @@ class Kernel:
         self.comm = "swapper"       # the running console command (page_owner's site)
         self.page_debug = None      # page_owner / debug_pagealloc (mm/debug_pagealloc.py)
         self.fault_inject = None    # failslab / fail_page_alloc (mm/fault_inject.py)
+        self.kmemleak = None        # allocation tracking, kmemleak=on (mm/kmemleak.py)
+        self.command = None         # (name, handler name) of the console command running
+        self.console_handles = {}   # addresses the console handed out (shell/handles.py)
 
     def printk(self, msg):
         self.log.append(msg)
@@ -62,6 +65,7 @@ class Kernel:
         self.mm_init()
         self.slab_init()
         self.vmalloc_init()
+        self.kmemleak_init()
         self.proc_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
@@ -96,6 +100,12 @@ class Kernel:
         """The vmalloc area allocator over init_mm's tables: k.vmalloc."""
         from kernel_py.mm.vmalloc import vmalloc_init
         self.vmalloc = vmalloc_init(self)
+
+    def kmemleak_init(self):
+        """kmemleak=on: track every slab/kmalloc/vmalloc allocation from
+        here on (k.kmemleak); off, nothing on those paths changes."""
+        from kernel_py.mm.kmemleak import kmemleak_init
+        self.kmemleak = kmemleak_init(self)
 
     def proc_init(self):
         """The process table with init (pid 1), the zero page and the #PF

@@ -8,6 +8,9 @@ PIT_CMD = 0x43
 PORT_B = 0x61               # bit 0: channel 2 gate; bit 5: channel 2 output
 CALIBRATE_MS = 10
 SIM_HZ = 1000000000         # the simulated machine's rdtsc counts nanoseconds
+HZ = 250                    # jiffies per second (x86 CONFIG_HZ_250)
+# jiffies start 5 minutes before wrapping 32 bits, as Linux's INITIAL_JIFFIES
+INITIAL_JIFFIES = (1 << 32) - 300 * HZ
 
 
 def calibrate(hw, ms=CALIBRATE_MS):
@@ -30,6 +33,11 @@ class Clock:
     def __init__(self, hw):
         self.rdtsc = hw.rdtsc
         self.hz = calibrate(hw)
+        self.t0 = self.rdtsc()
+
+    def jiffies(self):
+        """Ticks of HZ since boot, from INITIAL_JIFFIES."""
+        return INITIAL_JIFFIES + (self.rdtsc() - self.t0) * HZ // self.hz
 
     def us(self, ticks):
         return ticks * 1000000 // self.hz

@@ -168,6 +168,7 @@ class SlabState:
         self.slob = None
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
         self.should_failslab = None           # fn(cache, gfp, size=0) -> True: fail (mm/fault_inject.py)
+        self.on_create = None                 # kmemleak's hook for new caches
 
     def failslab(self, s, gfp, size=0):
         """slab_pre_alloc_hook's should_failslab: True when an allocation
@@ -240,6 +241,8 @@ class SlabState:
         s.setup()
         self.caches[cid] = s
         self.by_name[name] = s
+        if self.on_create is not None:
+            self.on_create(s)
         return s
 
     def kmem_cache_destroy(self, s):

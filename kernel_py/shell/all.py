@@ -4,6 +4,7 @@ import kernel_py.shell.builtins  # noqa: F401
 import kernel_py.shell.procfs  # noqa: F401
 import kernel_py.shell.cmd_mm  # noqa: F401
 import kernel_py.shell.cmd_slab  # noqa: F401
+import kernel_py.shell.cmd_kmemleak  # noqa: F401
 import kernel_py.shell.cmd_bench  # noqa: F401
 import kernel_py.shell.cmd_fs  # noqa: F401
 import kernel_py.shell.cmd_swap  # noqa: F401

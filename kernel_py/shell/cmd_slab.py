@@ -4,8 +4,10 @@
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.mm.slab_common import BACKENDS, slabinfo
+from kernel_py.shell import handles
 from kernel_py.shell.cmd_mm import parse_gfp, parse_int
 from kernel_py.shell.registry import command, pseudo_file
+from kernel_py.x86 import PAGE_SIZE
 
 
 @pseudo_file("/proc/slabinfo")
@@ -29,7 +31,8 @@ def cmd_kmalloc(k, args):
     need(args, 1, 2, "kmalloc SIZE [GFP_FLAGS]")
     size = parse_int(args[0], "size")
     gfp = parse_gfp(args[1]) if len(args) > 1 else G.GFP_KERNEL
-    return got(k.kmalloc.kmalloc(size, gfp), "kmalloc %d" % size)
+    va = k.kmalloc.kmalloc(size, gfp)
+    return got(handles.hold(k, va, size, "kmalloc"), "kmalloc %d" % size)
 
 
 def parse_addr(word):
@@ -44,7 +47,9 @@ def parse_addr(word):
 @command("kfree", "kfree ADDR", "free what kmalloc returned")
 def cmd_kfree(k, args):
     need(args, 1, 1, "kfree ADDR")
-    k.kmalloc.kfree(parse_addr(args[0]))
+    va = parse_addr(args[0])
+    k.kmalloc.kfree(va)
+    handles.drop(k, va)
     return ""
 
 
@@ -64,13 +69,16 @@ def cmd_kmem_cache_create(k, args):
 @command("kmem_cache_alloc", "kmem_cache_alloc NAME", "allocate one object; prints its address")
 def cmd_kmem_cache_alloc(k, args):
     need(args, 1, 1, "kmem_cache_alloc NAME")
-    return got(k.slab.find(args[0]).alloc(G.GFP_KERNEL), args[0])
+    s = k.slab.find(args[0])
+    return got(handles.hold(k, s.alloc(G.GFP_KERNEL), s.object_size, s.name), args[0])
 
 
 @command("kmem_cache_free", "kmem_cache_free NAME ADDR", "free an object of cache NAME")
 def cmd_kmem_cache_free(k, args):
     need(args, 2, 2, "kmem_cache_free NAME ADDR")
-    k.slab.find(args[0]).free(parse_addr(args[1]))
+    va = parse_addr(args[1])
+    k.slab.find(args[0]).free(va)
+    handles.drop(k, va)
     return ""
 
 
@@ -151,11 +159,15 @@ def proc_vmallocinfo(k):
 def cmd_vmalloc(k, args):
     need(args, 1, 2, "vmalloc SIZE [GFP_FLAGS]")
     gfp = parse_gfp(args[1]) if len(args) > 1 else G.GFP_KERNEL
-    return got(k.vmalloc.vmalloc(parse_int(args[0], "size"), gfp), "vmalloc")
+    size = parse_int(args[0], "size")
+    va = k.vmalloc.vmalloc(size, gfp)
+    return got(handles.hold(k, va, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), "vmalloc"), "vmalloc")
 
 
 @command("vfree", "vfree ADDR", "unmap and free a vmalloc area")
 def cmd_vfree(k, args):
     need(args, 1, 1, "vfree ADDR")
-    k.vmalloc.vfree(parse_int(args[0], "address"))
+    va = parse_int(args[0], "address")
+    k.vmalloc.vfree(va)
+    handles.drop(k, va)
     return ""

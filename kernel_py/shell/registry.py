@@ -4,6 +4,7 @@
 COMMANDS = {}        # name -> (fn(kernel, args) -> str|None, usage, summary)
 FILES = {}           # path -> (read(kernel) -> str, write(kernel, text) or None)
 PID_FILES = {}       # name under /proc/<pid>/ -> (read(kernel, pid), write or None)
+PATTERN_FILES = []   # (prefix, suffix, read(kernel, name), write(kernel, name, text) or None)
 
 
 def command(name, usage="", summary=""):
@@ -25,5 +26,14 @@ def pid_file(name, write=None):
     """A per-process file /proc/<pid>/<name>: read(kernel, pid)."""
     def register(read):
         PID_FILES[name] = (read, write)
+        return read
+    return register
+
+
+def pattern_file(prefix, suffix, write=None):
+    """Files prefix + NAME + suffix for any NAME without "/", e.g.
+    /sys/kernel/debug/slab/<cache>/alloc_traces: read(kernel, name)."""
+    def register(read):
+        PATTERN_FILES.append((prefix, suffix, read, write))
         return read
     return register

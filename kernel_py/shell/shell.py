@@ -67,13 +67,20 @@ def resolve(path):
     if len(parts) == 4 and parts[0] == "" and parts[1] == "proc":
         entry = registry.PID_FILES.get(parts[3])
         if entry and parts[2].isdigit():
-            pid = int(parts[2])
-            read, write = entry
-            bound_write = None
-            if write:
-                bound_write = lambda k, text: write(k, pid, text)
-            return (lambda k: read(k, pid)), bound_write
+            return bind(entry[0], entry[1], int(parts[2]))
+    for prefix, suffix, read, write in registry.PATTERN_FILES:
+        name = path[len(prefix):len(path) - len(suffix)]
+        if path.startswith(prefix) and path.endswith(suffix) and name and "/" not in name:
+            return bind(read, write, name)
     raise KernelError("ENOENT", path)
+
+
+def bind(read, write, arg):
+    """(read(k), write(k, text)) of a file whose functions also take arg."""
+    bound_write = None
+    if write:
+        bound_write = lambda k, text: write(k, arg, text)
+    return (lambda k: read(k, arg)), bound_write
 
 
 def error_line(exc, fault_type=None):
@@ -152,7 +159,9 @@ class Shell:
             raise KernelError("ENOENT", "unknown command %r (try help)" % words[0])
         k = self.kernel
         k.comm = words[0]           # the allocation site page_owner records
+        k.command = (words[0], getattr(entry[0], "__name__", words[0]))     # kmemleak's
         try:
             return entry[0](k, words[1:])
         finally:
             k.comm = "kernel"
+            k.command = None

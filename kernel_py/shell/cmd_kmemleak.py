@@ -1,0 +1,166 @@
+# kmemleak and per-site allocation tracking on the console (Linux:
+# /sys/kernel/debug/kmemleak, /sys/kernel/debug/slab/<cache>/alloc_traces),
+# and the commands that make leaks and linked objects on purpose: kforget
+# (let go of a console handle), kwrite/kread (a word of a held object, e.g.
+# a pointer to another object), kmemleak-test (samples/kmemleak).
+
+from kernel_py.errors import KernelError
+from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
+from kernel_py.mm import kmemleak
+from kernel_py.mm.gfp import GFP_KERNEL, __GFP_ZERO
+from kernel_py.shell import handles
+from kernel_py.shell.cmd_mm import parse_int
+from kernel_py.shell.cmd_slab import need, parse_addr
+from kernel_py.shell.registry import command, pattern_file, pseudo_file
+from kernel_py.tsc import HZ
+from kernel_py.x86 import PAGE_SIZE
+
+KMEMLEAK_FILE = "/sys/kernel/debug/kmemleak"
+USAGE = "scan|clear|off|dump=ADDR|min_age=MS"
+TEST_LEAKS = (32, 32, 1024, 1024, 2048, 2048, 4096, 4096)
+TEST_VMALLOC = (64, 64)
+TEST_NODES = 10
+NODE_SIZE = 64
+LIST_OFF = 8            # struct list_head inside a node: next, then prev
+
+
+def tracker(k):
+    t = k.kmemleak
+    if t is None or not t.enabled:
+        raise KernelError("EPERM", "kmemleak is off (boot with kmemleak=on)")
+    return t
+
+
+@pseudo_file(KMEMLEAK_FILE, write=lambda k, text: write_kmemleak(k, text))
+def read_kmemleak(k):
+    return tracker(k).report()
+
+
+def write_kmemleak(k, text):
+    cmd = text.strip()
+    if cmd == "on":
+        raise KernelError("EINVAL", "kmemleak can only be turned on at boot (kmemleak=on)")
+    t = tracker(k)
+    if cmd == "scan":
+        t.scan()
+    elif cmd == "clear":
+        t.clear()
+    elif cmd == "off":
+        t.disable()
+    elif cmd.startswith("dump="):
+        t.dump(parse_addr(cmd[5:]))
+    elif cmd.startswith("min_age="):
+        ms = parse_int(cmd[8:], "min_age")
+        if ms < 0:
+            raise KernelError("EINVAL", "min_age %d ms" % ms)
+        t.min_age = ms * HZ // 1000
+    else:
+        raise KernelError("EINVAL", "%r: kmemleak takes %s" % (cmd, USAGE))
+
+
+@pattern_file("/sys/kernel/debug/slab/", "/alloc_traces")
+def read_alloc_traces(k, cache):
+    k.slab.find(cache)
+    return tracker(k).alloc_traces(cache)
+
+
+@pseudo_file("/sys/kernel/debug/alloc_sites")
+def read_alloc_sites(k):
+    return tracker(k).summary()
+
+
+# --- making leaks and links on purpose ---------------------------------------
+
+def phys(k, va):
+    """Physical address behind a held object's byte (direct map or vmalloc)."""
+    if VMALLOC_START <= va < VMALLOC_END:
+        return k.vmalloc.vmalloc_to_page(va) + (va & (PAGE_SIZE - 1))
+    return va - DIRECT_MAP_BASE
+
+
+def held_word(k, args):
+    """(pa, offset) of the 64-bit word at ADDR+OFFSET of a held object."""
+    va = parse_addr(args[0])
+    size = handles.get(k, va)[0]
+    off = parse_int(args[1], "offset")
+    if off < 0 or off % 8 or off + 8 > size:
+        raise KernelError("EINVAL", "offset %d: an 8-byte aligned word inside the %d-byte object"
+                          % (off, size))
+    return phys(k, va + off)
+
+
+@command("kforget", "kforget ADDR", "drop the console's handle on an object (it leaks)")
+def cmd_kforget(k, args):
+    need(args, 1, 1, "kforget ADDR")
+    va = parse_addr(args[0])
+    handles.get(k, va)
+    handles.drop(k, va)
+    return ""
+
+
+@command("kwrite", "kwrite ADDR OFFSET VALUE",
+         "store a 64-bit VALUE (e.g. another object's address) in an object the console holds")
+def cmd_kwrite(k, args):
+    need(args, 3, 3, "kwrite ADDR OFFSET VALUE")
+    pa = held_word(k, args)
+    put64(k, pa, parse_addr(args[2]))
+    return ""
+
+
+@command("kread", "kread ADDR OFFSET", "the 64-bit word at ADDR+OFFSET of an object the console holds")
+def cmd_kread(k, args):
+    need(args, 2, 2, "kread ADDR OFFSET")
+    pa = held_word(k, args)
+    return "0x%016x" % (k.hw.read32(pa) | (k.hw.read32(pa + 4) << 32))
+
+
+def allocated(va, what):
+    if va is None:
+        raise KernelError("ENOMEM", what)
+    return va
+
+
+@command("kmemleak-test", "kmemleak-test",
+         "samples/kmemleak: leak 10 objects on purpose, and keep a list of 10 reachable ones")
+def cmd_kmemleak_test(k, args):
+    """Leaks: kmalloc 32..4096 and vmalloc(64), pointers dropped. Not leaks:
+    a doubly linked list whose head (a root, like the sample's static
+    LIST_HEAD) points at the first node's list_head, i.e. into the node."""
+    need(args, 0, 0, "kmemleak-test")
+    out = ["kmemleak: Kmemleak testing"]
+    for size in TEST_LEAKS:
+        va = allocated(k.kmalloc.kmalloc(size, GFP_KERNEL), "kmalloc")
+        out.append("kmemleak: kmalloc(%d) = 0x%x" % (size, va))
+    for size in TEST_VMALLOC:
+        va = allocated(k.vmalloc.vmalloc(size), "vmalloc")
+        out.append("kmemleak: vmalloc(%d) = 0x%x" % (size, va))
+    prev = 0
+    head = None
+    for _ in range(TEST_NODES):
+        va = allocated(k.kmalloc.kmalloc(NODE_SIZE, GFP_KERNEL | __GFP_ZERO), "kzalloc")
+        out.append("kmemleak: kzalloc(sizeof(*elem)) = 0x%x" % va)
+        node = va + LIST_OFF
+        if prev:
+            put64(k, prev - DIRECT_MAP_BASE, node)              # prev->next
+            put64(k, node - DIRECT_MAP_BASE + 8, prev)          # node->prev
+        else:
+            head = node
+        prev = node
+    test_lists(k).append(head)
+    return "\n".join(out)
+
+
+def put64(k, pa, value):
+    k.hw.write32(pa, value & 0xFFFFFFFF)
+    k.hw.write32(pa + 4, value >> 32)
+
+
+def test_lists(k):
+    """The heads of the lists kmemleak-test built (the module's data)."""
+    lists = getattr(k, "kmemleak_test_lists", None)
+    if lists is None:
+        lists = k.kmemleak_test_lists = []
+    return lists
+
+
+kmemleak.register_root("kmemleak-test test_list", test_lists)
