@@ -14,7 +14,6 @@ Figures:
 """
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -24,17 +23,7 @@ for p in (str(ROOT / "qemu"), str(ROOT)):
         sys.path.insert(0, p)
 
 from kpyqemu.guest import Guest, image_path, resolve_accel  # noqa: E402
-
-
-def figure(name, value, unit, how):
-    print("%-44s %12s %-8s %s" % (name, value, unit, how))
-
-
-def field(out, name):
-    m = re.search(r"\b%s=(\d+)" % name, out)
-    if not m:
-        raise RuntimeError("no %s= in %r" % (name, out))
-    return int(m.group(1))
+from bench.slab import field, figure  # noqa: E402
 
 
 def pairs_section(g, accel, n, state):

@@ -50,9 +50,11 @@
 # A Python holder that does not register (a mempool's reserve today) makes
 # its objects look leaked: see docs/kmemleak.md.
 
+from kernel_py.bisect import bisect_right
 from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
 from kernel_py.mm import gfp as G
+from kernel_py.mm.kmalloc import KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR
 from kernel_py.tsc import HZ
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE, small
 
@@ -61,7 +63,6 @@ DMB = DIRECT_MAP_BASE
 DMB_HI = small(DIRECT_MAP_BASE >> 32)           # keys are address - DMB
 VMALLOC_KEY = small(VMALLOC_START - DIRECT_MAP_BASE)
 VMALLOC_KEY_END = small(VMALLOC_END - DIRECT_MAP_BASE)
-ZERO_SIZE_PTR = 16
 
 MIN_AGE_MS = 5000               # Linux's jiffies_min_age
 HEX_MAX_LINES = 2
@@ -208,20 +209,24 @@ class Kmemleak:
                 me.record(va - DMB, s.object_size, me.via or "kmem_cache_alloc", s.name)
             return va
 
-        def kmem_cache_free(va):
+        self.patch(s, "alloc", kmem_cache_alloc)
+        self.patch(s, "free", self.untracking(free))
+
+    def untracking(self, free):
+        """free, then forget the object (a free that raises keeps it)."""
+        me = self
+
+        def tracked_free(va):
             free(va)
             me.forget(va)
-
-        self.patch(s, "alloc", kmem_cache_alloc)
-        self.patch(s, "free", kmem_cache_free)
+        return tracked_free
 
     def track_kmalloc(self, km):
         """Slab-backed kmalloc objects are recorded by their cache's wrapper
         (inner is the Python path, which goes through it); what bypasses the
         caches - kmalloc_large, SLOB's blocks - is recorded here."""
         inner = km.kmalloc_slob if km.slob is not None else km.kmalloc_py
-        kfree = km.kfree
-        limit = PAGE_SIZE - km.slob.KMALLOC_HDR if km.slob is not None else 8192
+        limit = PAGE_SIZE - km.slob.KMALLOC_HDR if km.slob is not None else KMALLOC_MAX_CACHE_SIZE
         me = self
 
         def kmalloc(size, gfp=GFP_KERNEL):
@@ -234,15 +239,11 @@ class Kmemleak:
                 me.record(va - DMB, size, "kmalloc", "slob" if size <= limit else "kmalloc-large")
             return va
 
-        def tracked_kfree(va):
-            kfree(va)
-            me.forget(va)
-
         self.patch(km, "kmalloc", kmalloc)
-        self.patch(km, "kfree", tracked_kfree)
+        self.patch(km, "kfree", self.untracking(km.kfree))
 
     def track_vmalloc(self, vm):
-        inner, vfree = vm.vmalloc, vm.vfree
+        inner = vm.vmalloc
         me = self
 
         def vmalloc(size, gfp=GFP_KERNEL, caller="vmalloc"):
@@ -252,12 +253,8 @@ class Kmemleak:
                           "vmalloc", None if caller == "vmalloc" else caller)
             return va
 
-        def tracked_vfree(va):
-            vfree(va)
-            me.forget(va)
-
         self.patch(vm, "vmalloc", vmalloc)
-        self.patch(vm, "vfree", tracked_vfree)
+        self.patch(vm, "vfree", self.untracking(vm.vfree))
 
     def disable(self):
         """echo off: stop for good, give the allocators back their paths."""
@@ -312,16 +309,9 @@ class Kmemleak:
     # --- scanning ------------------------------------------------------------------
     def lookup(self, key):
         """The slot of the object containing key, or -1."""
-        keys = self.keys
-        lo, hi = 0, len(keys)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if keys[mid] <= key:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo and key < self.ends[lo - 1]:
-            return self.slots[lo - 1]
+        i = bisect_right(self.keys, key)
+        if i and key < self.ends[i - 1]:
+            return self.slots[i - 1]
         return -1
 
     def update_refs(self, slot, gray):

@@ -4,6 +4,7 @@
 # never overlapping, with a parallel list of start addresses for binary
 # search (O(log n) lookup; MicroPython has no bisect module).
 
+from kernel_py.bisect import bisect_right
 from kernel_py.x86 import _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
 # vm_flags, with Linux's values (include/linux/mm.h)
@@ -167,15 +168,7 @@ class VmaList:
 
     def _upper(self, addr):
         """Index of the first VMA starting above addr."""
-        s = self.starts
-        lo, hi = 0, len(s)
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if s[mid] <= addr:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
+        return bisect_right(self.starts, addr)
 
     def find(self, addr):
         """The VMA containing addr, or None."""

@@ -9,8 +9,7 @@
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import kmemleak
-
-ZERO_SIZE_PTR = 16
+from kernel_py.mm.kmalloc import ZERO_SIZE_PTR
 
 
 def hold(k, va, size, kind):
