@@ -20,6 +20,8 @@
 #
 # The same records give the per-site view (slab_debugfs' alloc_traces):
 # live objects and bytes by allocation site, per cache and across caches.
+# `slub_debug=U` (SLAB_STORE_USER) turns the records on for that view alone,
+# without the scanner, as Linux needs it for alloc_traces.
 #
 # Scanning (kmemleak_scan). Every object starts white (count 0 < min_count
 # 1). The roots are scanned first; each value that points into a tracked
@@ -55,6 +57,7 @@ from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
 from kernel_py.mm import gfp as G
 from kernel_py.mm.kmalloc import KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR
+from kernel_py.mm.slab_common import SLAB_STORE_USER
 from kernel_py.tsc import HZ
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE, small
 
@@ -97,8 +100,9 @@ def register_root(name, fn):
 
 
 class Kmemleak:
-    def __init__(self, k):
+    def __init__(self, k, scanning=True):
         self.k = k
+        self.scanning = scanning    # False: slub_debug=U's records only
         self.hw = k.hw
         self.r8, self.r32 = k.hw.read8, k.hw.read32
         self.jiffies = k.clock.jiffies
@@ -576,10 +580,14 @@ def parse_cmdline(k):
 
 def kmemleak_init(k):
     """Boot, after the slab layer and vmalloc: k.kmemleak or None."""
-    if not parse_cmdline(k):
+    scanning = parse_cmdline(k)
+    if not scanning and not k.slab.debug_flags & SLAB_STORE_USER:
         return None
-    t = Kmemleak(k)
+    t = Kmemleak(k, scanning)
     t.install()
-    k.printk("kmemleak: Kernel memory leak detector initialized (min age %d ms, no scan thread)"
-             % MIN_AGE_MS)
+    if scanning:
+        k.printk("kmemleak: Kernel memory leak detector initialized (min age %d ms, no scan thread)"
+                 % MIN_AGE_MS)
+    else:
+        k.printk("slub: slub_debug=U: recording allocation sites (alloc_traces)")
     return t

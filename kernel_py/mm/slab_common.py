@@ -294,14 +294,15 @@ class SlabState:
 
 
 def parse_slub_debug(params):
-    """slub_debug[=FZP[,cache,...]]: F consistency, Z red zone, P poison.
-    Bare slub_debug enables all of them for every cache."""
+    """slub_debug[=FZPU[,cache,...]]: F consistency, Z red zone, P poison,
+    U store user (allocation sites: mm/kmemleak.py records them, for
+    alloc_traces). Bare slub_debug enables all of them for every cache."""
     if "slub_debug" not in params:
         return 0, ()
     text = params["slub_debug"]
     letters, _, names = text.partition(",")
     if not letters or letters == "-":
-        flags = SLAB_DEBUG_FLAGS if letters != "-" else 0
+        flags = SLAB_DEBUG_FLAGS | SLAB_STORE_USER if letters != "-" else 0
     else:
         flags = 0
         for ch in letters.upper():
@@ -311,6 +312,8 @@ def parse_slub_debug(params):
                 flags |= SLAB_RED_ZONE
             elif ch == "P":
                 flags |= SLAB_POISON
+            elif ch == "U":
+                flags |= SLAB_STORE_USER
     caches = tuple(n for n in names.split(",") if n)
     return flags, caches
 

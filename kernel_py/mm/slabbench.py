@@ -164,7 +164,7 @@ def kmemleak_scan(k, n):
     """Two scans over a chain of n kmalloc-64 objects (each holds the next
     one's address) whose head the console holds; everything freed after."""
     t = k.kmemleak
-    if t is None or not t.enabled:
+    if t is None or not t.enabled or not t.scanning:
         raise KernelError("EPERM", "bench kmemleak needs kmemleak=on")
     km, w32 = k.kmalloc, k.hw.write32
     objs = []

@@ -8,6 +8,7 @@ from kernel_py.errors import KernelError
 from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
 from kernel_py.mm import kmemleak
 from kernel_py.mm.gfp import GFP_KERNEL, __GFP_ZERO
+from kernel_py.mm.slab_common import SLAB_STORE_USER
 from kernel_py.shell import handles
 from kernel_py.shell.cmd_mm import parse_int
 from kernel_py.shell.cmd_slab import need, parse_addr
@@ -26,8 +27,17 @@ LIST_OFF = 8            # struct list_head inside a node: next, then prev
 
 def tracker(k):
     t = k.kmemleak
-    if t is None or not t.enabled:
+    if t is None or not t.enabled or not t.scanning:
         raise KernelError("EPERM", "kmemleak is off (boot with kmemleak=on)")
+    return t
+
+
+def records(k):
+    """The allocation records, for the alloc_traces views."""
+    t = k.kmemleak
+    if t is None or not t.enabled:
+        raise KernelError("EPERM", "allocation sites are not recorded "
+                          "(boot with kmemleak=on or slub_debug=U)")
     return t
 
 
@@ -60,13 +70,17 @@ def write_kmemleak(k, text):
 
 @pattern_file("/sys/kernel/debug/slab/", "/alloc_traces")
 def read_alloc_traces(k, cache):
-    k.slab.find(cache)
-    return tracker(k).alloc_traces(cache)
+    """With slub_debug=U alone, only the caches it names have the file."""
+    t = records(k)
+    if not t.scanning and not k.slab.find(cache).flags & SLAB_STORE_USER:
+        raise KernelError("ENOENT", "%s: no SLAB_STORE_USER (slub_debug=U,%s)" % (cache, cache))
+    k.slab.find(cache)              # ENOENT for an unknown cache
+    return t.alloc_traces(cache)
 
 
 @pseudo_file("/sys/kernel/debug/alloc_sites")
 def read_alloc_sites(k):
-    return tracker(k).summary()
+    return records(k).summary()
 
 
 # --- making leaks and links on purpose ---------------------------------------

@@ -324,3 +324,21 @@ def test_scan_rebuilds_after_frees_and_reuse():
 def test_root_registry_names():
     names = [n for n, _ in KL.ROOTS]
     assert "console handles" in names and "kmemleak-test test_list" in names
+
+
+def test_slub_debug_u_records_sites_without_the_scanner():
+    """slub_debug=U (SLAB_STORE_USER): alloc_traces of the caches it names,
+    the site summary; no kmemleak file."""
+    k, sh = boot(extra=" slub_debug=U,kmalloc-64", min_age=None)
+    assert k.kmemleak is not None and not k.kmemleak.scanning
+    for _ in range(3):
+        alloc(sh, "kmalloc 64")
+    alloc(sh, "kmalloc 32")
+    lines = run(sh, "cat /sys/kernel/debug/slab/kmalloc-64/alloc_traces").splitlines()
+    assert re.fullmatch(r"      3 cmd_kmalloc age=\d+(/\d+/\d+)? pid=1", lines[0]), lines
+    assert sh.execute("cat /sys/kernel/debug/slab/kmalloc-32/alloc_traces").startswith("error: ENOENT")
+    assert run(sh, "cat /sys/kernel/debug/alloc_sites").splitlines()[1].split()[:3] == ["224", "4", "cmd_kmalloc"]
+    assert sh.execute("cat %s" % FILE).startswith("error: EPERM")
+    assert sh.execute("echo scan > %s" % FILE).startswith("error: EPERM")
+    assert sh.execute("bench kmemleak 10").startswith("error: EPERM")
+    assert not k.slab.find("kmalloc-64").debug()          # U alone is no debug cache
