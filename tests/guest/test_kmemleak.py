@@ -160,3 +160,30 @@ def test_bad_input_and_off_by_default(boot, guest):
     g.run("kwrite 0x%x 56 0x1122334455667788" % a)
     assert g.run("kread 0x%x 56" % a) == "0x1122334455667788"
     g.run("kfree 0x%x" % a)
+
+
+def test_pointer_in_last_word_of_a_large_area(boot):
+    """The scan reads every page of a vmalloc area: a pointer in its last
+    word keeps an object alive; cleared, the object is reported."""
+    g = on(boot)
+    v = addr(g.run("vmalloc 1048576"))
+    x = addr(g.run("kmalloc 2048"))
+    g.run("kwrite 0x%x %d 0x%x" % (v, (1 << 20) - 8, x + 2047))
+    g.run("kforget 0x%x" % x)
+    scan(g)
+    assert reported(g) == {}
+    g.run("kwrite 0x%x %d 0" % (v, (1 << 20) - 8))
+    scan(g)
+    assert set(reported(g)) == {x}
+
+
+def test_slub_debug_u_alloc_traces_without_scanner(boot):
+    g = boot(cmdline="slub_debug=U,kmalloc-64")
+    assert "slub_debug=U: recording allocation sites" in g.banner
+    for _ in range(3):
+        g.run("kmalloc 64")
+    lines = g.run("cat /sys/kernel/debug/slab/kmalloc-64/alloc_traces").split("\n")
+    assert re.fullmatch(r"      3 cmd_kmalloc age=\d+(/\d+/\d+)? pid=1", lines[0]), lines
+    assert g.run_expect_error("cat /sys/kernel/debug/slab/kmalloc-32/alloc_traces").startswith(
+        "error: ENOENT")
+    assert g.run_expect_error("cat %s" % FILE).startswith("error: EPERM")
