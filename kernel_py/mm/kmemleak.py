@@ -60,7 +60,7 @@ except ImportError:             # CPython: the plain loops below
 
 from kernel_py.bisect import bisect_right
 from kernel_py.errors import KernelError
-from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
+from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_START
 from kernel_py.mm import gfp as G
 from kernel_py.mm.kmalloc import KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR
 from kernel_py.mm.slab_common import SLAB_STORE_USER
@@ -71,7 +71,6 @@ GFP_KERNEL = G.GFP_KERNEL
 DMB = DIRECT_MAP_BASE
 DMB_HI = small(DIRECT_MAP_BASE >> 32)           # keys are address - DMB
 VMALLOC_KEY = small(VMALLOC_START - DIRECT_MAP_BASE)
-VMALLOC_KEY_END = small(VMALLOC_END - DIRECT_MAP_BASE)
 
 MIN_AGE_MS = 5000               # Linux's jiffies_min_age
 HEX_MAX_LINES = 2
@@ -109,7 +108,6 @@ class Kmemleak:
     def __init__(self, k, scanning=True):
         self.k = k
         self.scanning = scanning    # False: slub_debug=U's records only
-        self.hw = k.hw
         self.r8, self.r32 = k.hw.read8, k.hw.read32
         self.jiffies = k.clock.jiffies
         self.enabled = True
@@ -121,7 +119,6 @@ class Kmemleak:
         self.via = None             # allocator name while kmalloc runs
         self.min_age = MIN_AGE_MS * HZ // 1000
         self.last_scan = 0
-        self.scans = 0
         self.seq = 0
         self.patched = []           # (object, attribute, previous value)
         self.keys = self.slots = self.ends = ()
@@ -195,6 +192,10 @@ class Kmemleak:
     def ignore(self, va):
         """kmemleak_ignore: black, neither scanned nor reported."""
         self.obj[self.slot_of(va) * NW + F_MIN] = KMEMLEAK_BLACK
+
+    def no_scan(self, va):
+        """kmemleak_no_scan: reported if unreferenced, contents not scanned."""
+        self.obj[self.slot_of(va) * NW + F_FLAGS] |= OBJECT_NO_SCAN
 
     def patch(self, obj, name, fn):
         self.patched.append((obj, name, getattr(obj, name)))
@@ -423,7 +424,6 @@ class Kmemleak:
             if self.unreferenced(slot) and not o[b + F_FLAGS] & OBJECT_REPORTED:
                 o[b + F_FLAGS] |= OBJECT_REPORTED
                 new += 1
-        self.scans += 1
         self.keys = self.slots = self.ends = ()
         if new:
             self.k.printk("kmemleak: %d new suspected memory leaks (see /sys/kernel/debug/kmemleak)"

@@ -233,6 +233,10 @@ def test_kernel_api_not_leak_and_ignore():
     t.ignore(b)
     scan(sh)
     assert reported(sh) == {}
+    # no_scan: a's pointer to c is no longer seen
+    t.no_scan(a)
+    scan(sh)
+    assert set(reported(sh)) == {c}
 
 
 def test_bad_input():
