@@ -2,8 +2,9 @@
 items 1 and 2 for slab objects): leaks made on purpose through the console
 are found, a chain of linked objects reachable from a root is not, clear and
 free, the samples/kmemleak corpus on every backend (true leaks / false
-positives), the report's hex dump checked against the machine's memory read
-over QMP, the alloc_traces views, and bad input."""
+positives), a random object graph against the host's own reachability, the
+report's hex dump checked against the machine's memory read over QMP, the
+alloc_traces views (also with slub_debug=U alone), and bad input."""
 
 import re
 
@@ -187,3 +188,36 @@ def test_slub_debug_u_alloc_traces_without_scanner(boot):
     assert g.run_expect_error("cat /sys/kernel/debug/slab/kmalloc-32/alloc_traces").startswith(
         "error: ENOENT")
     assert g.run_expect_error("cat %s" % FILE).startswith("error: EPERM")
+
+
+def batched(g, cmds, per_line=25):
+    """Run commands ';'-joined, a few dozen per console line."""
+    out = []
+    for i in range(0, len(cmds), per_line):
+        text = g.run("; ".join(cmds[i:i + per_line]))
+        out += text.split("\n") if text else []
+    return out
+
+
+def test_random_graph_reported_exactly_the_unreachable(boot):
+    """50 objects, up to 4 pointers each into random bytes of others, a
+    third held as roots: the report is the set the host finds unreachable."""
+    import random
+    rng = random.Random(7)
+    g = on(boot)
+    sizes = [rng.choice((64, 100, 512, 4096)) for _ in range(50)]
+    objs = [addr(a) for a in batched(g, ["kmalloc %d" % n for n in sizes])]
+    size_of = dict(zip(objs, sizes))
+    edges = {va: [rng.choice(objs) for _ in range(rng.randrange(5))] for va in objs}
+    batched(g, ["kwrite 0x%x %d 0x%x" % (va, 8 * i, d + rng.randrange(size_of[d]))
+                for va in objs for i, d in enumerate(edges[va])])
+    roots = set(rng.sample(objs, 16))
+    batched(g, ["kforget 0x%x" % va for va in objs if va not in roots])
+    live, todo = set(), list(roots)
+    while todo:
+        va = todo.pop()
+        if va not in live:
+            live.add(va)
+            todo += edges[va]
+    scan(g)
+    assert set(reported(g)) == set(objs) - live
