@@ -51,6 +51,11 @@ def cmd_ls(k, args):
     for path in registry.FILES:
         if path.startswith(prefix):
             names.add(path[len(prefix):].split("/")[0])
+    for pre, suffix, _read, _write, listed in registry.PATTERN_FILES:
+        for name in listed(k) if listed else ():
+            path = pre + name + suffix
+            if path.startswith(prefix):
+                names.add(path[len(prefix):].split("/")[0])
     if prefix == "/proc/":
         for pid in k.pids():
             names.add(str(pid))

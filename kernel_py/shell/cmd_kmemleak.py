@@ -68,7 +68,15 @@ def write_kmemleak(k, text):
         raise KernelError("EINVAL", "%r: kmemleak takes %s" % (cmd, USAGE))
 
 
-@pattern_file("/sys/kernel/debug/slab/", "/alloc_traces")
+def traced_caches(k):
+    """The caches that have an alloc_traces file."""
+    t = k.kmemleak
+    if t is None or not t.enabled:
+        return ()
+    return [s.name for s in k.slab.all_caches() if t.scanning or s.flags & SLAB_STORE_USER]
+
+
+@pattern_file("/sys/kernel/debug/slab/", "/alloc_traces", names=traced_caches)
 def read_alloc_traces(k, cache):
     """With slub_debug=U alone, only the caches it names have the file."""
     t = records(k)

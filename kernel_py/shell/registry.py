@@ -4,7 +4,8 @@
 COMMANDS = {}        # name -> (fn(kernel, args) -> str|None, usage, summary)
 FILES = {}           # path -> (read(kernel) -> str, write(kernel, text) or None)
 PID_FILES = {}       # name under /proc/<pid>/ -> (read(kernel, pid), write or None)
-PATTERN_FILES = []   # (prefix, suffix, read(kernel, name), write(kernel, name, text) or None)
+PATTERN_FILES = []   # (prefix, suffix, read(kernel, name), write(kernel, name, text) or None,
+                     #  names(kernel) -> the NAMEs that exist, for ls)
 
 
 def command(name, usage="", summary=""):
@@ -30,10 +31,11 @@ def pid_file(name, write=None):
     return register
 
 
-def pattern_file(prefix, suffix, write=None):
+def pattern_file(prefix, suffix, write=None, names=None):
     """Files prefix + NAME + suffix for any NAME without "/", e.g.
-    /sys/kernel/debug/slab/<cache>/alloc_traces: read(kernel, name)."""
+    /sys/kernel/debug/slab/<cache>/alloc_traces: read(kernel, name);
+    names(kernel) lists the NAMEs that ls shows."""
     def register(read):
-        PATTERN_FILES.append((prefix, suffix, read, write))
+        PATTERN_FILES.append((prefix, suffix, read, write, names))
         return read
     return register

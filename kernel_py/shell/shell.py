@@ -68,7 +68,7 @@ def resolve(path):
         entry = registry.PID_FILES.get(parts[3])
         if entry and parts[2].isdigit():
             return bind(entry[0], entry[1], int(parts[2]))
-    for prefix, suffix, read, write in registry.PATTERN_FILES:
+    for prefix, suffix, read, write, _names in registry.PATTERN_FILES:
         name = path[len(prefix):len(path) - len(suffix)]
         if path.startswith(prefix) and path.endswith(suffix) and name and "/" not in name:
             return bind(read, write, name)

@@ -345,6 +345,9 @@ def test_slub_debug_u_records_sites_without_the_scanner():
     assert sh.execute("cat %s" % FILE).startswith("error: EPERM")
     assert sh.execute("echo scan > %s" % FILE).startswith("error: EPERM")
     assert sh.execute("bench kmemleak 10").startswith("error: EPERM")
+    assert run(sh, "ls /sys/kernel/debug/slab") == "kmalloc-64"
+    assert run(sh, "ls /sys/kernel/debug/slab/kmalloc-64") == "alloc_traces"
+    assert "slab" in run(sh, "ls /sys/kernel/debug").split()
     assert not k.slab.find("kmalloc-64").debug()          # U alone is no debug cache
 
 
