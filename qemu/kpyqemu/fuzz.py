@@ -44,7 +44,7 @@ ALLOCATING = frozenset((
     "mkdir", "dd", "mkswap", "swapon", "swapoff", "mount", "umount", "pfdemo",
     "python", "poweroff", "bench", "trap", "peek", "kfree", "vfree", "free_pages",
     "kmem_cache_free", "kmem_cache_shrink", "kmem_cache_destroy", "kill", "exit",
-    "rm", "rmdir", "sync",
+    "rm", "rmdir", "sync", "kmemleak-test", "kwrite", "kforget",
 ))
 # First arguments that no allocating command accepts: not a number, not a
 # pid, not a size, not a name it could create (a cache or process name may
