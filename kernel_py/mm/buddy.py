@@ -106,6 +106,8 @@ class Buddy:
         w32(a + OFF_PREV, NIL)
         if first != NIL:
             w32(base + (first << RECORD_SHIFT) + OFF_PREV, pfn)
+        else:
+            lst.last = pfn
         lst.first = pfn
         lst.n += 1
 

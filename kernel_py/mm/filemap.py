@@ -37,7 +37,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.mm.gfp import GFP_KERNEL, GFP_NOFS, __GFP_ZERO
 from kernel_py.mm.page import (
-    KIND_PAGECACHE, NIL, OFF_COUNT, OFF_NEXT, OFF_PREV, RECORD_SHIFT,
+    KIND_PAGECACHE, NIL, OFF_COUNT, RECORD_SHIFT, PfnList,
     PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_uptodate,
     PG_writeback, KIND_SHIFT,
 )
@@ -52,57 +52,13 @@ DIRTY_RATIO = 20
 DIRTY_BACKGROUND_RATIO = 10
 
 
-class LruList:
-    """A list of pfns threaded through mem_map next/prev, with a tail."""
+class LruList(PfnList):
+    """An LRU list (active/inactive, file or anon): a PfnList with a name;
+    new pages go to the head, scans start at the tail (`last`)."""
 
     def __init__(self, mem_map, name):
+        super().__init__(mem_map)
         self.name = name
-        self.base = mem_map.base
-        self._r32, self._w32 = mem_map._r32, mem_map._w32
-        self.first = NIL
-        self.last = NIL
-        self.n = 0
-
-    def __len__(self):
-        return self.n
-
-    def add_head(self, pfn):
-        w32, base = self._w32, self.base
-        rec = base + (pfn << RECORD_SHIFT)
-        first = self.first
-        w32(rec + OFF_NEXT, first)
-        w32(rec + OFF_PREV, NIL)
-        if first != NIL:
-            w32(base + (first << RECORD_SHIFT) + OFF_PREV, pfn)
-        else:
-            self.last = pfn
-        self.first = pfn
-        self.n += 1
-
-    def remove(self, pfn):
-        base, r32, w32 = self.base, self._r32, self._w32
-        rec = base + (pfn << RECORD_SHIFT)
-        nxt = r32(rec + OFF_NEXT)
-        prv = r32(rec + OFF_PREV)
-        if prv == NIL:
-            self.first = nxt
-        else:
-            w32(base + (prv << RECORD_SHIFT) + OFF_NEXT, nxt)
-        if nxt == NIL:
-            self.last = prv
-        else:
-            w32(base + (nxt << RECORD_SHIFT) + OFF_PREV, prv)
-        w32(rec + OFF_NEXT, NIL)
-        w32(rec + OFF_PREV, NIL)
-        self.n -= 1
-
-    def pfns(self):
-        out = []
-        pfn, r32, base = self.first, self._r32, self.base
-        while pfn != NIL:
-            out.append(pfn)
-            pfn = r32(base + (pfn << RECORD_SHIFT) + OFF_NEXT)
-        return out
 
 
 class AddressSpace:
@@ -232,7 +188,7 @@ class PageCache:
 
     def _lru_add(self, pa):
         pfn = pa >> PAGE_SHIFT
-        self.inactive.add_head(pfn)
+        self.inactive.push(pfn)
         self._set(pa, PG_lru)
 
     def _lru_del(self, pa, flags):
@@ -350,7 +306,7 @@ class PageCache:
             self._w16(a, f | PG_referenced)
         elif not f & PG_active and f & PG_lru:
             self.inactive.remove(pfn)
-            self.active.add_head(pfn)
+            self.active.push(pfn)
             self._w16(a, (f | PG_active) & ~PG_referenced)
             self.pgactivate += 1
 
@@ -504,10 +460,10 @@ class PageCache:
             f = self._r16(a)
             lst.remove(pfn)
             if f & PG_referenced:
-                lst.add_head(pfn)
+                lst.push(pfn)
                 self._w16(a, f & ~PG_referenced)
                 continue
-            self.inactive.add_head(pfn)
+            self.inactive.push(pfn)
             self._w16(a, f & ~PG_active)
             self.pgdeactivate += 1
             moved += 1
@@ -530,7 +486,7 @@ class PageCache:
             pa = pfn << PAGE_SHIFT
             if f & PG_referenced or not self.reclaimable(pa, f):
                 lst.remove(pfn)
-                lst.add_head(pfn)
+                lst.push(pfn)
                 self._w16(a, f & ~PG_referenced)
                 self.pgrotated += 1
                 continue

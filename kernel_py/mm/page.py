@@ -218,11 +218,14 @@ class MemMap:
 
 class PfnList:
     """A doubly linked list threaded through the next/prev fields of mem_map
-    records; the list head (first pfn, length) lives here, in Python."""
+    records; the list head (first and last pfn, length) lives here, in
+    Python. `last` is the tail the LRU scans start from (the buddy's
+    inlined push in buddy._link_free keeps it too)."""
 
     def __init__(self, mem_map):
         self.mm = mem_map
         self.first = NIL
+        self.last = NIL
         self.n = 0
         self._r32 = mem_map._r32
         self._w32 = mem_map._w32
@@ -240,6 +243,8 @@ class PfnList:
         w32(rec + OFF_PREV, NIL)
         if first != NIL:
             w32(base + (first << RECORD_SHIFT) + OFF_PREV, pfn)
+        else:
+            self.last = pfn
         self.first = pfn
         self.n += 1
 
@@ -252,7 +257,9 @@ class PfnList:
             self.first = nxt
         else:
             w32(base + (prv << RECORD_SHIFT) + OFF_NEXT, nxt)
-        if nxt != NIL:
+        if nxt == NIL:
+            self.last = prv
+        else:
             w32(base + (nxt << RECORD_SHIFT) + OFF_PREV, prv)
         w32(rec + OFF_NEXT, NIL)
         w32(rec + OFF_PREV, NIL)
@@ -269,6 +276,8 @@ class PfnList:
         self.first = nxt
         if nxt != NIL:
             w32(self.base + (nxt << RECORD_SHIFT) + OFF_PREV, NIL)
+        else:
+            self.last = NIL
         w32(rec + OFF_NEXT, NIL)
         self.n -= 1
         return pfn

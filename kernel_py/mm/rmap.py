@@ -23,9 +23,9 @@
 # with consecutive pfns inserted and deleted, every lookup of a missing key
 # ends up walking the whole table.)
 #
-# LRU: two LruLists (filemap.LruList, threaded through mem_map next/prev),
-# PG_lru / PG_active in the record's flags. New pages do not go on a list in
-# the fault path: the handler appends their pa to `pending` (Linux's
+# LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
+# mem_map next/prev), PG_lru / PG_active in the record's flags. New pages do
+# not go on a list in the fault path: the handler appends their pa to `pending` (Linux's
 # per-CPU lru_add batch) and drain() moves them to the inactive head before
 # any scan; a pending pa whose frame was freed meanwhile is skipped. A
 # freed anon frame leaves its list and the rmap in release().
@@ -111,7 +111,7 @@ class AnonLru:
         if not pend:
             return
         base, r16, w16, r64, ext = self.base, self._r16, self._w16, self._r64, self.ext
-        add = self.inactive.add_head
+        add = self.inactive.push
         for pa in pend:
             pfn = pa >> 12
             if not r64(ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3)):
@@ -154,7 +154,7 @@ class AnonLru:
     def putback_active(self, pfn):
         """An isolated page back, on the active list."""
         a = self.base + (pfn << RECORD_SHIFT)
-        self.active.add_head(pfn)
+        self.active.push(pfn)
         self._w16(a, self._r16(a) | PG_lru | PG_active)
 
     def activate(self, pfn):
@@ -162,7 +162,7 @@ class AnonLru:
         f = self._r16(a)
         if f & PG_lru and not f & PG_active:
             self.inactive.remove(pfn)
-            self.active.add_head(pfn)
+            self.active.push(pfn)
             self._w16(a, (f | PG_active) & ~PG_referenced)
             self.pgactivate += 1
 
@@ -172,7 +172,7 @@ class AnonLru:
         f = self._r16(a)
         lst = self.active if f & PG_active else self.inactive
         lst.remove(pfn)
-        lst.add_head(pfn)
+        lst.push(pfn)
         self.pgrotated += 1
 
     def deactivate(self, pfn):
@@ -180,7 +180,7 @@ class AnonLru:
         f = self._r16(a)
         if f & PG_lru and f & PG_active:
             self.active.remove(pfn)
-            self.inactive.add_head(pfn)
+            self.inactive.push(pfn)
             self._w16(a, f & ~(PG_active | PG_referenced))
             self.pgdeactivate += 1
 

@@ -367,13 +367,19 @@ def test_pfn_list_ops():
     for p in pages:
         lst.push(p)
     assert lst.pfns() == pages[::-1] and len(lst) == 5
+    assert lst.last == pages[0]
     lst.remove(pages[2])
     lst.remove(pages[4])
     assert lst.pfns() == [pages[3], pages[1], pages[0]]
+    lst.remove(pages[0])                                # the tail moves back
+    assert lst.last == pages[1]
+    lst.push(pages[0])
+    assert lst.pop() == pages[0]
     assert lst.pop() == pages[3]
     assert lst.pop() == pages[1]
-    assert lst.pop() == pages[0]
-    assert lst.pop() == page.NIL and lst.first == page.NIL
+    assert lst.pop() == page.NIL and lst.first == page.NIL and lst.last == page.NIL
+    lst.push(pages[2])
+    assert lst.first == lst.last == pages[2]
     p = pages[0]
     mm.set_aux(p, 7)
     mm.set_inuse(p, 300)
@@ -381,3 +387,16 @@ def test_pfn_list_ops():
     assert (mm.aux(p), mm.inuse(p), mm.freeidx(p), mm.order(p)) == (7, 300, 12, 0)
     mm.set_kind(p, page.KIND_SLAB)
     assert mm.kind(p) == page.KIND_SLAB and "slab" in mm.describe(p)
+
+
+def test_free_area_tails_follow_splits_and_merges():
+    """The buddy's inlined push (_link_free) keeps PfnList.last right."""
+    k = boot(24 << 20)
+    b = k.buddy
+    held = [b.alloc_pages(G.GFP_KERNEL, o % 4) for o in range(200)]
+    for pa in held[::2]:
+        b.free_pages(pa, (held.index(pa)) % 4)
+    for z in b.zones:
+        for lst in z.free_area:
+            pfns = lst.pfns()
+            assert lst.last == (pfns[-1] if pfns else page.NIL)
