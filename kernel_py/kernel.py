@@ -175,6 +175,7 @@ class Kernel:
                                       ("Inactive(anon)", anon.inactive.n * 4)]
                         break
                 pairs.append(("AnonPages", anon.nr_anon_pages() * 4))
+            pairs.append(("Mapped", pc.nr_mapped() * 4))
             extra += pairs
         if self.slab is not None:
             extra += slab_common.meminfo_pairs(self.slab)

@@ -134,6 +134,10 @@ class FatInode:
         self.nchildren = 0              # cached child inodes
         self.va = 0                     # fat_inode_cache object
         self.deleted = False
+        # FAT keeps no inode numbers: Linux's fat makes them up (iunique)
+        # as inodes come into the cache, the root being MSDOS_ROOT_INO (1)
+        fs.last_ino += 1
+        self.i_ino = fs.last_ino
 
     @property
     def i_size(self):
@@ -166,6 +170,7 @@ class FatFs:
         self.dev = dev
         self.bc = BufferCache(self.cache, dev)
         self.icache = {}
+        self.last_ino = 0
         self.dcache = {}
         self.dirty_inodes = {}
         self.inode_cachep = None

@@ -7,8 +7,17 @@
 #   not present + write       -> a fresh zeroed frame, writable   (do_anonymous_page)
 #   not present + read        -> the shared zero page, read-only
 #   shared anonymous          -> the SharedAnon frame for that offset
+#   file (vma.file)           -> the page-cache page (filemap_fault; a major
+#                                fault when it read the disk): mapped read-
+#                                only on a read; a write to a private mapping
+#                                copies it into an anon page (do_cow_fault),
+#                                to a shared one maps it writable and dirties
+#                                it (do_shared_fault); SIGBUS past EOF
 #   present read-only + write -> copy-on-write, or reuse when the frame's
-#                                refcount is 1 (the zero page always copies)
+#                                refcount is 1 (the zero page always copies);
+#                                a page-cache page: COW (private) or
+#                                writable + dirty (shared: the page was
+#                                cleaned for writeback, page_mkclean)
 #   swap entry                -> swap-in (do_swap_page): a major fault, the
 #                                page read back into a fresh private frame
 #   anything else             -> SIGSEGV for that pid: the handler returns
@@ -23,10 +32,10 @@
 from kernel_py.errors import KernelError
 from kernel_py.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
-from kernel_py.mm.page import KIND_ZERO, RECORD_SHIFT
+from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, RECORD_SHIFT
 from kernel_py.mm.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
 from kernel_py.mm.rmap import PENDING_MAX
-from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.x86 import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
@@ -43,6 +52,9 @@ except ImportError:             # CPython: the emitters are MicroPython's
         viper = native
 
 GFP_ANON = GFP_HIGHUSER_MOVABLE | __GFP_ZERO
+# refused file faults that are SIGBUS, not SIGSEGV (the page is not there)
+SIGBUS_WHY = ("beyond end of file", "file read error")
+FILE_FAULT_WHY = {"EFAULT": "beyond end of file", "ENOMEM": "out of memory"}
 USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER
 CODE_BYTES = 16
 
@@ -52,12 +64,13 @@ class FaultStats:
 
     def __init__(self):
         self.pgfault = 0            # every #PF the handler saw
-        self.pgmajfault = 0         # faults that needed I/O (swap, files: later)
+        self.pgmajfault = 0         # faults that needed I/O (swap-in, file pages read)
         self.anon = 0               # fresh zeroed frames mapped
         self.zero = 0               # zero-page mappings
         self.cow = 0                # copy-on-write copies
         self.reuse = 0              # write faults that reused an exclusive page
         self.shmem = 0              # shared-anonymous faults
+        self.file = 0               # faults on file mappings
         self.spurious = 0           # the PTE already allowed the access
         self.segv = 0               # faults that became SIGSEGV
         self.oom = 0                # faults that found no frame
@@ -105,6 +118,8 @@ def segv_report(k, info, fault_args=None):
         info.pid, info.addr, info.rip, info.err, info.why, code_bytes(k.hw, info.rip))
     if info.why == "out of memory":
         return SegvError(text, "ENOMEM: SIGBUS")
+    if info.why in SIGBUS_WHY:
+        return SegvError(text, "SIGBUS")
     return SegvError(text)
 
 
@@ -205,7 +220,7 @@ class FaultHandler:
             e = r64(t)
             if e & 1:
                 return wp(mm, vma, va, err, rip, t, e)
-            if e or vma.shm is not None:
+            if e or vma.vm_ops is not None:
                 return rare(mm, vma, va, err, rip, t, e)
             if err & 2:                                     # do_anonymous_page
                 if pcp_list:
@@ -263,11 +278,14 @@ class FaultHandler:
             hw.invlpg(va)
             return True
         pa = e & PTE_ADDR_MASK
-        if vma.shm is not None:                 # shared: writable in place
-            hw.write64(t, e | _PAGE_RW)
-            hw.invlpg(va)
-            st.shmem += 1
-            return True
+        if vma.vm_ops is not None:
+            if vma.shm is not None:             # shared: writable in place
+                hw.write64(t, e | _PAGE_RW)
+                hw.invlpg(va)
+                st.shmem += 1
+                return True
+            if hw.read16(k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)) >> KIND_SHIFT == KIND_PAGECACHE:
+                return self.file_wp_fault(mm, vma, va, err, rip, t, e, pa)
         zero = pa == self.zero_page
         if not zero:
             a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
@@ -309,8 +327,8 @@ class FaultHandler:
         return True
 
     def rare_fault(self, mm, vma, va, err, rip, t, e):
-        """Not present: a PROT_NONE entry whose VMA became accessible, or a
-        shared anonymous page."""
+        """Not present: a PROT_NONE entry whose VMA became accessible, a
+        swap entry, a file page or a shared anonymous page."""
         k = self.k
         hw = k.hw
         st = self.stats
@@ -323,6 +341,8 @@ class FaultHandler:
                 bits = vma.rw_bits
             hw.write64(t, pa | bits)
             return True                         # a write retries into wp_fault
+        if vma.file is not None:
+            return self.file_fault(mm, vma, va, err, rip, t)
         shm = vma.shm
         off = vma.offset_of(va)
         pa = shm.pages.get(off)
@@ -338,6 +358,75 @@ class FaultHandler:
         st.shmem += 1
         return True
 
+
+    def file_fault(self, mm, vma, va, err, rip, t):
+        """do_read_fault / do_cow_fault / do_shared_fault: the page from the
+        page cache (read from the disk: a major fault)."""
+        k = self.k
+        cache = k.pagecache
+        mapping = vma.file.mapping
+        st = self.stats
+        try:
+            pa, major = cache.filemap_fault(mapping, vma.offset_of(va))
+        except KernelError as exc:
+            return self.refuse(mm, va, err, rip, FILE_FAULT_WHY.get(exc.errname, "file read error"))
+        st.file += 1
+        if major:
+            st.pgmajfault += 1
+        if not err & PF_WRITE:                  # read-only even when writable: a write faults again
+            k.hw.write64(t, pa | vma.prot_bits)
+            mm.rss_file += 1
+            return True
+        if not vma.flags & VM_SHARED:
+            return self.cow_file_page(mm, vma, va, err, rip, t, pa)
+        cache.balance_dirty_pages(mapping)      # throttled before this page is dirtied: no livelock
+        cache.set_page_dirty(mapping, pa)
+        k.hw.write64(t, pa | vma.rw_bits)
+        mm.rss_file += 1
+        return True
+
+    def file_wp_fault(self, mm, vma, va, err, rip, t, e, pa):
+        """A write to a page-cache page mapped read-only."""
+        k = self.k
+        if not vma.flags & VM_SHARED:
+            return self.cow_file_page(mm, vma, va, err, rip, t, pa, e)
+        cache = k.pagecache
+        mapping = vma.file.mapping
+        if cache.owner(pa >> 12) is None:       # no longer in the cache (cannot happen: truncate unmaps)
+            return self.refuse(mm, va, err, rip, "beyond end of file")
+        cache.balance_dirty_pages(mapping)      # throttled before this page is dirtied: no livelock
+        cache.set_page_dirty(mapping, pa)
+        k.hw.write64(t, k.hw.read64(t) | _PAGE_RW)     # (writeback may have cleaned the PTE)
+        k.hw.invlpg(va)
+        self.stats.file += 1
+        return True
+
+    def cow_file_page(self, mm, vma, va, err, rip, t, pa, e=0):
+        """A private mapping's write: the page-cache page is copied into a
+        fresh anonymous page, which replaces it. We hold one reference on
+        the cache page: the new PTE's (e = 0: not mapped yet) or that of
+        the PTE e that maps it now."""
+        k = self.k
+        hw = k.hw
+        cache = k.pagecache
+        new = self.pcp.alloc()                  # the cache page stays pinned by our reference
+        if new is None or (hw.read64(t) ^ e) & ~0x60:
+            if new is not None:                 # the PTE changed meanwhile: fault again
+                k.anon.release(new)
+                self.pcp.free(new)
+            if not e:
+                cache.put_page(pa)
+            return True if new is not None else self.refuse(mm, va, err, rip, "out of memory")
+        copy_page(hw, new, pa)
+        hw.write64(t, new | vma.rw_bits)
+        if e:
+            hw.invlpg(va)
+            mm.rss_file -= 1
+        cache.put_page(pa)
+        mm.rss_anon += 1
+        self.anon.add_new(new, mm.rkey | (va >> 12))
+        self.stats.cow += 1
+        return True
 
     def do_swap_page(self, mm, vma, va, err, rip, t, e):
         """A swap entry: read the page back (a major fault)."""
@@ -364,7 +453,7 @@ def vmstat_pairs(k):
     return [("pgfault", s.pgfault), ("pgmajfault", s.pgmajfault),
             ("pgcowfault", s.cow), ("pgcowreuse", s.reuse),
             ("pgzeropage", s.zero), ("pganonfault", s.anon),
-            ("pgshmemfault", s.shmem), ("pgspurious", s.spurious),
+            ("pgshmemfault", s.shmem), ("pgfilefault", s.file), ("pgspurious", s.spurious),
             ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
 
 

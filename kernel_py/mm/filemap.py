@@ -41,6 +41,7 @@ from kernel_py.mm.page import (
     PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_uptodate,
     PG_writeback, KIND_SHIFT,
 )
+from kernel_py.mm.vma import VM_SHARED
 from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
 
 PAGECACHE_FLAGS = KIND_PAGECACHE << KIND_SHIFT
@@ -76,6 +77,7 @@ class AddressSpace:
         self.dirty = set()          # indices of dirty pages
         self.error = None           # last writeback error, reported by sync
         self.released = False
+        self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)
 
     def nrpages(self):
         return len(self.pages)
@@ -373,20 +375,26 @@ class PageCache:
         return done
 
     # -- writeback
-    def writeback_mapping(self, mapping, nr=None):
-        """Write back up to nr (all) dirty pages of a mapping, in index
-        order and batches; returns pages written. A failed batch stays
-        dirty and the error is raised (and kept in mapping.error)."""
+    def writeback_mapping(self, mapping, nr=None, lo=0, hi=None):
+        """Write back up to nr (all) dirty pages of a mapping (those with
+        lo <= index < hi: msync's range), in index order and batches;
+        returns pages written. A failed batch stays dirty and the error is
+        raised (and kept in mapping.error)."""
         if not mapping.dirty:
             return 0
         todo = sorted(mapping.dirty)
+        if lo or hi is not None:
+            todo = [i for i in todo if i >= lo and (hi is None or i < hi)]
         if nr is not None:
             todo = todo[:nr]
         written = 0
+        shared = mapping.i_mmap
         for s in range(0, len(todo), WRITEBACK_BATCH):
             batch = []
             for idx in todo[s:s + WRITEBACK_BATCH]:
                 pa = mapping.pages[idx]
+                if shared:
+                    self.page_mkclean(mapping, idx, pa)
                 a = self._rec(pa)
                 self._w16(a, (self._r16(a) & ~PG_dirty) | PG_writeback)
                 mapping.dirty.discard(idx)
@@ -422,10 +430,45 @@ class PageCache:
                     done += self.writeback_mapping(m, nr - done)
         return done
 
+    # -- mapped pages (the file rmap: mapping.i_mmap)
+    def page_mkclean(self, mapping, index, pa):
+        """Before writeback (clear_page_dirty_for_io): every shared
+        mapping's PTE of the page loses write permission (and its dirty
+        bit), so the next write through it faults and dirties the page
+        again instead of being lost after this write."""
+        for vma in mapping.i_mmap:
+            if vma.flags & VM_SHARED:
+                r = vma.file_index_range(index, index + 1)
+                if r is not None:
+                    vma.mm.page_mkclean_one(r[0], pa)
+
+    def unmap_mapping_range(self, mapping, start):
+        """Truncate: unmap file pages >= start from every VMA (private
+        copies of them too, as Linux's truncate does): an access beyond the
+        new EOF faults again and gets SIGBUS."""
+        for vma in list(mapping.i_mmap):
+            r = vma.file_index_range(start, 1 << 32)
+            if r is not None:
+                vma.mm.zap(vma, r[0], r[1])
+
+    def nr_mapped(self):
+        """meminfo Mapped (NR_FILE_MAPPED): cached pages some PTE maps
+        (a reference beyond the cache's own), in files that are mapped."""
+        n = 0
+        r32, base = self._r32, self.base
+        for m in self.mappings.values():
+            if m.i_mmap:
+                for pa in m.pages.values():
+                    if r32(base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT) + OFF_COUNT) > 1:
+                        n += 1
+        return n
+
     # -- truncation and removal
     def truncate_pages(self, mapping, start):
         """Drop every page at index >= start (dirty ones too: the data is
-        past EOF); mapped pages leave the cache and live until unmapped."""
+        past EOF), unmapping them first."""
+        if mapping.i_mmap:
+            self.unmap_mapping_range(mapping, start)
         for idx in [i for i in mapping.pages if i >= start]:
             self._delete(mapping, idx, mapping.pages[idx])
 

@@ -11,7 +11,10 @@
 #   swapped out  swap entry (mm/swap.py: P clear, bit 8 clear, type/offset)
 # Frame references: every PTE holding an anonymous or shared frame holds one
 # reference (mem_map count); a SharedAnon object holds one more on each of
-# its frames. The zero page is never counted and never in RSS. Private
+# its frames. File VMAs (mmap of a file, vma.file) map page-cache frames
+# (kind pagecache: the cache holds one reference, each PTE one more, counted
+# in rss_file) and, in private mappings, the anonymous copies written pages
+# became; the frame's kind in mem_map tells the two apart. The zero page is never counted and never in RSS. Private
 # anonymous frames are also in the reverse map (mm/rmap.py: the key of the
 # first PTE; fork keeps the address) and on the anon LRU; a swap entry holds
 # one count of its slot in the swap map, and counts in mm.swapents
@@ -19,14 +22,15 @@
 
 from kernel_py.errors import KernelError
 from kernel_py.layout import USER_END, USER_START
-from kernel_py.mm.page import RECORD_SHIFT
+from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT
 from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.mm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, VM_GROWSDOWN, VM_READ, VM_SHARED,
-    VM_WRITE, VM_MAYSHARE, VMA, SharedAnon, VmaList, _PAGE_PROTNONE, prot_to_vm,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
+    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SharedAnon, VmaList,
+    _PAGE_PROTNONE, prot_to_vm,
 )
 from kernel_py.x86 import (
-    PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+    PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
 
 KERNEL_HALF = 256                    # PML4 slots 256..511: shared with init_mm
@@ -40,6 +44,7 @@ TASK_UNMAPPED_BASE = (USER_END // 3) & ~(PAGE_SIZE - 1)   # bottom-up start
 START_BRK = 0x0000000001000000       # the heap's start (no ELF image: fixed)
 TLB_FLUSH_CEILING = 33               # more pages than this: reload CR3
 ADDR = PTE_ADDR_MASK
+MAX_FILE_PAGES = 1 << 32             # page-cache indices are 32-bit (filemap's rmap key)
 
 # mm.rss indices, Linux's order (include/linux/mm_types_task.h)
 MM_FILEPAGES = 0
@@ -207,12 +212,30 @@ class MmStruct:
         else:
             k.hw.write32(a, c)
 
+    def is_file_page(self, pa):
+        """A page-cache frame (in a file VMA: not a private copy)."""
+        k = self.k
+        return k.hw.read16(k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)) >> KIND_SHIFT == KIND_PAGECACHE
+
+    def page_mkclean_one(self, va, pa):
+        """Write-protect (and clean) this mm's PTE of page pa at va."""
+        hw = self.hw
+        slot = self.pte_slot(va)
+        if slot is None:
+            return
+        e = hw.read64(slot)
+        if e & _PAGE_PRESENT and e & ADDR == pa and e & (_PAGE_RW | _PAGE_DIRTY):
+            hw.write64(slot, e & ~(_PAGE_RW | _PAGE_DIRTY))
+            if self.live():
+                hw.invlpg(va)
+
     def zap(self, vma, start, end):
         """Unmap [start, end) of vma: clear the PTEs, drop the frames."""
         hw = self.hw
         r64, w64 = hw.read64, hw.write64
         zero = self.k.zero_page
         shared = vma.shm is not None
+        cache = self.k.pagecache if vma.file is not None else None
         live = self.live()
         flushed = []
         self.update_hiwater()
@@ -232,6 +255,10 @@ class MmStruct:
                 pa = e & ADDR
                 if pa == zero:
                     continue
+                if cache is not None and self.is_file_page(pa):
+                    self.rss_file -= 1
+                    cache.put_page(pa)
+                    continue
                 if shared:
                     self.rss_shmem -= 1
                 else:
@@ -245,7 +272,8 @@ class MmStruct:
                     hw.invlpg(va)
 
     def release_vma(self, vma):
-        """The VMA is gone: drop its hold on a shared backing."""
+        """The VMA is gone: drop its hold on a shared backing or a file."""
+        vma.unlink_file()
         shm = vma.shm
         if shm is None:
             return
@@ -324,9 +352,11 @@ class MmStruct:
         return None
 
     # -- system calls
-    def mmap(self, addr, length, prot, flags, name=""):
-        """Anonymous mmap; returns the address. MAP_FIXED here does not
-        replace existing mappings (MAP_FIXED_NOREPLACE): EEXIST."""
+    def mmap(self, addr, length, prot, flags, name="", file=None, pgoff=0):
+        """mmap(2), anonymous or of `file` (a MappedFile) from page pgoff;
+        returns the address. MAP_FIXED here does not replace existing
+        mappings (MAP_FIXED_NOREPLACE): EEXIST. A file mapping takes its
+        own reference on the file (the caller still fputs its own)."""
         if type(length) is not int or length <= 0:
             raise KernelError("EINVAL", "length must be positive")
         length = page_align(length)
@@ -335,6 +365,8 @@ class MmStruct:
         share = flags & (MAP_SHARED | MAP_PRIVATE)
         if share not in (MAP_SHARED, MAP_PRIVATE):
             raise KernelError("EINVAL", "exactly one of shared and private")
+        if file is not None:
+            check_file_mapping(file, length, prot, share, pgoff)
         if flags & MAP_FIXED:
             check_range(addr, length)
             if self.vmas.overlapping(addr, addr + length):
@@ -345,11 +377,16 @@ class MmStruct:
         shm = None
         if share == MAP_SHARED:
             vmflags |= VM_SHARED | VM_MAYSHARE
-            shm = SharedAnon()
-            shm.users = 1
-        vma = VMA(addr, addr + length, vmflags, name, shm)
+            if file is None:
+                shm = SharedAnon()
+                shm.users = 1
+            elif file.read_only:
+                vmflags &= ~VM_MAYWRITE     # mprotect cannot make it writable later
+        vma = VMA(addr, addr + length, vmflags, name, shm, pgoff if file is not None else 0,
+                  file, self)
         self.vmas.insert(vma)
-        if shm is None:
+        vma.link_file()
+        if shm is None and file is None:
             self.merge_around(vma)
         self.update_hiwater()
         return addr
@@ -373,25 +410,35 @@ class MmStruct:
         self.vma_cache = NO_VMA
         self.free_pgtables(start, end)
 
-    def mprotect(self, addr, length, prot):
+    def mapped_cover(self, addr, length):
+        """(end, [VMA]) of a page-aligned range that must be mapped all
+        through (mprotect, msync: ENOMEM otherwise)."""
         check_range(addr, length)
         end = addr + page_align(length)
         hit = self.vmas.overlapping(addr, end)
         pos = addr
-        for v in hit:                       # the whole range must be mapped
+        for v in hit:
             if v.start > pos:
                 break
             pos = v.end
         if pos < end:
             raise KernelError("ENOMEM", "0x%x-0x%x is not all mapped" % (addr, end))
-        access = prot_to_vm(prot)
+        return end, hit
+
+    def mprotect(self, addr, length, prot):
+        end, hit = self.mapped_cover(addr, length)
+        for v in hit:
+            if prot & PROT_WRITE and not v.flags & VM_MAYWRITE:
+                raise KernelError("EACCES", "0x%x-0x%x maps %s shared from a read-only file system" % (
+                    v.start, v.end, v.file.path if v.file is not None else "?"))
+        access = prot_to_vm(prot) & VM_ACCESS
         done = []
         for vma in hit:
             if vma.start < addr:
                 vma = self.split(vma, addr)
             if vma.end > end:
                 self.split(vma, end)
-            vma.set_flags((vma.flags & ~7 & ~0x70) | access)
+            vma.set_flags((vma.flags & ~VM_ACCESS) | access)
             self.change_protection(vma, vma.start, vma.end)
             done.append(vma)
         for vma in done:
@@ -432,6 +479,28 @@ class MmStruct:
                             hw.invlpg(base + (i << 12))
         if n > TLB_FLUSH_CEILING:
             hw.write_cr3(self.pgd)
+
+    def msync(self, addr, length):
+        """msync(MS_SYNC): the dirty file pages the shared mappings of the
+        range hold are written to the disk (and the disk's cache flushed);
+        returns pages written. Private and anonymous mappings have nothing
+        to write."""
+        end, hit = self.mapped_cover(addr, length)
+        cache = self.k.pagecache
+        written = 0
+        flush = []
+        for v in hit:
+            f = v.file
+            if f is None or not v.flags & VM_SHARED:
+                continue
+            lo = v.offset_of(max(addr, v.start))
+            hi = v.offset_of(min(end, v.end))
+            written += cache.writeback_mapping(f.mapping, lo=lo, hi=hi)
+            if f.fs.dev not in flush:
+                flush.append(f.fs.dev)
+        for dev in flush:
+            dev.flush()
+        return written
 
     def set_brk(self, addr):
         """brk(2): move the end of the heap; returns the new break."""
@@ -484,8 +553,9 @@ class MmStruct:
         live = self.live()
         wp = 0
         for vma in self.vmas.vmas:
-            child.vmas.insert(vma.copy())
+            child.vmas.insert(vma.copy(mm=child))
             shared = vma.shm is not None
+            filemap = vma.file is not None
             for pt, base, i0, i1 in list(self.pt_tables(vma.start, vma.end)):
                 cslot = child.pte_slot(base + (i0 << 12), True)
                 if cslot is None:
@@ -506,6 +576,8 @@ class MmStruct:
                         w32(a, r32(a) + 1)
                         if shared:
                             child.rss_shmem += 1
+                        elif filemap and self.is_file_page(pa):
+                            child.rss_file += 1     # the same cache page, same protection
                         else:
                             child.rss_anon += 1
                             if e & _PAGE_RW:
@@ -536,6 +608,16 @@ class MmStruct:
         self.pgd = None
         self.vma_cache = NO_VMA
         self.k.anon.unregister(self)
+
+
+def check_file_mapping(file, length, prot, share, pgoff):
+    """What do_mmap refuses for a file before anything is reserved."""
+    if type(pgoff) is not int or pgoff < 0:
+        raise KernelError("EINVAL", "file offset must be a non-negative page number")
+    if pgoff + (length >> 12) > MAX_FILE_PAGES:
+        raise KernelError("EOVERFLOW", "%s: offset + length past the largest file page" % file.path)
+    if share == MAP_SHARED and prot & PROT_WRITE and file.read_only:
+        raise KernelError("EACCES", "%s: shared writable mapping on a read-only file system" % file.path)
 
 
 def check_range(addr, length):

@@ -5,6 +5,7 @@
 # search (O(log n) lookup; MicroPython has no bisect module).
 
 from kernel_py.bisect import bisect_right
+from kernel_py.errors import KernelError
 from kernel_py.x86 import _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
 # vm_flags, with Linux's values (include/linux/mm.h)
@@ -88,15 +89,54 @@ class SharedAnon:
         SharedAnon.next_ino += 1
 
 
+class MappedFile:
+    """The open file behind file-backed mappings (Linux's struct file): the
+    path it was opened by, its inode pinned in the VFS (not evicted, not
+    unlinkable) and the inode's page cache (mapping). References: the
+    opener's (dropped with fput once mmap returns) and one per VMA mapping
+    it (split pieces and fork copies included); the pin goes with the last."""
+
+    def __init__(self, vfs, path):
+        try:
+            fs, ino = vfs.get_file(path)
+        except KernelError as exc:
+            if exc.errname == "EISDIR":     # a directory has no mmap file operation
+                raise KernelError("ENODEV", "%s is a directory: it cannot be mapped" % path)
+            raise
+        self.vfs = vfs
+        self.path = path
+        self.fs = fs
+        self.ino = ino
+        self.mapping = ino.mapping
+        self.count = 1
+        self.dev = "%02x:%02x" % (fs.dev.major, fs.dev.minor)
+
+    @property
+    def read_only(self):
+        return self.fs.read_only
+
+    def get(self):
+        self.count += 1
+
+    def fput(self):
+        self.count -= 1
+        if self.count == 0:
+            self.vfs.put_file(self.ino)
+
+
 class VMA:
-    def __init__(self, start, end, flags, name="", shm=None, pgoff=0, file=None):
+    def __init__(self, start, end, flags, name="", shm=None, pgoff=0, file=None, mm=None):
         self.start = start
         self.end = end
         self.flags = flags
         self.name = name            # "[heap]", "[stack]" or ""
         self.shm = shm              # SharedAnon for shared anonymous mappings
         self.pgoff = pgoff          # page offset into the backing (shm or file)
-        self.file = file            # file-backed mappings: later
+        self.file = file            # MappedFile for file-backed mappings
+        self.mm = mm                # the owner (file VMAs: found from the file's i_mmap)
+        # Linux's vma_is_anonymous() is !vm_ops: anything else takes the
+        # fault handler's rare path (one identity test on the hot path)
+        self.vm_ops = shm if shm is not None else file
         self.set_flags(flags)
 
     def set_flags(self, flags):
@@ -118,14 +158,40 @@ class VMA:
         """Page offset of va in the backing."""
         return self.pgoff + ((va - self.start) >> 12)
 
-    def copy(self, start=None, end=None):
-        """A VMA like this one over [start, end) (a split piece or a fork copy)."""
+    def copy(self, start=None, end=None, mm=None):
+        """A VMA like this one over [start, end) (a split piece, or a fork
+        copy owned by mm)."""
         s = self.start if start is None else start
         e = self.end if end is None else end
-        v = VMA(s, e, self.flags, self.name, self.shm, self.pgoff + ((s - self.start) >> 12), self.file)
+        v = VMA(s, e, self.flags, self.name, self.shm, self.pgoff + ((s - self.start) >> 12),
+                self.file, self.mm if mm is None else mm)
         if v.shm is not None:
             v.shm.users += 1
+        v.link_file()
         return v
+
+    def link_file(self):
+        """A new file VMA: one more reference on the file, and in the
+        mapping's i_mmap (where truncate and writeback find its PTEs)."""
+        f = self.file
+        if f is not None:
+            f.get()
+            f.mapping.i_mmap.append(self)
+
+    def unlink_file(self):
+        f = self.file
+        if f is not None:
+            f.mapping.i_mmap.remove(self)
+            f.fput()
+
+    def file_index_range(self, lo, hi):
+        """[va, va_end) of this VMA holding file pages lo <= index < hi."""
+        first = max(lo, self.pgoff)
+        last = min(hi, self.pgoff + ((self.end - self.start) >> 12))
+        if first >= last:
+            return None
+        return (self.start + ((first - self.pgoff) << 12),
+                self.start + ((last - self.pgoff) << 12))
 
     def can_merge(self, other):
         """other follows self directly and could be one VMA with it."""

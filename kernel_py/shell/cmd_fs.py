@@ -83,20 +83,26 @@ def mount_names(k, prefix):
 
 
 # -- writing
-@command("write", "write FILE TEXT...", "replace FILE's contents with TEXT and a newline (creates it)")
-def cmd_write(k, args):
-    if len(args) < 1:
-        raise KernelError("EINVAL", "usage: write FILE TEXT...")
-    vfs(k).write(args[0], (" ".join(args[1:]) + "\n").encode(), trunc=True)
-    return ""
+def write_text(k, path, text, append=False):
+    """TEXT and a newline into FILE (created), replacing or appending: the
+    write/append commands and the shell's `> FILE` / `>> FILE`."""
+    vfs(k).write(path, (text + "\n").encode(), append=append, trunc=not append)
 
 
-@command("append", "append FILE TEXT...", "add TEXT and a newline at the end of FILE (creates it)")
-def cmd_append(k, args):
-    if len(args) < 1:
-        raise KernelError("EINVAL", "usage: append FILE TEXT...")
-    vfs(k).write(args[0], (" ".join(args[1:]) + "\n").encode(), append=True)
-    return ""
+def text_command(name, append, summary):
+    use = "%s FILE TEXT..." % name
+
+    @command(name, use, summary)
+    def run(k, args):
+        if len(args) < 1:
+            raise KernelError("EINVAL", "usage: " + use)
+        write_text(k, args[0], " ".join(args[1:]), append)
+        return ""
+    return run
+
+
+cmd_write = text_command("write", False, "replace FILE's contents with TEXT and a newline (creates it)")
+cmd_append = text_command("append", True, "add TEXT and a newline at the end of FILE (creates it)")
 
 
 @command("fill", "fill FILE SIZE [pattern|zero|BYTE]",

@@ -9,11 +9,14 @@ from kernel_py.layout import USER_END, USER_START
 from kernel_py.mm import fault as fault_mod
 from kernel_py.mm import umalloc
 from kernel_py.mm.mmap import page_align
-from kernel_py.mm.vma import MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, parse_prot
+from kernel_py.mm.vma import (
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_SHARED, MappedFile, parse_prot,
+)
 from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
 from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
@@ -139,8 +142,10 @@ def cmd_pgd(k, args):
 
 # -- memory system calls ------------------------------------------------------
 
-@command("mmap", "mmap PID LENGTH [prot=rw|r|rx|rwx|none] [shared|private] [fixed=ADDR]",
-         "reserve anonymous memory (no frames until touched); prints the address")
+@command("mmap", "mmap PID LENGTH [prot=rw|r|rx|rwx|none] [shared|private] [fixed=ADDR] "
+         "[file=/mnt/FILE [offset=N]]",
+         "reserve memory, anonymous or of a file from byte offset N (page aligned; "
+         "private by default), no frames until touched; prints the address")
 def cmd_mmap(k, args):
     if len(args) < 2:
         raise usage(k, "mmap")
@@ -150,6 +155,8 @@ def cmd_mmap(k, args):
     share = None
     addr = 0
     flags = 0
+    path = None
+    offset = None
     for w in args[2:]:
         if w.startswith("prot="):
             prot = parse_prot(w[5:])
@@ -162,10 +169,29 @@ def cmd_mmap(k, args):
         elif w.startswith("fixed="):
             addr = num(w[6:], "address")
             flags |= MAP_FIXED
+        elif w.startswith("file=") and len(w) > 5:
+            path = w[5:]
+        elif w.startswith("offset="):
+            offset = num(w[7:], "offset")
         else:
             raise KernelError("EINVAL", "unknown mmap option %r" % w)
     flags |= share if share is not None else MAP_PRIVATE
-    return "0x%x" % t.mm.mmap(addr, length, prot, flags)
+    if path is None:
+        if offset is not None:
+            raise KernelError("EINVAL", "offset= needs file=")
+        return "0x%x" % t.mm.mmap(addr, length, prot, flags)
+    offset = offset or 0
+    if offset < 0 or offset & (PAGE_SIZE - 1):
+        raise KernelError("EINVAL", "offset %d is not a multiple of the page size" % offset)
+    if length <= 0:
+        raise KernelError("EINVAL", "length must be positive")
+    if k.vfs is None or not k.vfs.owns(path):
+        raise KernelError("ENOENT", "%s: not a file under a mount point" % path)
+    f = MappedFile(k.vfs, path)
+    try:
+        return "0x%x" % t.mm.mmap(addr, length, prot, flags, file=f, pgoff=offset >> 12)
+    finally:
+        f.fput()                            # the opener's reference: the VMA holds its own
 
 
 @command("munmap", "munmap PID ADDR LENGTH", "unmap a range: frames and empty page tables are freed")
@@ -175,6 +201,16 @@ def cmd_munmap(k, args):
     t = task_of(k, args[0])
     t.mm.munmap(num(args[1], "address"), num(args[2], "length"))
     return ""
+
+
+@command("msync", "msync PID ADDR LENGTH",
+         "write the dirty pages of the range's shared file mappings to the disk; prints pages written")
+def cmd_msync(k, args):
+    if len(args) != 3:
+        raise usage(k, "msync")
+    t = task_of(k, args[0])
+    n = t.mm.msync(num(args[1], "address"), num(args[2], "length"))
+    return "%d pages written" % n
 
 
 @command("mprotect", "mprotect PID ADDR LENGTH PROT", "change the protection of a mapped range (rw, r, rx, none)")
@@ -325,8 +361,11 @@ def maps_line(vma):
     dev, ino, name = "00:00", 0, vma.name
     if vma.shm is not None:
         dev, ino, name = "00:01", vma.shm.ino, "/dev/zero (deleted)"
+    elif vma.file is not None:
+        f = vma.file
+        dev, ino, name = f.dev, f.ino.i_ino, f.path
     head = "%08x-%08x %s %08x %s %d " % (vma.start, vma.end, vma.perms(),
-                                         vma.pgoff << 12 if vma.shm is not None else 0, dev, ino)
+                                         vma.pgoff << 12 if vma.vm_ops is not None else 0, dev, ino)
     if name:
         if len(head) < 72:
             head += " " * (72 - len(head))
@@ -352,11 +391,14 @@ def kb_line(name, kb):
 
 def vma_usage(k, mm, vma):
     """(rss, pss_bytes, shared_clean, shared_dirty, private_clean, private_dirty,
-    referenced, anonymous, swap) in pages (pss in bytes) for one VMA."""
+    referenced, anonymous, swap) in pages (pss in bytes) for one VMA. A
+    page-cache page is shared by the PTEs that map it (the cache's own
+    reference does not count) and dirty when its PTE or the page says so."""
     hw = k.hw
-    r64, r32 = hw.read64, hw.read32
+    r64, r32, r16 = hw.read64, hw.read32, hw.read16
     base = k.mem_map.base
     zero = k.zero_page
+    filemap = vma.file is not None
     rss = pss = sc = sd = pc = pd = ref = anon = swap = 0
     for pt, vbase, i0, i1 in mm.pt_tables(vma.start, vma.end):
         for i in range(i0, i1):
@@ -370,13 +412,19 @@ def vma_usage(k, mm, vma):
             if pa == zero:
                 continue
             rss += 1
-            anon += 1
-            c = r32(base + ((pa >> 12) << 4) + 4)
-            if vma.shm is not None:
-                c -= 1                  # the shared object's own reference
+            rec = base + ((pa >> 12) << 4)
+            c = r32(rec + 4)
+            cached = filemap and r16(rec) >> KIND_SHIFT == KIND_PAGECACHE
+            if vma.shm is not None or cached:
+                c -= 1                  # the shared object's (the cache's) own reference
+            else:
+                anon += 1
             c = max(c, 1)
             pss += PAGE_SIZE // c
-            dirty = e & _PAGE_DIRTY or (e & _PAGE_RW and vma.shm is None)
+            if cached:
+                dirty = e & _PAGE_DIRTY or r16(rec) & PG_dirty
+            else:
+                dirty = e & _PAGE_DIRTY or (e & _PAGE_RW and vma.shm is None)
             if e & 0x20:
                 ref += 1
             if c > 1:
@@ -417,7 +465,7 @@ def status_pairs(mm):
     for v in mm.vmas:
         if v.name == "[stack]":
             stk += v.size
-        elif v.shm is None and v.flags & 2:
+        elif not v.flags & VM_SHARED and v.flags & 2:       # is_data_mapping
             data += v.size
     mm.update_hiwater()
     return (("VmPeak", mm.hiwater_vm * 4), ("VmSize", mm.total_vm() * 4), ("VmLck", 0),
@@ -553,6 +601,6 @@ def cmd_top(k, args):
         mm = t.mm
         res = mm.rss() * 4
         lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s   0:00.00 %s" % (
-            t.pid, "root", mm.total_vm() * 4, res, mm.rss_shmem * 4, t.state, "0.0",
+            t.pid, "root", mm.total_vm() * 4, res, (mm.rss_file + mm.rss_shmem) * 4, t.state, "0.0",
             tenths(res * 100, total), t.name))
     return "\n".join(lines)

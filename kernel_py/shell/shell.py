@@ -1,6 +1,7 @@
 # Parses a console line and runs it: ";" separates commands, "> path" and
 # ">> path" redirect a command's output into a pseudo-file (how
-# `echo 3 > /proc/sys/vm/drop_caches` works). Every failure becomes exactly
+# `echo 3 > /proc/sys/vm/drop_caches` works) or into a file under a mount
+# point (`echo text > /mnt/f`, through the page cache; `>>` appends). Every failure becomes exactly
 # one "error: ..." line; the kernel keeps running.
 
 from kernel_py.errors import KernelError
@@ -147,10 +148,15 @@ class Shell:
         output = self.dispatch(words)
         if target is None:
             return output
+        k = self.kernel
+        if target not in registry.FILES and k.vfs is not None and k.vfs.owns(target):
+            from kernel_py.shell.cmd_fs import write_text    # a file on a mounted FS
+            write_text(k, target, output or "", append)
+            return ""
         write = resolve(target)[1]
         if write is None:
             raise KernelError("EACCES", "%s is read-only" % target)
-        write(self.kernel, output or "")
+        write(k, output or "")
         return ""
 
     def dispatch(self, words):

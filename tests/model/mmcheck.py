@@ -2,12 +2,15 @@
 walk every process's user page tables from physical memory and compare
 them with its VMAs, its RSS counters, the mem_map refcounts and the
 buddy's free count; the reverse map and the anon LRU lists against the
-PTEs; every swap slot's count against the swap PTEs that hold it."""
+PTEs; every swap slot's count against the swap PTEs that hold it; file
+mappings against the page cache (each mapped page the cache's page for
+that offset, its count the cache's reference plus the PTEs) and the files'
+i_mmap lists and pins."""
 
 from kernel_py.kernel import Kernel
-from kernel_py.mm.page import KIND_ANON, KIND_SHIFT, PG_active, PG_lru
+from kernel_py.mm.page import KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru
 from kernel_py.mm.swap import SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type
-from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
 from kernel_py.x86 import (
@@ -72,6 +75,7 @@ def check_all(k, baseline=None):
     in_use = 0
     rkeys = {}                  # pfn -> [rmap keys the PTEs call for]
     swaprefs = {}               # (type, offset) -> swap PTEs
+    cached = {}                 # page-cache pa -> PTEs mapping it
     for pid, task in k.procs.tasks.items():
         mm = task.mm
         # the kernel half is init_mm's, entry for entry
@@ -82,7 +86,7 @@ def check_all(k, baseline=None):
         for t in tables:
             assert mm_map.kind(t >> 12) == 4, "table frame not KIND_PAGETABLE"
         in_use += len(tables) + 1
-        anon = shmem = swapents = 0
+        anon = shmem = swapents = files = 0
         vmas = list(mm.vmas)
         for a, b in zip(vmas, vmas[1:]):
             assert a.end <= b.start, "VMAs overlap or are unsorted"
@@ -114,6 +118,15 @@ def check_all(k, baseline=None):
                 assert vma.shm is None
                 continue
             kind = mm_map.flags(pa >> 12) >> KIND_SHIFT
+            if vma.file is not None and kind == KIND_PAGECACHE:
+                assert k.pagecache.owner(pa >> 12) == (vma.file.mapping, vma.offset_of(va)), \
+                    "pid %d: 0x%x maps a page that is not the file's page there" % (pid, va)
+                if e & _PAGE_RW:
+                    assert vma.flags & VM_SHARED, "pid %d: a private mapping writes the cache" % pid
+                    assert mm_map.flags(pa >> 12) & PG_dirty, "pid %d: writable, clean page" % pid
+                cached[pa] = cached.get(pa, 0) + 1
+                files += 1
+                continue
             assert kind == KIND_ANON, "pid %d: 0x%x maps a frame of kind %d (kernel memory?)" % (pid, va, kind)
             refs[pa] = refs.get(pa, 0) + 1
             if vma.shm is not None:
@@ -128,7 +141,7 @@ def check_all(k, baseline=None):
         assert mm.swapents == swapents, (pid, mm.swapents, swapents)
         assert k.anon.mms.get(mm.rid) is mm
         assert mm.rss_shmem == shmem, (pid, mm.rss_shmem, shmem)
-        assert mm.rss_file == 0
+        assert mm.rss_file == files, (pid, mm.rss_file, files)
     shms = {}
     for task in k.procs.tasks.values():
         for v in task.mm.vmas:
@@ -140,6 +153,10 @@ def check_all(k, baseline=None):
     for pa, n in refs.items():
         assert mm_map.count(pa >> 12) == n, "frame 0x%x: refcount %d, %d references" % (
             pa, mm_map.count(pa >> 12), n)
+    for pa, n in cached.items():
+        assert mm_map.count(pa >> 12) == n + 1, "cache page 0x%x: refcount %d, %d PTEs" % (
+            pa, mm_map.count(pa >> 12), n)
+    check_file_vmas(k)
     for pa in k.pcp.list:
         assert pa not in refs, "a frame on the pcp list is still mapped"
         assert mm_map.count(pa >> 12) == 1 and mm_map.kind(pa >> 12) == KIND_ANON
@@ -149,6 +166,39 @@ def check_all(k, baseline=None):
     if baseline is not None:
         assert total == baseline, "frames leaked or double-counted: %d != %d" % (total, baseline)
     return total
+
+
+def check_file_vmas(k):
+    """Every file VMA is in its mapping's i_mmap (owned by its mm) and
+    nothing else is; a file's references are its VMAs, and its inode is
+    pinned once while it has any; unmapped cached pages hold only the
+    cache's reference."""
+    vmas = {}
+    files = {}
+    for task in k.procs.tasks.values():
+        for v in task.mm.vmas:
+            if v.file is not None:
+                assert v.mm is task.mm
+                vmas[id(v)] = v
+                files.setdefault(id(v.file), [v.file, 0])[1] += 1
+    pc = k.pagecache
+    if pc is None:
+        return
+    listed = 0
+    for m in pc.mappings.values():
+        for v in m.i_mmap:
+            assert vmas.get(id(v)) is v and v.file.mapping is m, "stale VMA in i_mmap"
+            listed += 1
+        if not m.i_mmap:
+            for pa in m.pages.values():
+                assert k.mem_map.count(pa >> 12) == 1, "unmapped cache page with extra references"
+    assert listed == len(vmas)
+    pins = {}
+    for f, n in files.values():
+        assert f.count == n, "%s: %d references, %d VMAs" % (f.path, f.count, n)
+        pins[id(f.ino)] = (f.ino, pins.get(id(f.ino), (None, 0))[1] + 1)
+    for ino, n in pins.values():
+        assert ino.refs == n, "%s pinned %d times for %d open files" % (ino.name, ino.refs, n)
 
 
 def check_rmap_lru(k, rkeys):

@@ -302,3 +302,27 @@ def test_unsynced_data_is_lost_on_power_cut_synced_survives(img):
     assert b.run("cat /mnt/synced.txt") == "safe"
     assert b.err("cat /mnt/unsynced.txt").startswith("error: ENOENT")
     b.close()
+
+
+def test_echo_redirects_into_files_through_the_cache(box, img):
+    assert box.run("echo hello world > /mnt/e.txt") == ""
+    assert box.run("cat /mnt/e.txt") == "hello world"
+    box.run("echo second line >> /mnt/e.txt; echo 'quoted  text' >> /mnt/e.txt")
+    assert box.k.vfs.read("/mnt/e.txt") == b"hello world\nsecond line\nquoted  text\n"
+    assert box.meminfo()["Dirty"] >= 4                     # in the page cache, not yet on disk
+    box.run("sync")
+    assert host_get(img, "/e.txt") == b"hello world\nsecond line\nquoted  text\n"
+    box.run("echo replaced > /mnt/e.txt")                  # > truncates
+    box.run("write /mnt/w.txt via write; append /mnt/w.txt and append")
+    box.run("cat /proc/sys/vm/dirty_ratio > /mnt/ratio.txt")
+    box.run("sync")
+    assert host_get(img, "/e.txt") == b"replaced\n"
+    assert host_get(img, "/w.txt") == b"via write\nand append\n"
+    assert host_get(img, "/ratio.txt") == b"20\n"
+    box.run("echo 3 > /proc/sys/vm/drop_caches")          # pseudo-files still first
+    box.run("mkdir /mnt/sub")
+    assert box.err("echo x > /mnt/sub").startswith("error: EISDIR")
+    assert box.err("echo x > /mnt/none/f.txt").startswith("error: ENOENT")
+    assert box.err("echo x > /nowhere/f.txt").startswith("error: ENOENT")
+    assert box.err("echo x > /mnt/a > /mnt/b").startswith("error: EINVAL")
+    assert box.run("cat /mnt/e.txt") == "replaced"
