@@ -1,8 +1,10 @@
 """Page-cache benchmarks on the guest, with a data disk made by mkfs.fat:
 read throughput cold (after drop_caches, from the IDE disk through ATA PIO)
 vs warm (all page-cache hits), write-into-cache throughput, and sync
-throughput (dirty pages written back to the disk). Prints numbers, asserts
-nothing.
+throughput (dirty pages written back to the disk), and the faults of
+file-backed mappings (`bench faults N file-*`, guest TSC): cold (major,
+from the disk with readahead), warm (minor, from the cache), private
+write (copy), shared write (dirtied). Prints numbers, asserts nothing.
 
     python3 bench/pagecache.py [--quick]
 
@@ -57,6 +59,23 @@ def timed(g, cmd, timeout=1200):
     return time.perf_counter() - t0
 
 
+MMAP_MODES = (("file-cold", "mmap read fault, cold cache (major)", "page read from the disk"),
+              ("file-warm", "mmap read fault, warm cache (minor)", "page mapped from the cache"),
+              ("file-cow", "mmap private write fault (copy)", "cache page copied to anon"),
+              ("file-shared", "mmap shared write fault (dirty)", "cache page mapped writable, dirtied"))
+
+
+def mmap_faults(g, n, accel):
+    g.run("dd if=/dev/zero of=/mnt/map.bin bs=64K count=%d" % (n // 16), timeout=1200)
+    g.run("sync")
+    for mode, name, what in MMAP_MODES:
+        out = g.run("bench faults %d %s /mnt/map.bin" % (n, mode), timeout=1200)
+        m = re.search(r"per_fault_ns=(\d+).*majfaults=(\d+)", out)
+        figure(name, "%.1f" % (int(m.group(1)) / 1000), "us/page",
+               "%d pages, %s, %s majfaults, guest TSC, %s" % (n, what, m.group(2), accel))
+    g.run("sync; rm /mnt/map.bin")
+
+
 def bench_section(accel, quick):
     if not os.path.exists(MKFS) or not image_path().is_file():
         print("(skipped: needs mkfs.fat and the guest image)")
@@ -86,6 +105,7 @@ def bench_section(accel, quick):
                    "%d MiB, all page-cache hits, %s" % (size_mb, accel))
             figure("warm / cold read ratio", "%.1f" % (cold[1] / max(warm[1], 1)), "x",
                    "same run, same file")
+            mmap_faults(g, 256 if quick else 1024, accel)
             vm = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
             figure("pgpgin / pgpgout", "%s/%s" % (vm["pgpgin"], vm["pgpgout"]), "KiB",
                    "disk traffic of the whole run")

@@ -4,13 +4,21 @@
 #   read   N pages read once each (the zero page mapped read-only)
 #   cow    N pages written in a process, forked, written again in the child (copies)
 #   cycle  N rounds of mmap 16 pages + write each + munmap
+# and, over the first N pages of a file (`bench faults N MODE /mnt/FILE`):
+#   file-cold    read once each through a private mapping, the clean page
+#                cache dropped first: major faults (readahead reads 32 pages
+#                a request, so 1 in 32 faults waits for the disk)
+#   file-warm    the same with every page already cached: minor faults
+#   file-cow     written once each through a private mapping (a copy each)
+#   file-shared  written once each through a shared mapping (dirtied)
 # Integers only (the guest has no floats).
 
 from kernel_py.errors import KernelError
-from kernel_py.mm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
+from kernel_py.mm.vma import MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, MappedFile
 from kernel_py.x86 import PAGE_SIZE
 
 MODES = ("write", "read", "cow", "cycle")
+FILE_MODES = ("file-cold", "file-warm", "file-cow", "file-shared")
 CYCLE_PAGES = 16
 RW = PROT_READ | PROT_WRITE
 
@@ -44,10 +52,34 @@ def _cycles(k, mm, n):
         mm.munmap(a, length)
 
 
-def run(k, n, mode):
+def file_setup(k, task, n, mode, path):
+    """Map the file for a file-* mode (warming or dropping its cache);
+    returns the address."""
+    if k.vfs is None or not k.vfs.owns(path):
+        raise KernelError("ENOENT", "%s: not a file under a mount point" % path)
+    f = MappedFile(k.vfs, path)
+    try:
+        if f.ino.size < n * PAGE_SIZE:
+            raise KernelError("EINVAL", "%s has fewer than %d pages" % (path, n))
+        mm = task.mm
+        if mode == "file-cold":
+            k.pagecache.drop_caches(1)
+        else:
+            warm = mm.mmap(0, n * PAGE_SIZE, PROT_READ, MAP_PRIVATE, file=f)
+            k.procs.run_in(task, _touch, k.hw, warm, n, False)
+            mm.munmap(warm, n * PAGE_SIZE)
+        share = MAP_SHARED if mode == "file-shared" else MAP_PRIVATE
+        return mm.mmap(0, n * PAGE_SIZE, RW, share, file=f)
+    finally:
+        f.fput()
+
+
+def run(k, n, mode, path=None):
     """(tsc ticks, faults handled) for one benchmark."""
-    if mode not in MODES:
-        raise KernelError("EINVAL", "mode must be one of " + "|".join(MODES))
+    if mode not in MODES and mode not in FILE_MODES:
+        raise KernelError("EINVAL", "mode must be one of " + "|".join(MODES + FILE_MODES))
+    if mode in FILE_MODES and path is None:
+        raise KernelError("EINVAL", "%s needs a file: bench faults N %s /mnt/FILE" % (mode, mode))
     ps = k.procs
     hw = k.hw
     st = k.fault.stats
@@ -57,7 +89,9 @@ def run(k, n, mode):
     try:
         mm = task.mm
         target = task
-        if mode != "cycle":
+        if mode in FILE_MODES:
+            addr = file_setup(k, task, n, mode, path)
+        elif mode != "cycle":
             addr = mm.mmap(0, n * PAGE_SIZE, RW, MAP_PRIVATE)
         if mode == "cow":
             ps.run_in(task, _touch, hw, addr, n, True)
@@ -72,7 +106,7 @@ def run(k, n, mode):
                 t1 = rdtsc()
             else:
                 t0 = rdtsc()
-                _touch(hw, addr, n, mode != "read")
+                _touch(hw, addr, n, mode not in ("read", "file-cold", "file-warm"))
                 t1 = rdtsc()
         finally:
             ps.unuse_mm(old)
@@ -84,8 +118,8 @@ def run(k, n, mode):
 
 
 def cmd(k, args):
-    if not 1 <= len(args) <= 2:
-        raise KernelError("EINVAL", "usage: bench faults N [write|read|cow|cycle]")
+    if not 1 <= len(args) <= 3:
+        raise KernelError("EINVAL", "usage: bench faults N [write|read|cow|cycle] | N file-cold|file-warm|file-cow|file-shared /mnt/FILE")
     try:
         n = int(args[0])
     except ValueError:
@@ -93,9 +127,11 @@ def cmd(k, args):
     if not 0 < n <= 1000000:
         raise KernelError("EINVAL", "count must be 1..1000000")
     mode = args[1] if len(args) > 1 else "write"
-    ticks, faults = run(k, n, mode)
+    m0 = k.fault.stats.pgmajfault
+    ticks, faults = run(k, n, mode, args[2] if len(args) > 2 else None)
+    majors = k.fault.stats.pgmajfault - m0
     clock = k.clock
     ns = clock.ns(ticks)
     per = "per_cycle_ns" if mode == "cycle" else "per_fault_ns"
-    return "faults %s n=%d faults=%d total_us=%d %s=%d per_sec=%d tsc_hz=%d" % (
-        mode, n, faults, clock.us(ticks), per, ns // n, n * 1000000000 // max(1, ns), clock.hz)
+    return "faults %s n=%d faults=%d total_us=%d %s=%d per_sec=%d tsc_hz=%d majfaults=%d" % (
+        mode, n, faults, clock.us(ticks), per, ns // n, n * 1000000000 // max(1, ns), clock.hz, majors)

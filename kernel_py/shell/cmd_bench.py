@@ -16,7 +16,7 @@ def parse_count(args, default):
     return n
 
 
-@command("bench", "bench loop [N] | pf [N] | pages ORDER [N] | faults N [write|read|cow|cycle] | kmalloc SIZE [N] [BACKEND] | cache BACKEND SIZE [N] | slabmem BACKEND SIZE [N] | vmalloc SIZE | kmemleak [N]",
+@command("bench", "bench loop [N] | pf [N] | pages ORDER [N] | faults N [write|read|cow|cycle|file-cold|file-warm|file-cow|file-shared /mnt/FILE] | kmalloc SIZE [N] [BACKEND] | cache BACKEND SIZE [N] | slabmem BACKEND SIZE [N] | vmalloc SIZE | kmemleak [N]",
          "time a Python loop, N page faults handled in Python, N alloc_pages/free_pages pairs, the process fault path, or the slab layer")
 def cmd_bench(k, args):
     if args and args[0] == "pages":
