@@ -20,19 +20,22 @@
 #   (vm.dirty_background_ratio / vm.dirty_ratio, or the *_bytes forms) and
 #   never dropped.
 #
-# API for file-backed mmap (mm/fault.py):
+# File-backed mmap (mm/vma.py MappedFile, mm/mmap.py, mm/fault.py) uses:
 #   pa, major = cache.filemap_fault(mapping, index)   page uptodate, one
 #        reference taken for the PTE; major: it had to read the disk.
 #        KernelError("EFAULT") (SIGBUS) beyond EOF.
 #   fs, ino = k.vfs.get_file(path); mapping = ino.mapping  (pins the inode:
 #        no eviction, no unlink while mapped); k.vfs.put_file(ino) at munmap.
-#   pa = cache.find_get_page(mapping, index)   pa with a reference, or None
 #   cache.put_page(pa)                         drop a reference (unmap/COW)
 #   cache.set_page_dirty(mapping, pa)          shared writable mapping dirtied
-#   cache.mark_page_accessed(pa >> 12)         referenced (PTE accessed bit)
 #   cache.owner(pfn) -> (mapping, index) or None
+#   mapping.i_mmap                             the VMAs mapping the file
+#        (vma.mm owns each): writeback write-protects their PTEs of a page
+#        first (page_mkclean, so the next write dirties it again), truncate
+#        unmaps what lies past the new end (unmap_mapping_range).
 # Private mappings copy the page on the first write (COW) and drop their
-# reference to the cache page; shared mappings keep it and dirty it.
+# reference to the cache page; shared mappings keep it and dirty it. A
+# mapped page has count > 1: reclaim and drop_caches leave it alone.
 
 from kernel_py.errors import KernelError
 from kernel_py.mm.gfp import GFP_KERNEL, GFP_NOFS, __GFP_ZERO

@@ -1,8 +1,9 @@
 # Virtual memory areas (Linux's struct vm_area_struct): one contiguous range
 # [start, end) of a process's address space with one protection and one
-# backing. A process's VMAs are kept in a list sorted by start address,
-# never overlapping, with a parallel list of start addresses for binary
-# search (O(log n) lookup; MicroPython has no bisect module).
+# backing (anonymous, SharedAnon, or a file: MappedFile, whose VMAs are on
+# the file's mapping.i_mmap). A process's VMAs are kept in a list sorted by
+# start address, never overlapping, with a parallel list of start addresses
+# for binary search (O(log n) lookup; MicroPython has no bisect module).
 
 from kernel_py.bisect import bisect_right
 from kernel_py.errors import KernelError
