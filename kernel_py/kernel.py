@@ -165,7 +165,8 @@ class Kernel:
             file = pc.active.n + pc.inactive.n
             low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
             available += file - min(file // 2, low)
-            pairs = list(pc.meminfo_pairs(stotal, sfree, 0))
+            swapcache = getattr(self, "swapcache", None)
+            pairs = list(pc.meminfo_pairs(stotal, sfree, swapcache.nr if swapcache is not None else 0))
             anon = getattr(self, "anon", None)
             if anon is not None:
                 anon.drain()

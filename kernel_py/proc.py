@@ -177,8 +177,10 @@ def proc_init(k):
     from kernel_py.mm.fault import FaultHandler
     from kernel_py.mm.rmap import AnonLru
     from kernel_py.mm.swap import SwapSystem
+    from kernel_py.mm.swap_state import SwapCache
     k.anon = AnonLru(k)
     k.swap = SwapSystem(k)
+    k.swapcache = SwapCache(k)
     k.procs = ProcTable(k)
     k.fault = FaultHandler(k)
     k.fault_handler = k.fault.handler

@@ -20,6 +20,8 @@
 #                                cleaned for writeback, page_mkclean)
 #   swap entry                -> swap-in (do_swap_page): a major fault, the
 #                                page read back into a fresh private frame
+#                                (kept in the swap cache), or a minor one
+#                                when the swap cache still had it
 #   anything else             -> SIGSEGV for that pid: the handler returns
 #                                False, the accessor raises hw.Fault, and the
 #                                command reports it (SegvError) and goes on.
@@ -32,7 +34,7 @@
 from kernel_py.errors import KernelError
 from kernel_py.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
-from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, RECORD_SHIFT
+from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
 from kernel_py.mm.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
 from kernel_py.mm.rmap import PENDING_MAX
 from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
@@ -291,6 +293,10 @@ class FaultHandler:
             a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
             c = hw.read32(a)
             if c == 1:                          # exclusive: reuse it
+                if hw.read16(a - 4) & PG_swapcache:
+                    # its swap copy goes stale, and other processes may
+                    # still swap that slot in: it leaves the swap cache
+                    k.swapcache.delete(pa >> 12)
                 hw.write64(t, e | _PAGE_RW)
                 hw.invlpg(va)
                 st.reuse += 1
@@ -429,8 +435,9 @@ class FaultHandler:
         return True
 
     def do_swap_page(self, mm, vma, va, err, rip, t, e):
-        """A swap entry: read the page back (a major fault)."""
-        from kernel_py.mm.vmscan import k_swapin
+        """A swap entry: read the page back (a major fault), or map it from
+        the swap cache."""
+        from kernel_py.mm.vmscan import SWAPIN_MAJOR, k_swapin
         k = self.k
         if vma.shm is not None or k.swap.lookup(e)[0] is None:
             return self.refuse(mm, va, err, rip, "bad swap entry 0x%x" % e)
@@ -440,7 +447,8 @@ class FaultHandler:
             return self.refuse(mm, va, err, rip, "swap read error")
         if not ok:
             return self.refuse(mm, va, err, rip, "out of memory")
-        self.stats.pgmajfault += 1
+        if ok == SWAPIN_MAJOR:
+            self.stats.pgmajfault += 1
         return True
 
 

@@ -464,8 +464,8 @@ class MmStruct:
                 if not e or not e & (_PAGE_PRESENT | PROTNONE_BIT):    # empty, swap entry
                     continue
                 pa = e & ADDR
-                if prot_none:
-                    new = pa | _PAGE_PROTNONE | _PAGE_USER
+                if prot_none:                   # (D kept: a swap-cache page's copy may be stale)
+                    new = pa | _PAGE_PROTNONE | _PAGE_USER | (e & _PAGE_DIRTY)
                 else:
                     new = pa | vma.prot_bits | (e & 0x60)       # keep A/D
                     if fl & VM_WRITE and pa != zero and (

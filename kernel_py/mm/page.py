@@ -46,13 +46,13 @@ PG_dirty = 1 << 4
 PG_referenced = 1 << 5
 PG_active = 1 << 6
 PG_lru = 1 << 7
-PG_swapbacked = 1 << 8
+PG_swapcache = 1 << 8         # an anon page still in the swap cache (mm/swap_state.py)
 PG_uptodate = 1 << 9
 PG_writeback = 1 << 10
 PG_locked = 1 << 11
 PG_FLAGS_MASK = 0x0FFF
 PG_NAMES = ("buddy", "head", "tail", "reserved", "dirty", "referenced",
-            "active", "lru", "swapbacked", "uptodate", "writeback", "locked")
+            "active", "lru", "swapcache", "uptodate", "writeback", "locked")
 
 # Owner kind (bits 12-15 of `flags`).
 KIND_SHIFT = 12

@@ -32,7 +32,8 @@
 
 from kernel_py.mm.filemap import LruList
 from kernel_py.mm.page import (
-    KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, RECORD_SHIFT,
+    KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
+    RECORD_SHIFT,
 )
 from kernel_py.mm.page_ext import alloc_page_ext
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
@@ -125,11 +126,14 @@ class AnonLru:
         del pend[:]
 
     def release(self, pa):
-        """An anon frame lost its last reference: off its list and out of
-        the rmap, flags reset (the frame goes back to pcp or the buddy)."""
+        """An anon frame lost its last reference: off its list, out of the
+        rmap and the swap cache, flags reset (the frame goes back to pcp or
+        the buddy)."""
         pfn = pa >> 12
         a = self.base + (pfn << RECORD_SHIFT)
         f = self._r16(a)
+        if f & PG_swapcache:
+            self.k.swapcache.delete(pfn)
         if f & PG_lru:
             if f & PG_active:
                 self.active.remove(pfn)

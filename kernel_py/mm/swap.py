@@ -23,11 +23,14 @@
 # format: "SWAPSPACE2" in the last 10 bytes, version 1, last_page,
 # nr_badpages and the bad page list at offset 1024); slot N is page N of the
 # device (sectors 8N..8N+7). The swap map is one byte per slot: its use
-# count (the PTEs holding the entry; there is no swap cache: a page read
-# back in becomes a private frame of the process that faulted, and the
-# slot loses that one reference), SWAP_MAP_BAD for the header and bad
-# pages. Slots are handed out in runs from a cursor, so a batch of pages
+# count (the PTEs holding the entry) plus SWAP_HAS_CACHE while a page read
+# back in is still in the swap cache (mm/swap_state.py: the slot keeps the
+# page's copy, so a clean page goes out again without a write), or
+# SWAP_MAP_BAD for the header and bad pages. A slot is free when its byte
+# is 0. Slots are handed out in runs from a cursor, so a batch of pages
 # written by reclaim is one disk request.
+
+from array import array
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
@@ -44,6 +47,8 @@ HEADER_GFP = G.GFP_KERNEL | G.__GFP_ZERO   # (no __GFP_* inside a class: CPython
 
 SWAP_MAP_MAX = 0x3e             # Linux's highest count kept in the map byte
 SWAP_MAP_BAD = 0x3f
+SWAP_HAS_CACHE = 0x40           # the slot's page is in the swap cache
+SWAP_COUNT_MASK = 0x3f
 SECTORS_PER_PAGE = PAGE_SIZE >> 9
 MAGIC = b"SWAPSPACE2"
 MAGIC_OFF = PAGE_SIZE - 10
@@ -68,6 +73,15 @@ def swp_offset(e):
 def is_swap_pte(e):
     """Non-zero, not present, not a PROT_NONE page: a swap entry."""
     return e != 0 and not e & 1 and not e & PROTNONE_BIT
+
+
+def zeroed_u32(n):
+    """array('I') of n zeros (MicroPython's arrays cannot be multiplied,
+    CPython's cannot be made from bytes)."""
+    try:
+        return array("I", bytes(4 * n))
+    except TypeError:
+        return array("I", [0]) * n
 
 
 def le32(buf, off):
@@ -99,6 +113,7 @@ class SwapInfo:
         self.inuse = 0                      # slots with a count
         self.cursor = 1
         self.writeok = True                 # swapoff clears it first
+        self.cache = zeroed_u32(self.max)   # slot -> pfn + 1 of its swap-cache page (0: none)
 
     def alloc_run(self, n):
         """(first, count): up to n contiguous free slots (count 0: full);
@@ -165,18 +180,25 @@ class SwapSystem:
         return si, off
 
     def count(self, e):
+        """PTEs holding entry e (the swap cache's hold not counted)."""
         si, off = self.lookup(e)
-        return si.map[off] if si is not None else 0
+        return si.map[off] & SWAP_COUNT_MASK if si is not None else 0
 
-    def dup(self, e):
-        """One more PTE holds entry e (fork)."""
+    def vm_swap_full(self):
+        """Linux's vm_swap_full: under half the swap space free; a page
+        swapped in then gives its slot up rather than stay in the cache."""
+        return self.nr_swap_pages * 2 < self.total_swap_pages
+
+    def dup(self, e, n=1):
+        """n more PTEs hold entry e (fork; reclaim unmapping a page that
+        kept its slot)."""
         si, off = self.lookup(e)
         if si is None:
             raise KernelError("EINVAL", "swap_duplicate: bad swap entry 0x%x" % e)
         c = si.map[off]
-        if c >= SWAP_MAP_MAX:
-            raise KernelError("ENOMEM", "swap_duplicate: slot %d has %d users" % (off, c))
-        si.map[off] = c + 1
+        if (c & SWAP_COUNT_MASK) + n > SWAP_MAP_MAX:
+            raise KernelError("ENOMEM", "swap_duplicate: slot %d has %d users" % (off, c & SWAP_COUNT_MASK))
+        si.map[off] = c + n
 
     def free_entry(self, e):
         """One PTE holding e is gone (munmap, exit, swap-in)."""
@@ -189,11 +211,21 @@ class SwapSystem:
         c = si.map[off] - 1
         si.map[off] = c
         if not c:
-            si.inuse -= 1
-            if si.writeok:                  # (swapoff took the area's slots out)
-                self.nr_swap_pages += 1
-            if off < si.cursor:
-                si.cursor = off
+            self.slot_freed(si, off)
+
+    def put_cache_slot(self, si, off):
+        """The swap cache let go of the slot's page."""
+        c = si.map[off] & ~SWAP_HAS_CACHE
+        si.map[off] = c
+        if not c:
+            self.slot_freed(si, off)
+
+    def slot_freed(self, si, off):
+        si.inuse -= 1
+        if si.writeok:                      # (swapoff took the area's slots out)
+            self.nr_swap_pages += 1
+        if off < si.cursor:
+            si.cursor = off
 
     def get_swap_pages(self, n):
         """(SwapInfo, first slot, count) of up to n contiguous free slots
@@ -333,6 +365,7 @@ class SwapSystem:
         self.nr_swap_pages -= si.pages - si.inuse
         self.total_swap_pages -= si.pages
         try:
+            self.k.swapcache.drop_area(si)  # its pages stay, as plain anon pages
             if si.inuse:
                 self.k.vmscan.try_to_unuse(si)
         except KernelError:

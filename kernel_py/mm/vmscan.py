@@ -23,14 +23,16 @@
 # back to the active list, a busy page (extra references, a PROT_NONE or
 # stale mapping) rotates, the rest is written to swap in batches of up to
 # SWAP_CLUSTER_MAX pages (one disk request per run of slots), its PTEs
-# replaced by the swap entry and the frame freed to the buddy.
+# replaced by the swap entry and the frame freed to the buddy. A page still
+# in the swap cache (mm/swap_state.py) goes back to its own slot, written
+# only when one of its PTEs is dirty (the D bit the MMU sets on a store).
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.mm.page import NIL, OFF_COUNT, PG_active, RECORD_SHIFT
-from kernel_py.mm.swap import PROTNONE_BIT, is_swap_pte, swp_entry
+from kernel_py.mm.swap import PROTNONE_BIT, SWAP_COUNT_MASK, is_swap_pte, swp_entry
 from kernel_py.mm.zone import int_sqrt
-from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -190,9 +192,8 @@ class Vmscan:
         """Scan nr_to_scan pages from the inactive anon tail; swap out the
         unreferenced ones. Returns pages freed."""
         anon = self.anon
+        swapcache = self.k.swapcache
         lst = anon.inactive
-        base = self.k.mem_map.base
-        r32 = self.hw.read32
         batch = []
         freed = 0
         for _ in range(nr_to_scan):
@@ -209,6 +210,11 @@ class Vmscan:
                 continue
             if anon.referenced(ptes):
                 anon.activate(pfn)
+                continue
+            cached = swapcache.entry_of(pfn)
+            if cached is not None:
+                anon.isolate(pfn)
+                freed += self.pageout_cached(pfn, ptes, cached[0], cached[1])
                 continue
             if not self.swap.can_swap_out():
                 anon.rotate(pfn)
@@ -265,6 +271,40 @@ class Vmscan:
         for pfn, ptes in batch[i:]:             # not written: keep them, active
             anon.putback_active(pfn)
         return freed
+
+    def pageout_cached(self, pfn, ptes, si, off):
+        """Unmap a page that kept its swap slot: written there again only
+        if a PTE dirtied it since it was read. Returns pages freed."""
+        swap = self.swap
+        hw = self.hw
+        pa = pfn << 12
+        dirty = False
+        for mm, va, slot, e in ptes:
+            if e & _PAGE_DIRTY:
+                dirty = True
+        if dirty:
+            try:
+                swap.write_pages(si, off, [pa])
+            except KernelError as exc:
+                self.swapout_errors += 1
+                self.k.printk("Write-error on swap-device (%s): %s" % (si.path, exc.line()))
+                self.anon.putback_active(pfn)
+                return 0
+        else:
+            self.k.swapcache.reuse_total += 1
+        e = swp_entry(si.type, off)
+        swap.dup(e, len(ptes))
+        cr3 = hw.read_cr3() & ADDR
+        for mm, va, slot, old in ptes:
+            hw.write64(slot, e)
+            if mm.pgd == cr3:
+                hw.invlpg(va)
+            mm.rss_anon -= 1
+            mm.swapents += 1
+        self.k.swapcache.delete(pfn)
+        self.anon.release(pa)
+        self.k.buddy.free_pages(pa, 0)
+        return 1
 
     def shrink_file(self, lru, nr, sc):
         pc = self.pagecache()
@@ -433,36 +473,59 @@ class Vmscan:
                 ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
 
 
+SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache
+SWAPIN_MAJOR = 2        # k_swapin: read from the disk
+
+
+def swapin_pte(vma, pa, writable):
+    if not vma.flags & 1:                           # PROT_NONE (swapoff): keep it inaccessible
+        return pa | PROTNONE_BIT | _PAGE_USER
+    return pa | (vma.rw_bits if writable and vma.flags & 2 else vma.prot_bits)
+
+
 def k_swapin(k, mm, vma, va, epa, e):
-    """Bring the page of swap PTE e (at epa, address va) back: a fresh
-    private frame with the data, the PTE pointing at it, the slot's count
-    down by one. False when no frame could be had."""
+    """Bring the page of swap PTE e (at epa, address va) back and map it,
+    the slot's count down by one: SWAPIN_MINOR when it was still in the
+    swap cache (shared since fork: mapped read-only, copy-on-write),
+    SWAPIN_MAJOR when it was read into a fresh frame (which stays in the
+    swap cache unless swap is over half full; writable only when no other
+    PTE holds the slot), 0 when no frame could be had."""
     hw = k.hw
     swap = k.swap
+    cache = k.swapcache
     si, off = swap.lookup(e)
     if si is None:
         raise KernelError("EIO", "bad swap entry 0x%x at 0x%x" % (e, va))
+    pa = cache.lookup(si, off)
+    if pa is not None:
+        mm.get_page(pa)
+        hw.write64(epa, swapin_pte(vma, pa, False))
+        swap.put_slot(si, off)
+        mm.rss_anon += 1
+        mm.swapents -= 1
+        cache.find_total += 1
+        return SWAPIN_MINOR
     pa = k.pcp.alloc()
     if pa is None:
-        return False
+        return 0
     if hw.read64(epa) != e or mm.pgd is None:     # changed while allocating
         k.pcp.free(pa)
-        return True
+        return SWAPIN_MINOR
     try:
         swap.read_page(si, off, pa)
     except KernelError:
         k.pcp.free(pa)
         raise
-    if not vma.flags & 1:                           # PROT_NONE (swapoff): keep it inaccessible
-        pte = pa | PROTNONE_BIT | _PAGE_USER
-    else:
-        pte = pa | (vma.rw_bits if vma.flags & 2 else vma.prot_bits)
-    hw.write64(epa, pte)
+    keep = si.writeok and not swap.vm_swap_full()
+    if keep:
+        cache.add(pa, si, off)
     swap.put_slot(si, off)
+    exclusive = not keep or not si.map[off] & SWAP_COUNT_MASK
+    hw.write64(epa, swapin_pte(vma, pa, exclusive))     # clean (D clear) until stored to
     mm.rss_anon += 1
     mm.swapents -= 1
     k.anon.add_new(pa, mm.rkey | (va >> 12))
-    return True
+    return SWAPIN_MAJOR
 
 
 __all__ = ["Vmscan", "get_scan_count", "scan_balance", "inactive_is_low", "k_swapin",

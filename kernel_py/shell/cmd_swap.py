@@ -174,7 +174,7 @@ def proc_oom_score_adj(k, pid):
 # -- /proc/vmstat
 def vmstat_source(k):
     out = []
-    for name in ("anon", "swap", "vmscan", "oom"):
+    for name in ("anon", "swap", "swapcache", "vmscan", "oom"):
         obj = getattr(k, name, None)
         if obj is not None:
             out.extend(obj.vmstat_pairs())

@@ -2,14 +2,19 @@
 walk every process's user page tables from physical memory and compare
 them with its VMAs, its RSS counters, the mem_map refcounts and the
 buddy's free count; the reverse map and the anon LRU lists against the
-PTEs; every swap slot's count against the swap PTEs that hold it; file
+PTEs; every swap slot's count against the swap PTEs that hold it and the
+swap cache; file
 mappings against the page cache (each mapped page the cache's page for
 that offset, its count the cache's reference plus the PTEs) and the files'
 i_mmap lists and pins."""
 
 from kernel_py.kernel import Kernel
-from kernel_py.mm.page import KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru
-from kernel_py.mm.swap import SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type
+from kernel_py.mm.page import (
+    KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru, PG_swapcache,
+)
+from kernel_py.mm.swap import (
+    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type,
+)
 from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
@@ -251,19 +256,30 @@ def check_rmap_lru(k, rkeys):
 
 
 def check_swap_map(k, swaprefs):
-    """Every slot's count is the number of swap PTEs holding it (there is no
-    swap cache); the free-slot totals agree."""
+    """Every slot's count is the number of swap PTEs holding it, plus
+    SWAP_HAS_CACHE exactly when a page in the swap cache has that slot
+    (both ways: the page's flag and entry, the area's cache array); the
+    free-slot totals agree."""
     swap = k.swap
+    sc = k.swapcache
     free = 0
     total = 0
+    cached = 0
     for si in swap.active():
         inuse = 0
         for off in range(1, si.max):
             c = si.map[off]
             if c == SWAP_MAP_BAD:
                 continue
-            assert c == swaprefs.get((si.type, off), 0), "slot %d:%d count %d, %d PTEs" % (
+            assert c & SWAP_COUNT_MASK == swaprefs.get((si.type, off), 0), "slot %d:%d count %d, %d PTEs" % (
                 si.type, off, c, swaprefs.get((si.type, off), 0))
+            pa = sc.lookup(si, off)
+            assert bool(c & SWAP_HAS_CACHE) == (pa is not None), "slot %d:%d cache flag" % (si.type, off)
+            if pa is not None:
+                cached += 1
+                assert k.mem_map.flags(pa >> 12) & PG_swapcache
+                assert k.mem_map.kind(pa >> 12) == KIND_ANON and k.mem_map.count(pa >> 12) >= 1
+                assert sc.entry_of(pa >> 12) == (si, off)
             if c:
                 inuse += 1
         assert inuse == si.inuse, (si.inuse, inuse)
@@ -274,3 +290,4 @@ def check_swap_map(k, swaprefs):
         assert swap.areas[key[0]] is not None
     assert swap.nr_swap_pages == free, (swap.nr_swap_pages, free)
     assert swap.total_swap_pages == total
+    assert sc.nr == cached, (sc.nr, cached)
