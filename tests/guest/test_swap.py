@@ -4,7 +4,8 @@ IDE disk (made by the host's mkswap when there is one, else by the guest's),
 through swap, checked against checksums the host computes on its own; the
 swap entry left in a PTE seen by the host's page walker (QMP) and the page
 found on the swap image at the slot it names; /proc/swaps, swapoff,
-vm.swappiness, free/vmstat/top.
+vm.swappiness, free/vmstat/top; the swap cache (a page read back and
+reclaimed again while clean is not written again).
 
 Sizes: a 64 MiB guest (about 38 MiB for the buddy: the VM heap takes 24 MiB)
 and 128 MiB of anonymous memory (2x RAM) over a 160 MiB swap disk. Under
@@ -160,3 +161,30 @@ def test_proc_swaps_swapoff_and_swappiness(sg, images):
     assert g.run_expect_error("swapoff /dev/sdb").startswith("error: EINVAL")
     g.run("swapon /dev/sdb")
     assert g.run("cat /proc/swaps").split("\n")[1].endswith(label)
+
+
+def test_swap_cache_puts_clean_pages_out_without_writing(sg):
+    """A page read back keeps its slot (SwapCached); reclaimed again before
+    it is written to, it costs no disk write."""
+    g = sg
+    pid = int(g.run("spawn cached"))
+    a = int(g.run("mmap %d 8M" % pid), 16)
+    g.run("pattern %d 0x%x %d 9" % (pid, a, 8 * MiB))
+    g.run("echo 8M > /sys/fs/cgroup/memory.reclaim", timeout=600, check=False)
+    assert status(g, pid)["VmSwap"] >= 6 * 1024
+    out = g.run("memsum %d 0x%x %d" % (pid, a, 8 * MiB), timeout=600).split()
+    assert out[1] == expected_memsum(a, 8 * MiB, 9)
+    majors = int(out[4].split("=")[1])
+    assert majors >= 1500
+    assert fields(g.run("cat /proc/meminfo"))["SwapCached"] >= majors * 4 * 9 // 10
+    v1 = vmstat(g)
+    g.run("echo 8M > /sys/fs/cgroup/memory.reclaim", timeout=600, check=False)
+    v2 = vmstat(g)
+    assert status(g, pid)["VmSwap"] >= 6 * 1024
+    assert v2["swapcache_reuse"] - v1["swapcache_reuse"] >= 1500
+    assert v2["pswpout"] - v1["pswpout"] < 100                 # clean: not written again
+    assert g.run("memsum %d 0x%x %d" % (pid, a, 8 * MiB), timeout=600).split()[1] == \
+        expected_memsum(a, 8 * MiB, 9)
+    g.run("kill %d" % pid)
+    mi = fields(g.run("cat /proc/meminfo"))
+    assert mi["SwapCached"] == 0 and mi["SwapFree"] == mi["SwapTotal"]
