@@ -40,7 +40,7 @@ from kernel_py.mm.rmap import PENDING_MAX
 from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.x86 import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
-    _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+    _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
 
 try:
@@ -345,7 +345,7 @@ class FaultHandler:
             bits = vma.prot_bits
             if vma.shm is not None and vma.flags & VM_WRITE:
                 bits = vma.rw_bits
-            hw.write64(t, pa | bits)
+            hw.write64(t, pa | bits | (e & _PAGE_DIRTY))   # D kept (swap cache: the disk copy may be stale)
             return True                         # a write retries into wp_fault
         if vma.file is not None:
             return self.file_fault(mm, vma, va, err, rip, t)

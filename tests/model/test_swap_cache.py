@@ -121,3 +121,28 @@ def test_swapoff_and_a_full_swap_keep_no_cache():
     assert memsum(sh2, p2, a2, n2)[0] == expected(a2, n2, 2)
     assert k2.swapcache.nr < 1024                      # vm_swap_full: swapped-in pages let go
     check_all(k2)
+
+
+def test_a_store_survives_prot_none_and_reclaim():
+    """The dirty bit of a swap-cached page outlives mprotect(PROT_NONE) and
+    back, so reclaim writes the page instead of trusting the stale copy."""
+    k, sh = box()
+    base = check_all(k)
+    pid = int(run(sh, "spawn n"))
+    a, n = fill(sh, pid, "2M", seed=4)
+    reclaim_all(sh)
+    memsum(sh, pid, a, n)                               # back, in the swap cache, clean
+    assert k.swapcache.nr >= 400
+    run(sh, "write %d 0x%x 4b5059" % (pid, a + 8192))   # dirtied (exclusive: mapped writable)
+    run(sh, "mprotect %d 0x%x %d none" % (pid, a, n))
+    run(sh, "mprotect %d 0x%x %d rw" % (pid, a, n))
+    check_all(k, base)
+    v0 = vmstat(sh)
+    reclaim_all(sh)
+    v1 = vmstat(sh)
+    assert v1["pswpout"] - v0["pswpout"] >= 1           # that page, at least, written again
+    assert v1["swapcache_reuse"] - v0["swapcache_reuse"] >= 400
+    assert run(sh, "read %d 0x%x 3" % (pid, a + 8192)) == "4b 50 59"
+    run(sh, "write %d 0x%x %s" % (pid, a + 8192, csum.pattern_stamp(4, a + 8192).to_bytes(8, "little")[:3].hex()))
+    assert memsum(sh, pid, a, n)[0] == expected(a, n, 4)
+    check_all(k, base)
