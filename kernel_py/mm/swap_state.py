@@ -21,7 +21,8 @@
 # swapoff does not stay. meminfo SwapCached counts the pages here.
 
 from kernel_py.mm.page import PG_swapcache, RECORD_SHIFT
-from kernel_py.mm.rmap import EXT_MASK, EXT_SHIFT, alloc_page_ext
+from kernel_py.mm.page_ext import alloc_page_ext
+from kernel_py.mm.rmap import EXT_MASK, EXT_SHIFT
 from kernel_py.mm.swap import SWAP_HAS_CACHE, swp_entry, swp_offset, swp_type
 
 
@@ -33,7 +34,7 @@ class SwapCache:
         self.hw = k.hw
         self.base = k.mem_map.base
         self.swap = k.swap
-        self.ext = alloc_page_ext(k.buddy, k.mem_map.nr_pfns)     # pfn -> swap entry
+        self.ext = alloc_page_ext(k.buddy, k.mem_map.nr_pfns, 3, "the swap cache")  # pfn -> swap entry
         self.nr = 0                 # pages in the cache (meminfo SwapCached)
         self.add_total = 0          # /proc/vmstat: pages kept at swap-in
         self.find_total = 0         # swap-ins served from the cache
