@@ -13,8 +13,14 @@ from swapsupport import MiB, boot, meminfo, run, vmstat
 from test_swap import expected, fill, memsum, swapped_va
 
 
-def box():
-    return boot(mem=24 * MiB, swap=64 * MiB)        # swap stays under half full
+def start(size, seed):
+    """(k, sh, conservation baseline, pid, addr, length): a machine whose
+    swap stays under half full, and a process with `size` of pattern."""
+    k, sh = boot(mem=24 * MiB, swap=64 * MiB)
+    base = check_all(k)
+    pid = int(run(sh, "spawn p"))
+    a, n = fill(sh, pid, size, seed=seed)
+    return k, sh, base, pid, a, n
 
 
 def reclaim_all(sh):
@@ -24,10 +30,7 @@ def reclaim_all(sh):
 
 
 def test_clean_pages_go_out_again_without_a_write():
-    k, sh = box()
-    base = check_all(k)
-    pid = int(run(sh, "spawn c"))
-    a, n = fill(sh, pid, "32M", seed=11)                # more than RAM
+    k, sh, base, pid, a, n = start("32M", 11)          # more than RAM
     assert memsum(sh, pid, a, n)[0] == expected(a, n, 11)   # every page read back
     assert meminfo(sh)["SwapCached"] > 0
     check_all(k, base)
@@ -47,10 +50,7 @@ def test_clean_pages_go_out_again_without_a_write():
 
 
 def test_dirtied_pages_are_written_again_to_their_slot():
-    k, sh = box()
-    base = check_all(k)
-    pid = int(run(sh, "spawn d"))
-    a, n = fill(sh, pid, "32M", seed=5)
+    k, sh, base, pid, a, n = start("32M", 5)
     memsum(sh, pid, a, n)                               # into the swap cache
     run(sh, "pattern %d 0x%x %d 6" % (pid, a, n))       # every page dirtied
     check_all(k, base)
@@ -61,10 +61,7 @@ def test_dirtied_pages_are_written_again_to_their_slot():
 
 
 def test_fork_shares_one_page_read_once():
-    k, sh = box()
-    base = check_all(k)
-    p = int(run(sh, "spawn parent"))
-    a, n = fill(sh, p, "4M", seed=3)
+    k, sh, base, p, a, n = start("4M", 3)
     reclaim_all(sh)
     va, e = swapped_va(k, p)
     assert va is not None
@@ -100,10 +97,7 @@ def test_fork_shares_one_page_read_once():
 
 
 def test_swapoff_and_a_full_swap_keep_no_cache():
-    k, sh = box()
-    base = check_all(k)
-    pid = int(run(sh, "spawn o"))
-    a, n = fill(sh, pid, "8M", seed=9)
+    k, sh, base, pid, a, n = start("8M", 9)
     reclaim_all(sh)
     memsum(sh, pid, a, n)
     assert meminfo(sh)["SwapCached"] > 1000
@@ -126,10 +120,7 @@ def test_swapoff_and_a_full_swap_keep_no_cache():
 def test_a_store_survives_prot_none_and_reclaim():
     """The dirty bit of a swap-cached page outlives mprotect(PROT_NONE) and
     back, so reclaim writes the page instead of trusting the stale copy."""
-    k, sh = box()
-    base = check_all(k)
-    pid = int(run(sh, "spawn n"))
-    a, n = fill(sh, pid, "2M", seed=4)
+    k, sh, base, pid, a, n = start("2M", 4)
     reclaim_all(sh)
     memsum(sh, pid, a, n)                               # back, in the swap cache, clean
     assert k.swapcache.nr >= 400
