@@ -10,16 +10,30 @@
 #   vmalloc frames                   == VmallocUsed
 #   page-cache frames                == nr_file_pages
 #   anon frames                      == LRU + lru_add batch + pcp list + shmem
+#   page-table frames                == the tables reachable from init_mm's
+#                                       PML4, every process's PML4 and the
+#                                       pfdemo root (walked here), and each
+#                                       mm's own count (nr_pgtables, VmPTE)
+#                                       agrees with its walk
+#   swap entries in user PTEs        == each mm's swapents (MM_SWAPENTS), and
+#                                       their sum == the swap maps' use
+#                                       counts; slots with a count == inuse
+#                                       (there is no swap cache: a slot's
+#                                       every user is a PTE)
 #
 # The walk skips a block's other frames by its order, so a wrong order in a
 # record shows as a conservation error. It reads mem_map through one hw.mem
 # view, a byte at a time: no Python object per frame.
 
 from kernel_py.mm.page import (
-    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_SHIFT,
+    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE, KIND_SHIFT,
     KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_tail, RECORD_SHIFT,
 )
+from kernel_py.mm.swap import PROTNONE_BIT, SWAP_MAP_BAD
 from kernel_py.mm.zone import NR_ORDERS
+from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
+
+KERNEL_HALF = 256                       # PML4 entries 256..511 map the kernel
 
 NR_KINDS = 16
 
@@ -89,8 +103,9 @@ def zone_index(zones, pfn):
 
 def expected_anon(k):
     """Anon frames the kernel knows of: the anon LRU lists, the lru_add
-    batch, the pcp list (allocated, KIND_ANON, not mapped) and each shared
-    anonymous object's pages (counted once, however many map it)."""
+    batch, the pcp list (allocated, KIND_ANON, not mapped), each shared
+    anonymous object's pages (counted once, however many map it) and the
+    pfdemo page."""
     total = 0
     anon = getattr(k, "anon", None)
     if anon is not None:
@@ -105,6 +120,9 @@ def expected_anon(k):
             for v in t.mm.vmas:
                 if v.shm is not None:
                     shms[v.shm.ino] = len(v.shm.pages)
+    demo = getattr(k, "pfdemo", None)          # pfdemo's one page (KIND_ANON, no mm)
+    if demo is not None and demo.pa is not None:
+        total += 1
     return total + sum(shms.values())
 
 
@@ -133,6 +151,7 @@ def check(k):
                    % (free, used, b.managed_pages()))
     out += check_slab(k, c)
     out += check_counters(k, c)
+    out += check_tables_and_swap(k, c)
     return c, out
 
 
@@ -172,6 +191,76 @@ def check_counters(k, c):
         if c.kinds[kind] != want:
             out.append("%s: %d frames in mem_map, %d by the counters"
                        % (KIND_NAMES[kind], c.kinds[kind], want))
+    return out
+
+
+class TableWalk:
+    """Tables and swap PTEs found below one root (the root not counted)."""
+
+    def __init__(self, hw):
+        self.hw = hw
+        self.tables = 0
+        self.swap_ptes = 0
+
+    def walk(self, table, level, first=0, last=512):
+        """Count the tables below `table` (a level-`level` table, 4 = PML4)
+        reached through entries first..last-1; at level 1 count the swap
+        entries (not present, not zero, not PROT_NONE: mm/swap.py)."""
+        r64 = self.hw.read64
+        for i in range(first, last):
+            e = r64(table + 8 * i)
+            if level == 1:
+                if e and not e & _PAGE_PRESENT and not e & PROTNONE_BIT:
+                    self.swap_ptes += 1
+                continue
+            if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):
+                continue
+            self.tables += 1
+            self.walk(e & PTE_ADDR_MASK, level - 1)
+
+
+def check_tables_and_swap(k, c):
+    """KIND_PAGETABLE frames against the tables walked from every root;
+    each mm's nr_pgtables and swapents against its own walk; the swap
+    maps against the swap PTEs."""
+    out = []
+    hw = k.hw
+    kern = TableWalk(hw)
+    kern.walk(k.init_mm.pgd, 4, KERNEL_HALF)     # shared by every process PML4
+    walked = 1 + kern.tables
+    demo = getattr(k, "pfdemo", None)
+    if demo is not None:
+        w = TableWalk(hw)
+        w.walk(demo.root, 4, 0, KERNEL_HALF)
+        walked += 1 + w.tables
+    swap_ptes = 0
+    procs = getattr(k, "procs", None)
+    for t in (procs.tasks.values() if procs is not None else ()):
+        mm = t.mm
+        w = TableWalk(hw)
+        w.walk(mm.pgd, 4, 0, KERNEL_HALF)
+        walked += 1 + w.tables
+        swap_ptes += w.swap_ptes
+        if w.tables != mm.nr_pgtables:
+            out.append("pid %d: %d page tables walked, nr_pgtables %d" % (t.pid, w.tables, mm.nr_pgtables))
+        if w.swap_ptes != mm.swapents:
+            out.append("pid %d: %d swap PTEs walked, swapents %d" % (t.pid, w.swap_ptes, mm.swapents))
+    if c.kinds[KIND_PAGETABLE] != walked:
+        out.append("pagetable: %d frames in mem_map, %d tables reachable (kernel %d)"
+                   % (c.kinds[KIND_PAGETABLE], walked, 1 + kern.tables))
+    swap = getattr(k, "swap", None)
+    if swap is not None:
+        uses = inuse = counted = 0
+        for si in swap.active():
+            for n in si.map:
+                if n and n != SWAP_MAP_BAD:
+                    uses += n
+                    counted += 1
+            inuse += si.inuse
+        if counted != inuse:
+            out.append("swap: %d slots with a count, inuse %d" % (counted, inuse))
+        if uses != swap_ptes:
+            out.append("swap: %d uses in the swap maps, %d swap PTEs" % (uses, swap_ptes))
     return out
 
 

@@ -24,6 +24,18 @@ def proc_buddyinfo(k):
                      for z in populated(k))
 
 
+@pseudo_file("/sys/kernel/debug/extfrag/unusable_index")
+def debug_unusable_index(k):
+    """Linux's format: one line per zone, the index of each order to three places."""
+    from kernel_py.mm.extfrag import unusable_free_index
+    out = []
+    for z in populated(k):
+        nr = z.nr_free()
+        out.append("Node 0, zone %8s " % z.name + "".join(
+            "%d.%03d " % divmod(unusable_free_index(nr, o), 1000) for o in range(len(nr))))
+    return "\n".join(out)
+
+
 @pseudo_file("/proc/zoneinfo")
 def proc_zoneinfo(k):
     out = []
@@ -195,7 +207,7 @@ def cmd_pfdemo(k, args):
     return pfdemo.run(k)
 
 
-@command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters")
+@command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters, the page tables and the swap maps")
 def cmd_check(k, args):
     from kernel_py.mm import debug_vm
     if args:

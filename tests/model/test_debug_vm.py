@@ -1,0 +1,50 @@
+"""`check` (kernel_py/mm/debug_vm.py) cross-checks page-table frames and swap
+accounting: on a consistent kernel (processes, fork, vmalloc, pfdemo) it
+says ok, and a table frame nobody links, a wrong nr_pgtables or swapents,
+or a swap slot nobody refers to each become a violation naming the count."""
+
+from kernel_py.mm import debug_vm
+from kernel_py.shell.shell import Shell
+from mmsupport import boot
+import kernel_py.shell.all  # noqa: F401
+
+
+def busy_kernel():
+    k = boot(mem=64 << 20)
+    sh = Shell(k)
+    pid = sh.execute("spawn a")
+    a = sh.execute("mmap %s 3M" % pid)
+    sh.execute("touch %s %s 3M w" % (pid, a))
+    sh.execute("fork %s" % pid)
+    sh.execute("vmalloc 300000")
+    sh.execute("pfdemo")
+    return k, sh, int(pid)
+
+
+def test_consistent_kernel_passes_and_counts_every_table():
+    k, sh, pid = busy_kernel()
+    c, bad = debug_vm.check(k)
+    assert bad == []
+    assert sh.execute("check").endswith("check: ok")
+    mms = [t.mm for t in k.procs.tasks.values()]
+    assert c.kinds[debug_vm.KIND_PAGETABLE] > sum(1 + mm.nr_pgtables for mm in mms)
+
+
+def test_unlinked_table_frame_is_a_violation():
+    k, sh, pid = busy_kernel()
+    lost = k.alloc_table()
+    bad = debug_vm.check(k)[1]
+    assert any(b.startswith("pagetable: ") for b in bad), bad
+    k.free_table(lost)
+    assert debug_vm.check(k)[1] == []
+
+
+def test_wrong_mm_counters_are_violations():
+    k, sh, pid = busy_kernel()
+    mm = k.procs.tasks[pid].mm
+    mm.nr_pgtables += 1
+    mm.swapents += 2
+    bad = debug_vm.check(k)[1]
+    assert "pid %d: %d page tables walked, nr_pgtables %d" % (pid, mm.nr_pgtables - 1, mm.nr_pgtables) in bad
+    assert "pid %d: 0 swap PTEs walked, swapents 2" % pid in bad
+    assert sh.execute("check").startswith("error: EUCLEAN: 2 violations")
