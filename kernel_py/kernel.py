@@ -71,6 +71,9 @@ class Kernel:
         self.printk(self.mm_summary())
         self.block_init()
         self.reclaim_init()
+        from kernel_py.mm.debug_anchor import DebugAnchor
+        self.debug_anchor = DebugAnchor(self)     # for host tools over QMP alone
+        self.debug_anchor.publish()
 
     def mm_init(self):
         """memblock -> mem_map -> zones and buddy -> the kernel's page tables.
@@ -141,6 +144,9 @@ class Kernel:
         vmscan = getattr(self, "vmscan", None)
         if vmscan is not None:
             vmscan.kswapd()
+        anchor = getattr(self, "debug_anchor", None)
+        if anchor is not None:
+            anchor.refresh()
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)

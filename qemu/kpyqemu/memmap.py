@@ -21,6 +21,7 @@ import struct
 import zlib
 
 from kernel_py.mm import page as P
+from kernel_py.mm.extfrag import unusable_free_index
 from kernel_py.mm.kmalloc import LARGE_AUX
 from kernel_py.mm.slab_common import SLOB_AUX
 from kernel_py.mm.slob import BIG_AUX
@@ -114,6 +115,19 @@ def classify(records, nr_pfns, backends, pcp=()):
             cats[f] = cat
         pfn = end
     return Snapshot(cats)
+
+
+def snapshot_qmp(machine):
+    """The same from guest-physical memory alone (a running `make qemu`,
+    its console the user's): the debug anchor at a fixed physical address
+    (kernel_py/mm/debug_anchor.py) says where mem_map is and each cache's
+    backend. The pcp list is not published, so its frames count as anon."""
+    from kernel_py.mm import debug_anchor
+    meta = debug_anchor.parse(machine.read_phys(debug_anchor.ANCHOR_PA, debug_anchor.ANCHOR_BYTES))
+    if meta is None:
+        raise RuntimeError("no debug anchor at 0x%x: is the kernel booted?" % debug_anchor.ANCHOR_PA)
+    base, nr, backends = meta
+    return classify(machine.read_phys(base, nr * P.RECORD_SIZE), nr, backends)
 
 
 def snapshot(g):
@@ -244,28 +258,66 @@ def write_memmap_png(path, snap, **kw):
     return write_canvas(path, memmap_canvas(snap, **kw))
 
 
-def frag_canvas(samples, height=240, bar=3):
+def unusable_index(row, order):
+    """Linux's unusable free space index of `order` in thousandths
+    (kernel_py/mm/extfrag.py, the kernel's own
+    /sys/kernel/debug/extfrag/unusable_index), for free blocks by order
+    summed over the zones."""
+    return unusable_free_index(row, order)
+
+
+INDEX_ORDERS = (1, 2, 3, 4, 6, 8, 10)
+INDEX_COLOURS = {1: (38, 139, 210), 2: (42, 161, 152), 3: (133, 153, 0), 4: (181, 137, 0),
+                 6: (203, 75, 22), 8: (220, 50, 47), 10: (108, 113, 196)}
+
+
+OOM_MARK = (220, 50, 47)
+
+
+def frag_canvas(samples, height=240, bar=3, index_height=160, marks=()):
     """Free pages by order over time, stacked (order 0 at the bottom), one
-    bar per sample [(ops, [free blocks by order])]; the y axis is scaled to
-    the largest total."""
+    bar per sample [(ops, [free blocks by order])], the y axis scaled to
+    the largest total; below it the unusable free space index of a few
+    orders over the same samples (0 at the bottom, 1.000 at the top), where
+    an OOM event shows as the free pages dipping and the index jumping.
+    `marks`: sample indexes to flag with a red tick under the axis (the
+    soak's samples just after each OOM hog)."""
     top, left = 24, 10
     totals = [sum(n << o for o, n in enumerate(row)) for _, row in samples] or [1]
     peak = max(max(totals), 1)
     entries = [("order %d" % o, COLOURS[FREE[o]]) for o in range(NR_ORDERS)]
-    width = left + max(1, len(samples)) * bar + 20 + 130
-    cv = Canvas(width, top + height + 30)
-    cv.text(4, 4, "free pages by order, %d samples, peak %d pages" % (len(samples), peak))
+    title = "free pages by order, %d samples, peak %d pages" % (len(samples), peak)
+    title2 = "unusable free space index (0 - 1.000) by order"
+    plot_w = max(1, len(samples)) * bar
+    itop = top + height + 30 + 20
+    width = max(left + plot_w + 20 + 130, 8 + 8 * max(len(title), len(title2)))
+    cv = Canvas(width, itop + index_height + 30)
+    cv.text(4, 4, title)
     cv.rect(left - 1, top, 1, height, (0, 0, 0))
-    cv.rect(left - 1, top + height, len(samples) * bar + 1, 1, (0, 0, 0))
+    cv.rect(left - 1, top + height, plot_w + 1, 1, (0, 0, 0))
     for i, (_, row) in enumerate(samples):
         y = top + height
         for o, n in enumerate(row):
             h = (n << o) * height // peak
             cv.rect(left + i * bar, y - h, bar, h, COLOURS[FREE[o]])
             y -= h
+    for i in marks:
+        cv.rect(left + i * bar, top + height + 1, bar, 5, OOM_MARK)
     if samples:
-        cv.text(left, top + height + 8, "ops 0 - %d" % samples[-1][0])
-    legend(cv, left + len(samples) * bar + 20, top, entries)
+        cv.text(left, top + height + 8, "ops 0 - %d (red ticks: oom hogs)" % samples[-1][0])
+    legend(cv, left + plot_w + 20, top, entries)
+    # the index: one line of dots per order
+    cv.text(4, itop - 18, title2)
+    cv.rect(left - 1, itop, 1, index_height, (0, 0, 0))
+    cv.rect(left - 1, itop + index_height, plot_w + 1, 1, (0, 0, 0))
+    for o in INDEX_ORDERS:
+        prev = None
+        for i, (_, row) in enumerate(samples):
+            y = itop + index_height - 1 - unusable_index(row, o) * (index_height - 1) // 1000
+            y0, y1 = (y, y) if prev is None else (min(prev, y), max(prev, y))
+            cv.rect(left + i * bar, y0, bar, y1 - y0 + 1, INDEX_COLOURS[o])
+            prev = y
+    legend(cv, left + plot_w + 20, itop, [("order %d" % o, INDEX_COLOURS[o]) for o in INDEX_ORDERS])
     return cv
 
 
@@ -275,27 +327,47 @@ def write_frag_chart(path, samples, **kw):
 
 def main(argv=None):
     import argparse
-    from kpyqemu.guest import Guest
-    ap = argparse.ArgumentParser(description="draw a kernel_py guest's physical memory as a PNG")
+    ap = argparse.ArgumentParser(
+        description="draw a kernel_py guest's physical memory as a PNG",
+        epilog="With --qmp SOCKET the tool attaches to a running guest (make qemu opens "
+               "build/qmp.sock) and reads everything over QMP: the kernel's debug anchor "
+               "at physical 0x1000 (magic KPYANCH1: mem_map base, frame count, slab "
+               "backend per cache id; docs/debugging.md) and then mem_map. The guest is "
+               "paused while it reads. Without --qmp it boots its own guest and asks its "
+               "console (then the pcp frames are told apart from anon).")
     ap.add_argument("-o", "--output", default="memmap.png")
+    ap.add_argument("--qmp", metavar="SOCKET", help="attach to a running guest's QMP socket")
     ap.add_argument("--mem", default="64M")
     ap.add_argument("--cmdline", default="")
     ap.add_argument("--run", action="append", default=[],
-                    help="console command to run before the picture (repeatable)")
+                    help="console command to run before the picture (repeatable; own guest only)")
     ap.add_argument("--columns", type=int, default=128)
     ap.add_argument("--cell", type=int, default=4)
     ap.add_argument("--frag", metavar="PNG", help="also run a soak (--ops) and draw its fragmentation chart")
     ap.add_argument("--ops", type=int, default=300)
     args = ap.parse_args(argv)
-    with Guest(mem=args.mem, cmdline=args.cmdline) as g:
-        for c in args.run:
-            print("%s# %s" % (g.name, c))
-            print(g.run(c, check=False, allow_oops=True))
-        snap = snapshot(g)
-        write_memmap_png(args.output, snap, columns=args.columns, cell=args.cell)
-        for c, n in sorted(snap.counts().items(), key=lambda x: -x[1]):
-            print("%-14s %8d frames" % (c, n))
-        print("wrote %s" % args.output)
+    if args.qmp:
+        from kpyqemu.ptdump import QMPMachine
+        m = QMPMachine(args.qmp)
+        try:
+            m.pause()
+            try:
+                snap = snapshot_qmp(m)
+            finally:
+                m.resume()
+        finally:
+            m.close()
+    else:
+        from kpyqemu.guest import Guest
+        with Guest(mem=args.mem, cmdline=args.cmdline) as g:
+            for c in args.run:
+                print("%s# %s" % (g.name, c))
+                print(g.run(c, check=False, allow_oops=True))
+            snap = snapshot(g)
+    write_memmap_png(args.output, snap, columns=args.columns, cell=args.cell)
+    for c, n in sorted(snap.counts().items(), key=lambda x: -x[1]):
+        print("%-14s %8d frames" % (c, n))
+    print("wrote %s" % args.output)
     if args.frag:
         from kpyqemu import soak
         return soak.main(["--ops", str(args.ops), "--frag-png", args.frag, "--backends", "slub"])

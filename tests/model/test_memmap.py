@@ -85,3 +85,45 @@ def test_simulated_kernel_frames_match_meminfo():
     assert free * 4 == mi["MemFree"]
     assert counts["anon"] * 4 == mi["AnonPages"] and counts["vmalloc"] * 4 == mi["VmallocUsed"]
     assert counts.get("pcp", 0) == len(k.pcp)
+
+
+def test_unusable_index_is_linuxs_formula():
+    # mm/vmstat.c: (free_pages - (blocks of order >= o, in order-o units) << o) * 1000 / free_pages
+    row = [8, 4, 0, 1] + [0] * 7            # 8 + 8 + 8 = 24 free pages
+    assert memmap.unusable_index(row, 0) == 0
+    assert memmap.unusable_index(row, 1) == 8 * 1000 // 24       # the 8 single pages
+    assert memmap.unusable_index(row, 2) == 16 * 1000 // 24      # only the order-3 block is usable
+    assert memmap.unusable_index(row, 3) == 16 * 1000 // 24
+    assert memmap.unusable_index(row, 4) == 1000
+    assert memmap.unusable_index([0] * 11, 0) == 1000           # nothing free: all unusable
+
+
+def test_kernel_unusable_index_file_agrees_with_buddyinfo():
+    k = boot(mem=64 << 20)
+    sh = Shell(k)
+    sh.execute("alloc_pages 0")             # split a block: some order-0..n blocks free
+    info = sh.execute("cat /sys/kernel/debug/extfrag/unusable_index").split("\n")
+    buddy = sh.execute("cat /proc/buddyinfo").split("\n")
+    assert len(info) == len(buddy)
+    for iline, bline in zip(info, buddy):
+        assert iline.split()[:4] == bline.split()[:4]          # Node 0, zone NAME
+        nr = [int(x) for x in bline.split()[4:]]
+        want = ["%d.%03d" % divmod(memmap.unusable_index(nr, o), 1000) for o in range(len(nr))]
+        assert iline.split()[4:] == want
+        assert want[0] == "0.000"
+
+
+def test_frag_chart_title_fits_and_index_panel_draws():
+    samples = [(5, [0] * 10 + [4]), (10, [512, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])]
+    cv = memmap.frag_canvas(samples)
+    title = "free pages by order, 2 samples, peak 4096 pages"
+    assert cv.width >= 4 + 8 * len(title)
+    # order-10 index: 0 in sample 1 (bottom of the panel), 1000 in sample 2 (top)
+    w, h, rows = memmap.read_png(cv.png())
+    itop = 24 + 240 + 50
+    col = [tuple(rows[y][3 * (10 + 3):3 * (10 + 3) + 3]) for y in range(itop, itop + 160)]
+    assert memmap.INDEX_COLOURS[10] in col[:3]
+    # an OOM mark: a red tick under the axis at sample 1 only
+    w, h, rows = memmap.read_png(memmap.frag_canvas(samples, marks=[1]).png())
+    tick = lambda i: tuple(rows[24 + 240 + 3][3 * (10 + 3 * i):3 * (10 + 3 * i) + 3])
+    assert tick(1) == memmap.OOM_MARK and tick(0) != memmap.OOM_MARK
