@@ -63,3 +63,12 @@ def pattern_stamp(seed, va):
 
 def pattern_byte(seed, va):
     return (seed + (va >> 12) * 7) & 0xFF
+
+
+def pattern_memsum(start, length, seed):
+    """What `memsum` prints for a range `pattern` filled with `seed` (host
+    side: the tests and the soak check swapped pages against it)."""
+    h = FNV_OFFSET
+    for va in range(start, start + length, 4096):
+        h = fold(h, pattern_page_csum(pattern_stamp(seed, va), pattern_byte(seed, va)))
+    return "0x%016x" % h

@@ -10,7 +10,17 @@ munmap, mprotect, sbrk; kmalloc/kfree (small, page-sized and
 kmalloc_large); kmem_cache_alloc/free on one cache of each backend;
 vmalloc/vfree; file writes, reads, removals and sync on /mnt; and, a set
 number of times, a hog that touches more than RAM + swap (an OOM event).
-Processes touching more than RAM between them push pages out to swap.
+
+Data regions carry known contents, checked with the kernel's `memsum`
+against the host's closed form (kernel_py/mm/csum.py pattern_memsum):
+each process's data regions are `pattern`-filled with a seed, and between
+them they hold more than the free RAM (--working-set, default MemFree + 8
+MiB at setup), so re-reading and re-filling them pushes pages out to swap
+and faults them back in by ordinary means. A region is also made PROT_NONE
+(reading it must fail with SIGSEGV, its pages may be swapped meanwhile)
+and back, and a process with data is forked, the child re-fills a region
+with its own seed and each side must read back its own data (COW). Every
+checksum mismatch or missing SIGSEGV is a violation.
 
 Every `check_every` operations (and at the end):
   inside  `check`: mem_map walked, frame conservation and each subsystem's
@@ -21,8 +31,9 @@ Every `check_every` operations (and at the end):
           read over QMP: never kernel memory), and the whole address space
           has no W+X mapping and no user-accessible kernel mapping
           (ptdump's check_wx).
-Between checks the buddy's free pages by order are sampled for the
-fragmentation chart (tools/memmap --frag).
+Every `frag_every` operations, and just before and after each OOM hog, the
+buddy's free blocks by order are sampled for the fragmentation chart
+(free pages by order and Linux's unusable free space index per order).
 
 The summary gives operations, invariant checks, violations, OOM events
 (vmstat oom_kill) and swap-outs (pswpout), and ops/s.
@@ -44,6 +55,7 @@ if __package__ in (None, ""):                      # run as a script
     __package__ = "kpyqemu"
 
 from kernel_py.layout import USER_END
+from kernel_py.mm.csum import pattern_memsum
 from kernel_py.mm.page import KIND_ANON, KIND_ZERO, KIND_SHIFT
 from kernel_py.x86 import PAGE_SIZE
 
@@ -52,7 +64,8 @@ from kpyqemu.guest import Guest
 
 MiB = 1 << 20
 GUEST_MEM = "64M"
-SWAP_MB = 16
+SWAP_MB = 48
+DATA_SIZES = (256, 1024, 2048, 4096)        # KiB per data region
 DATA_MB = 16
 MAX_PROCS = 6
 KMALLOC_SIZES = (8, 24, 64, 100, 200, 500, 1000, 2048, 3000, 4096, 8192, 20000)
@@ -71,25 +84,30 @@ class Report:
         self.oom_kills = 0
         self.pswpout = 0
         self.pswpin = 0
+        self.data_checks = 0        # memsum verifications (swap-in, PROT_NONE, COW)
         self.op_errors = {}         # errname -> count (ENOMEM under pressure is expected)
         self.seconds = 0.0
         self.frag = []              # (ops so far, [free blocks by order]) samples
+        self.oom_marks = []         # indexes into frag of the samples just after an OOM hog
 
     def add(self, other):
-        for name in ("ops", "rounds", "checks", "oom_kills", "pswpout", "pswpin", "seconds"):
+        for name in ("ops", "rounds", "checks", "data_checks", "oom_kills", "pswpout", "pswpin",
+                     "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.violations += other.violations
         for k, v in other.op_errors.items():
             self.op_errors[k] = self.op_errors.get(k, 0) + v
         base = self.frag[-1][0] if self.frag else 0
+        self.oom_marks += [len(self.frag) + i for i in other.oom_marks]
         self.frag += [(base + n, row) for n, row in other.frag]
 
     def summary(self):
-        return ("Soak: %d operations, %d invariant checks in %d rounds, %d violations, "
-                "%d OOM events, %d swap-outs, %d swap-ins, %.1f ops/s; op errors %s"
-                % (self.ops, self.checks, self.rounds, len(self.violations), self.oom_kills,
-                   self.pswpout, self.pswpin, self.ops / self.seconds if self.seconds else 0.0,
-                   self.op_errors or "none"))
+        return ("Soak: %d operations, %d invariant checks in %d rounds (%d of them data "
+                "checksums), %d violations, %d OOM events, %d swap-outs, %d swap-ins, "
+                "%.1f ops/s; op errors %s"
+                % (self.ops, self.checks, self.rounds, self.data_checks, len(self.violations),
+                   self.oom_kills, self.pswpout, self.pswpin,
+                   self.ops / self.seconds if self.seconds else 0.0, self.op_errors or "none"))
 
 
 def make_disks(d):
@@ -108,6 +126,10 @@ def make_disks(d):
     return data, swap, fat, host_swap
 
 
+def meminfo(g):
+    return {l.split(":")[0]: int(l.split()[1]) for l in g.run("cat /proc/meminfo").split("\n")}
+
+
 def vmstat(g):
     return {l.split()[0]: int(l.split()[1]) for l in g.run("cat /proc/vmstat").split("\n")}
 
@@ -117,7 +139,7 @@ class Soak:
     made them); run(ops) returns a Report."""
 
     def __init__(self, g, seed, check_every=50, ooms=1, fat=True, host_swap=True,
-                 frag_every=10, log=None):
+                 frag_every=5, log=None, working_set=None, snapshot=False):
         self.g = g
         self.rng = random.Random(seed)
         self.check_every = check_every
@@ -128,6 +150,11 @@ class Soak:
         self.report = Report()
         self.procs = {}             # pid -> [[addr, length, prot]]
         self.heap = {}              # pid -> bytes grown with sbrk
+        self.data = {}              # pid -> [[addr, length, seed, prot]] with known contents
+        self.nseed = 0
+        self.working_set = working_set
+        self.snapshot = snapshot
+        self.snap = None
         self.objs = []              # kmalloc addresses
         self.cache_objs = {}        # backend -> addresses
         self.vmallocs = []
@@ -148,6 +175,8 @@ class Soak:
         self.mem_map_base = int(info[0].split()[1], 16)
         self.nr_pfns = int(info[1].split()[1])
         self.v0 = vmstat(g)
+        if self.working_set is None:
+            self.working_set = (meminfo(g)["MemFree"] << 10) + 8 * MiB
 
     # -- running commands ------------------------------------------------------
     def cmd(self, line, timeout=None):
@@ -170,8 +199,12 @@ class Soak:
         alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]}
         for pid in list(self.procs):
             if pid not in alive:
-                del self.procs[pid]
-                self.heap.pop(pid, None)
+                self.forget(pid)
+
+    def forget(self, pid):
+        del self.procs[pid]
+        self.heap.pop(pid, None)
+        self.data.pop(pid, None)
 
     def pick_pid(self):
         return self.rng.choice(sorted(self.procs)) if self.procs else None
@@ -193,17 +226,24 @@ class Soak:
         pid = self.pick_pid()
         if pid is None or len(self.procs) >= MAX_PROCS:
             return self.op_spawn()
+        self.fork(pid)
+
+    def fork(self, pid):
+        """The child's pid (it inherits the parent's regions), or None."""
         out = self.cmd("fork %d" % pid)
-        if out:
-            self.procs[int(out)] = [list(r) for r in self.procs[pid]]
-            self.heap[int(out)] = self.heap.get(pid, 0)
+        if not out:
+            return None
+        child = int(out)
+        self.procs[child] = [list(r) for r in self.procs[pid]]
+        self.heap[child] = self.heap.get(pid, 0)
+        self.data[child] = [list(r) for r in self.data.get(pid, ())]
+        return child
 
     def op_kill(self):
         pid = self.pick_pid()
         if pid is not None:
             self.cmd("kill %d" % pid)
-            del self.procs[pid]
-            self.heap.pop(pid, None)
+            self.forget(pid)
 
     def op_mmap(self):
         pid = self.pick_pid()
@@ -299,22 +339,116 @@ class Soak:
             if self.cmd("fill %s %dK" % (name, self.rng.choice((4, 16, 64, 256))), timeout=120) is not None:
                 self.files.append(name)
 
+    # -- data with known contents: swap, PROT_NONE, COW -------------------------
+    def data_bytes(self):
+        return sum(r[1] for regions in self.data.values() for r in regions)
+
+    def pick_data(self, prots=("rw",)):
+        cands = [(pid, r) for pid in sorted(self.data) for r in self.data[pid] if r[3] in prots]
+        return self.rng.choice(cands) if cands else (None, None)
+
+    def fill(self, pid, r):
+        """pattern the region with a fresh seed; False if the kernel refused."""
+        self.nseed += 1
+        seed = (self.report.ops << 8 | self.nseed) & 0xFFFFFF
+        if self.cmd("pattern %d 0x%x %d %d" % (pid, r[0], r[1], seed), timeout=600) is None:
+            self.sync_procs()
+            return False
+        r[2] = seed
+        return True
+
+    def verify(self, pid, r, what):
+        """memsum of a region against the host's checksum of its pattern."""
+        out = self.cmd("memsum %d 0x%x %d" % (pid, r[0], r[1]), timeout=600)
+        self.sync_procs()
+        if out is None or pid not in self.procs:
+            return                          # ENOMEM, or the OOM killer took it
+        self.report.data_checks += 1
+        self.report.checks += 1
+        want = pattern_memsum(r[0], r[1], r[2])
+        if out.split()[1] != want:
+            self.violation("pid %d: %s: memsum of 0x%x+%d is %s, the pattern's %s"
+                           % (pid, what, r[0], r[1], out.split()[1], want))
+
+    def op_data(self):
+        """Grow the working set while it is below its target, else re-read
+        or re-fill a region (pages come back from swap, others go out)."""
+        pid = self.pick_pid()
+        if pid is None:
+            return self.op_spawn()
+        if self.data_bytes() < self.working_set:
+            length = min(self.rng.choice(DATA_SIZES) << 10, self.working_set - self.data_bytes())
+            length = max(PAGE_SIZE, length & ~(PAGE_SIZE - 1))
+            out = self.cmd("mmap %d %d prot=rw" % (pid, length))
+            if out:
+                r = [int(out, 16), length, 0, "rw"]
+                if self.fill(pid, r) and pid in self.procs:
+                    self.data.setdefault(pid, []).append(r)
+            return
+        pid, r = self.pick_data(("rw",))
+        if r is None:
+            return
+        if self.rng.random() < 0.3:
+            self.fill(pid, r)
+        else:
+            self.verify(pid, r, "after swap pressure")
+
+    def op_protnone(self):
+        """PROT_NONE a data region (a read must be refused), or give one back
+        its rights and check its data survived."""
+        pid, r = self.pick_data(("none",))
+        if r is not None and self.rng.random() < 0.6:
+            if self.cmd("mprotect %d 0x%x %d rw" % (pid, r[0], r[1])) is not None:
+                r[3] = "rw"
+                self.verify(pid, r, "PROT_NONE and back")
+            return
+        pid, r = self.pick_data(("rw",))
+        if r is None:
+            return self.op_data()
+        if self.cmd("mprotect %d 0x%x %d none" % (pid, r[0], r[1])) is None:
+            return
+        r[3] = "none"
+        out = self.g.run("memsum %d 0x%x %d" % (pid, r[0], PAGE_SIZE), check=False, allow_oops=True)
+        self.report.checks += 1
+        if "error: SIGSEGV" not in out:
+            self.violation("pid %d: PROT_NONE 0x%x read without SIGSEGV: %r" % (pid, r[0], out[:200]))
+
+    def op_cow(self):
+        """fork a process with data; the child re-fills one region: each
+        side reads its own data back (the child's write broke COW)."""
+        pid, r = self.pick_data(("rw",))
+        if r is None or len(self.procs) >= MAX_PROCS:
+            return self.op_data()
+        idx = self.data[pid].index(r)
+        child = self.fork(pid)
+        if child is None:
+            return
+        cr = self.data[child][idx]
+        self.verify(child, cr, "child before its write")
+        if child in self.procs and self.fill(child, cr) and child in self.procs:
+            self.verify(child, cr, "child after its write")
+        if pid in self.procs:
+            self.verify(pid, r, "parent after the child's write")
+
     def op_oom(self):
         """A hog that touches more than RAM + swap: the OOM killer must act."""
         if self.ooms_left <= 0:
             return self.op_touch()
         self.ooms_left -= 1
+        mi = meminfo(self.g)
+        size = (mi["MemFree"] + mi["SwapFree"]) // 1024 + 16          # MiB
         pid = int(self.g.run("spawn hog"))
-        a = self.g.run("mmap %d %dM" % (pid, 64 + SWAP_MB + 16))
-        self.cmd("touch %d %s %dM w" % (pid, a, 64 + SWAP_MB + 16), timeout=600)
+        a = self.g.run("mmap %d %dM" % (pid, size))
+        self.cmd("touch %d %s %dM w" % (pid, a, size), timeout=600)
         self.procs[pid] = []
         self.sync_procs()
         if pid in self.procs:
             self.cmd("kill %d" % pid)
-            del self.procs[pid]
+            self.forget(pid)
 
     OPS = ((6, "spawn"), (4, "fork"), (3, "kill"), (14, "mmap"), (18, "touch"), (6, "munmap"),
-           (6, "mprotect"), (4, "sbrk"), (12, "kmalloc"), (9, "cache"), (6, "vmalloc"), (8, "file"))
+           (6, "mprotect"), (4, "sbrk"), (12, "kmalloc"), (9, "cache"), (6, "vmalloc"), (8, "file"),
+           (24, "data"), (3, "protnone"), (3, "cow"))
 
     def step(self):
         total = sum(w for w, _ in self.OPS)
@@ -331,8 +465,11 @@ class Soak:
         oom_at = {self.rng.randrange(ops // 4, ops) for _ in range(self.ooms_left)} if ops >= 8 else set()
         for i in range(ops):
             if i in oom_at:
+                self.sample_frag()          # just before and after: the dip shows
                 self.op_oom()
                 self.report.ops += 1
+                self.sample_frag()
+                self.report.oom_marks.append(len(self.report.frag) - 1)
             else:
                 self.step()
             if (i + 1) % self.frag_every == 0:
@@ -340,6 +477,9 @@ class Soak:
             if (i + 1) % self.check_every == 0:
                 self.check_invariants()
         self.check_invariants()
+        if self.snapshot:
+            from kpyqemu import memmap
+            self.snap = memmap.snapshot(self.g)     # the workload's memory, before teardown
         self.teardown()
         self.check_invariants()
         v = vmstat(self.g)
@@ -364,7 +504,7 @@ class Soak:
         self.sync_procs()
         for pid in sorted(self.procs):
             self.cmd("kill %d" % pid)
-        self.objs, self.vmallocs, self.files, self.procs = [], [], [], {}
+        self.objs, self.vmallocs, self.files, self.procs, self.data = [], [], [], {}, {}
         self.cache_objs = {b: [] for b in self.cache_objs}
 
     # -- invariants ----------------------------------------------------------------
@@ -385,7 +525,7 @@ class Soak:
         if not out.endswith("check: ok"):
             self.violation("check: " + out.split("\n")[-1])
         r.checks += 1
-        mi = {l.split(":")[0]: int(l.split()[1]) for l in self.g.run("cat /proc/meminfo").split("\n")}
+        mi = meminfo(self.g)
         buddy = 0
         for line in self.g.run("cat /proc/buddyinfo").split("\n"):
             buddy += sum(int(c) << o for o, c in enumerate(line.split()[4:]))
@@ -435,14 +575,33 @@ class Soak:
                                    % (pid, m.va, pa, kind))
 
 
-def soak_backend(backend, ops, seed, check_every, ooms, workdir, log):
+def soak_backend(backend, ops, seed, check_every, ooms, workdir, log, png=None):
+    """One backend's soak on a fresh guest; its memmap PNG (taken before
+    the teardown) to `png` when given."""
     data, swap, fat, host_swap = make_disks(workdir)
     with Guest(mem=GUEST_MEM, cmdline="slab=%s" % backend, drives=[str(data), str(swap)],
                keep_log=False) as g:
-        s = Soak(g, seed, check_every=check_every, ooms=ooms, fat=fat, host_swap=host_swap, log=log)
+        s = Soak(g, seed, check_every=check_every, ooms=ooms, fat=fat, host_swap=host_swap,
+                 log=log, snapshot=png is not None)
         rep = s.run(ops)
         g.run("echo done")
-    return rep
+        accel = g.accel
+    if png:
+        from kpyqemu import memmap
+        memmap.write_memmap_png(png, s.snap, title="slab=%s after %d soak operations" % (backend, ops))
+    return rep, accel
+
+
+def fuzz_run(lines, seed):
+    """The console fuzz on a fresh 64 MiB guest (as tests/guest/test_fuzz.py):
+    its Report and whether the memory accounting came back unchanged."""
+    from kpyqemu import fuzz
+    with Guest(mem=GUEST_MEM, keep_log=False) as g:
+        before = fuzz.accounting(g.run)
+        fz = fuzz.Fuzzer(seed, fuzz.names_from_help(g.run("help")))
+        report = fuzz.drive(g, fz.lines(lines))
+        same = not report.hangs and not report.crashes and fuzz.accounting(g.run) == before
+    return report, same
 
 
 def main(argv=None):
@@ -452,26 +611,43 @@ def main(argv=None):
     ap.add_argument("--check-every", type=int, default=50)
     ap.add_argument("--ooms", type=int, default=2, help="OOM events per backend")
     ap.add_argument("--backends", default="slub,slab,slob")
+    ap.add_argument("--png-dir", default=None,
+                    help="write soak-frag.png (fragmentation chart) and soak-memmap-BACKEND.png here")
     ap.add_argument("--frag-png", default=None, help="write the fragmentation chart here")
+    ap.add_argument("--fuzz-lines", type=int, default=0, help="then type this many fuzz lines (0: none)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     backends = args.backends.split(",")
     total = Report()
     log = print if args.verbose else None
+    accel = "?"
+    pngs = []
     for i, b in enumerate(backends):
+        png = str(Path(args.png_dir) / ("soak-memmap-%s.png" % b)) if args.png_dir else None
         with tempfile.TemporaryDirectory(prefix="kpysoak-") as d:
-            rep = soak_backend(b, args.ops // len(backends), args.seed + i, args.check_every,
-                               args.ooms, d, log)
+            rep, accel = soak_backend(b, args.ops // len(backends), args.seed + i, args.check_every,
+                                      args.ooms, d, log, png)
         print("slab=%s: %s" % (b, rep.summary()), flush=True)
         for v in rep.violations[:20]:
             print("  " + v)
         total.add(rep)
-    print("total: " + total.summary())
-    if args.frag_png:
+        pngs += [png] if png else []
+    frag = args.frag_png or (str(Path(args.png_dir) / "soak-frag.png") if args.png_dir else None)
+    if frag:
         from kpyqemu import memmap
-        memmap.write_frag_chart(args.frag_png, total.frag)
-        print("fragmentation chart: %s" % args.frag_png)
-    return 1 if total.violations else 0
+        memmap.write_frag_chart(frag, total.frag, marks=total.oom_marks)
+        pngs.insert(0, frag)
+    failed = bool(total.violations)
+    lines = []
+    if args.fuzz_lines:
+        fz, same = fuzz_run(args.fuzz_lines, args.seed)
+        failed |= bool(fz.crashes or fz.hangs or fz.bad or not same)
+        lines.append(fz.summary() + ("; accounting unchanged" if same else "; ACCOUNTING CHANGED"))
+        lines += ["  bad answer: %r -> %r" % (l[:60], o[-200:]) for l, o in fz.bad[:5]]
+    lines.append(total.summary())
+    print("\n== soak summary (accel=%s, seed %d, backends %s) ==" % (accel, args.seed, args.backends))
+    print("\n".join(lines + ["PNG: " + p for p in pngs]))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -32,12 +32,7 @@ MKSWAP = shutil.which("mkswap") or next(
     (p for p in ("/usr/sbin/mkswap", "/sbin/mkswap") if os.path.exists(p)), None)
 
 
-def expected_memsum(a, n, seed):
-    h = csum.FNV_OFFSET
-    for va in range(a, a + n, 4096):
-        h = csum.fold(h, csum.pattern_page_csum(csum.pattern_stamp(seed, va),
-                                                csum.pattern_byte(seed, va)))
-    return "0x%016x" % h
+expected_memsum = csum.pattern_memsum
 
 
 def fields(text):
