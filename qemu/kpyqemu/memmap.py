@@ -279,7 +279,8 @@ def frag_canvas(samples, height=240, bar=3, index_height=160, marks=()):
     bar per sample [(ops, [free blocks by order])], the y axis scaled to
     the largest total; below it the unusable free space index of a few
     orders over the same samples (0 at the bottom, 1.000 at the top), where
-    an OOM event shows as the free pages dipping and the index jumping.
+    an OOM kill shows as the free pages jumping back (the victim's memory,
+    in large blocks) and the index of the high orders falling.
     `marks`: sample indexes to flag with a red tick under the axis (the
     soak's samples just after each OOM hog)."""
     top, left = 24, 10

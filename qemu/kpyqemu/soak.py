@@ -465,7 +465,7 @@ class Soak:
         oom_at = {self.rng.randrange(ops // 4, ops) for _ in range(self.ooms_left)} if ops >= 8 else set()
         for i in range(ops):
             if i in oom_at:
-                self.sample_frag()          # just before and after: the dip shows
+                self.sample_frag()          # just before and after: the OOM kill shows
                 self.op_oom()
                 self.report.ops += 1
                 self.sample_frag()
