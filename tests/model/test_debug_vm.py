@@ -6,6 +6,7 @@ or a swap slot nobody refers to each become a violation naming the count."""
 from kernel_py.mm import debug_vm
 from kernel_py.shell.shell import Shell
 from mmsupport import boot
+import swapsupport
 import kernel_py.shell.all  # noqa: F401
 
 
@@ -48,3 +49,25 @@ def test_wrong_mm_counters_are_violations():
     assert "pid %d: %d page tables walked, nr_pgtables %d" % (pid, mm.nr_pgtables - 1, mm.nr_pgtables) in bad
     assert "pid %d: 0 swap PTEs walked, swapents 2" % pid in bad
     assert sh.execute("check").startswith("error: EUCLEAN: 2 violations")
+
+
+def test_swap_accounting_with_swapped_and_forked_pages():
+    k, sh = swapsupport.boot(mem=24 << 20, swap=24 << 20)
+    p = int(sh.execute("spawn parent"))
+    a = sh.execute("mmap %d 28M" % p)
+    sh.execute("pattern %d %s 28M 3" % (p, a))
+    c = int(sh.execute("fork %d" % p))
+    mms = [k.procs.tasks[p].mm, k.procs.tasks[c].mm]
+    assert mms[0].swapents > 0 and mms[1].swapents == mms[0].swapents
+    assert debug_vm.check(k)[1] == []
+    si = k.swap.active()[0]
+    slot = next(i for i, n in enumerate(si.map) if 0 < n < 0x3e)
+    si.map[slot] += 1                   # a use no PTE holds
+    si.inuse += 1
+    bad = debug_vm.check(k)[1]
+    assert any(b.startswith("swap: ") and "uses in the swap maps" in b for b in bad), bad
+    assert "swap: %d slots with a count, inuse %d" % (si.inuse - 1, si.inuse) in bad
+    si.map[slot] -= 1
+    si.inuse -= 1
+    sh.execute("kill %d" % p)
+    assert debug_vm.check(k)[1] == []
