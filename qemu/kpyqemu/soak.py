@@ -14,13 +14,14 @@ number of times, a hog that touches more than RAM + swap (an OOM event).
 Data regions carry known contents, checked with the kernel's `memsum`
 against the host's closed form (kernel_py/mm/csum.py pattern_memsum):
 each process's data regions are `pattern`-filled with a seed, and between
-them they hold more than the free RAM (--working-set, default MemFree + 8
-MiB at setup), so re-reading and re-filling them pushes pages out to swap
+them they hold more than the free RAM (MemFree at setup + `over_ram`, 8
+MiB by default; `working_set` sets the bytes outright), so re-reading and re-filling them pushes pages out to swap
 and faults them back in by ordinary means. A region is also made PROT_NONE
 (reading it must fail with SIGSEGV, its pages may be swapped meanwhile)
 and back, and a process with data is forked, the child re-fills a region
-with its own seed and each side must read back its own data (COW). Every
-checksum mismatch or missing SIGSEGV is a violation.
+with its own seed and each side must read back its own data (COW). At the end every region still
+held is read back. Every checksum mismatch or missing SIGSEGV is a
+violation.
 
 Every `check_every` operations (and at the end):
   inside  `check`: mem_map walked, frame conservation and each subsystem's
@@ -110,11 +111,11 @@ class Report:
                    self.ops / self.seconds if self.seconds else 0.0, self.op_errors or "none"))
 
 
-def make_disks(d):
-    """A FAT data disk (when mkfs.fat exists) and a swap disk."""
+def make_disks(d, swap_mb=SWAP_MB):
+    """A FAT data disk (when mkfs.fat exists) and a swap disk of swap_mb MiB."""
     d = Path(d)
     data, swap = d / "data.img", d / "swap.img"
-    for p, mb in ((data, DATA_MB), (swap, SWAP_MB)):
+    for p, mb in ((data, DATA_MB), (swap, swap_mb)):
         with open(p, "wb") as f:
             f.truncate(mb << 20)
     fat = Path(MKFS).exists()
@@ -139,7 +140,7 @@ class Soak:
     made them); run(ops) returns a Report."""
 
     def __init__(self, g, seed, check_every=50, ooms=1, fat=True, host_swap=True,
-                 frag_every=5, log=None, working_set=None, snapshot=False):
+                 frag_every=5, log=None, over_ram=8 * MiB, working_set=None, snapshot=False):
         self.g = g
         self.rng = random.Random(seed)
         self.check_every = check_every
@@ -152,6 +153,7 @@ class Soak:
         self.heap = {}              # pid -> bytes grown with sbrk
         self.data = {}              # pid -> [[addr, length, seed, prot]] with known contents
         self.nseed = 0
+        self.over_ram = over_ram
         self.working_set = working_set
         self.snapshot = snapshot
         self.snap = None
@@ -176,7 +178,7 @@ class Soak:
         self.nr_pfns = int(info[1].split()[1])
         self.v0 = vmstat(g)
         if self.working_set is None:
-            self.working_set = (meminfo(g)["MemFree"] << 10) + 8 * MiB
+            self.working_set = (meminfo(g)["MemFree"] << 10) + self.over_ram
 
     # -- running commands ------------------------------------------------------
     def cmd(self, line, timeout=None):
@@ -366,9 +368,12 @@ class Soak:
         self.report.data_checks += 1
         self.report.checks += 1
         want = pattern_memsum(r[0], r[1], r[2])
-        if out.split()[1] != want:
+        # (an OOM report for another process may come before memsum's line)
+        m = re.search(r"^memsum (0x[0-9a-f]+) ", out, re.M)
+        got = m.group(1) if m else repr(out[-200:])
+        if got != want:
             self.violation("pid %d: %s: memsum of 0x%x+%d is %s, the pattern's %s"
-                           % (pid, what, r[0], r[1], out.split()[1], want))
+                           % (pid, what, r[0], r[1], got, want))
 
     def op_data(self):
         """Grow the working set while it is below its target, else re-read
@@ -430,6 +435,18 @@ class Soak:
         if pid in self.procs:
             self.verify(pid, r, "parent after the child's write")
 
+    def verify_all_data(self):
+        """At the end, every data region still held reads back its pattern
+        (PROT_NONE ones after getting their rights back): nothing lost."""
+        for pid in sorted(self.data):
+            for r in list(self.data.get(pid, ())):
+                if pid not in self.procs:
+                    break
+                if r[3] == "none" and self.cmd("mprotect %d 0x%x %d rw" % (pid, r[0], r[1])) is None:
+                    continue
+                r[3] = "rw"
+                self.verify(pid, r, "at the end")
+
     def op_oom(self):
         """A hog that touches more than RAM + swap: the OOM killer must act."""
         if self.ooms_left <= 0:
@@ -477,6 +494,7 @@ class Soak:
             if (i + 1) % self.check_every == 0:
                 self.check_invariants()
         self.check_invariants()
+        self.verify_all_data()
         if self.snapshot:
             from kpyqemu import memmap
             self.snap = memmap.snapshot(self.g)     # the workload's memory, before teardown
