@@ -109,7 +109,7 @@ def expected_anon(k):
     total = 0
     anon = getattr(k, "anon", None)
     if anon is not None:
-        total += anon.active.n + anon.inactive.n + len(anon.pending)
+        total += anon.active.n + anon.inactive.n + anon.pending_frames()
     pcp = getattr(k, "pcp", None)
     if pcp is not None:
         total += len(pcp)

@@ -9,6 +9,7 @@ that offset, its count the cache's reference plus the PTEs) and the files'
 i_mmap lists and pins."""
 
 from kernel_py.kernel import Kernel
+from kernel_py.mm import debug_vm
 from kernel_py.mm.page import (
     KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru, PG_swapcache,
 )
@@ -167,6 +168,8 @@ def check_all(k, baseline=None):
         assert mm_map.count(pa >> 12) == 1 and mm_map.kind(pa >> 12) == KIND_ANON
     check_rmap_lru(k, rkeys)
     check_swap_map(k, swaprefs)
+    bad = debug_vm.check(k)[1]          # the kernel's own `check` agrees
+    assert bad == [], bad
     total = k.buddy.nr_free_pages() + len(k.pcp) + len(refs) + in_use
     if baseline is not None:
         assert total == baseline, "frames leaked or double-counted: %d != %d" % (total, baseline)
