@@ -17,9 +17,12 @@
 #                                       agrees with its walk
 #   swap entries in user PTEs        == each mm's swapents (MM_SWAPENTS), and
 #                                       their sum == the swap maps' use
-#                                       counts; slots with a count == inuse
-#                                       (there is no swap cache: a slot's
-#                                       every user is a PTE)
+#                                       counts; slots with a count or
+#                                       SWAP_HAS_CACHE == inuse
+#   swap cache                       == slots with SWAP_HAS_CACHE, each
+#                                       naming a frame with PG_swapcache,
+#                                       == PG_swapcache frames in mem_map
+#                                       == SwapCached (swapcache.nr)
 #
 # The walk skips a block's other frames by its order, so a wrong order in a
 # record shows as a conservation error. It reads mem_map through one hw.mem
@@ -27,9 +30,9 @@
 
 from kernel_py.mm.page import (
     KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE, KIND_SHIFT,
-    KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_tail, RECORD_SHIFT,
+    KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT,
 )
-from kernel_py.mm.swap import PROTNONE_BIT, SWAP_MAP_BAD
+from kernel_py.mm.swap import PROTNONE_BIT, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD
 from kernel_py.mm.zone import NR_ORDERS
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
 
@@ -48,6 +51,7 @@ class FrameCensus:
         self.slab_by_id = [0] * 256
         self.kernel_by_aux = [0] * 256
         self.none = 0                   # reserved or unmanaged frames, holes
+        self.swapcache = 0              # block heads with PG_swapcache
         self.bad = []                   # (pfn, what) found during the walk
 
 
@@ -85,6 +89,8 @@ def census(k):
                 c.free_blocks[z][order] += 1
         elif flags & PG_buddy:
             c.bad.append((pfn, "PG_buddy on an allocated block"))
+        if flags & PG_swapcache:
+            c.swapcache += 1
         elif kind == KIND_SLAB:
             c.slab_by_id[view[i + 3]] += 1 << order
         elif kind == KIND_KERNEL:
@@ -250,17 +256,38 @@ def check_tables_and_swap(k, c):
                    % (c.kinds[KIND_PAGETABLE], walked, 1 + kern.tables))
     swap = getattr(k, "swap", None)
     if swap is not None:
-        uses = inuse = counted = 0
-        for si in swap.active():
-            for n in si.map:
-                if n and n != SWAP_MAP_BAD:
-                    uses += n
-                    counted += 1
-            inuse += si.inuse
-        if counted != inuse:
-            out.append("swap: %d slots with a count, inuse %d" % (counted, inuse))
-        if uses != swap_ptes:
-            out.append("swap: %d uses in the swap maps, %d swap PTEs" % (uses, swap_ptes))
+        out += check_swap_maps(k, c, swap, swap_ptes)
+    return out
+
+
+def check_swap_maps(k, c, swap, swap_ptes):
+    """Use counts against the swap PTEs, slots in use against inuse, the
+    swap cache's slots against its frames (mm/swap_state.py)."""
+    out = []
+    mm = k.mem_map
+    uses = cached = 0
+    for si in swap.active():
+        counted = 0
+        for off in range(si.max):
+            n = si.map[off]
+            if not n or n == SWAP_MAP_BAD:
+                continue
+            counted += 1
+            uses += n & SWAP_COUNT_MASK
+            if n & SWAP_HAS_CACHE:
+                cached += 1
+                pfn = si.cache[off] - 1
+                if pfn < 0 or not mm.flags(pfn) & PG_swapcache:
+                    out.append("swap: slot %d of %s has SWAP_HAS_CACHE, its frame %d no PG_swapcache"
+                               % (off, si.path, pfn))
+        if counted != si.inuse:
+            out.append("swap: %s: %d slots with a count, inuse %d" % (si.path, counted, si.inuse))
+    if uses != swap_ptes:
+        out.append("swap: %d uses in the swap maps, %d swap PTEs" % (uses, swap_ptes))
+    sc = getattr(k, "swapcache", None)
+    if sc is not None and not cached == c.swapcache == sc.nr:
+        out.append("swap cache: %d slots with SWAP_HAS_CACHE, %d PG_swapcache frames, SwapCached %d"
+                   % (cached, c.swapcache, sc.nr))
     return out
 
 

@@ -61,13 +61,26 @@ def test_swap_accounting_with_swapped_and_forked_pages():
     assert mms[0].swapents > 0 and mms[1].swapents == mms[0].swapents
     assert debug_vm.check(k)[1] == []
     si = k.swap.active()[0]
-    slot = next(i for i, n in enumerate(si.map) if 0 < n < 0x3e)
+    slot = next(i for i, n in enumerate(si.map) if 0 < n < 0x3e)      # a count, no cache bit
     si.map[slot] += 1                   # a use no PTE holds
     si.inuse += 1
     bad = debug_vm.check(k)[1]
     assert any(b.startswith("swap: ") and "uses in the swap maps" in b for b in bad), bad
-    assert "swap: %d slots with a count, inuse %d" % (si.inuse - 1, si.inuse) in bad
+    assert "swap: %s: %d slots with a count, inuse %d" % (si.path, si.inuse - 1, si.inuse) in bad
     si.map[slot] -= 1
     si.inuse -= 1
     sh.execute("kill %d" % p)
     assert debug_vm.check(k)[1] == []
+
+
+def test_swap_cache_against_its_frames():
+    k, sh = swapsupport.boot(mem=24 << 20, swap=48 << 20)
+    p = int(sh.execute("spawn p"))
+    a = sh.execute("mmap %d 28M" % p)
+    sh.execute("pattern %d %s 28M 3" % (p, a))
+    sh.execute("memsum %d %s 4M" % (p, a))          # swap-ins that stay in the swap cache
+    assert k.swapcache.nr > 0
+    assert debug_vm.check(k)[1] == []
+    k.swapcache.nr += 1
+    bad = debug_vm.check(k)[1]
+    assert any(b.startswith("swap cache: ") for b in bad), bad
