@@ -9,8 +9,8 @@ walks the page tables against the cache after each step."""
 import pytest
 
 from kernel_py.fs.vfs import pattern
-from kernel_py.mm.page import PG_dirty
-from kernel_py.x86 import _PAGE_RW
+from kernel_py.mm.page import PG_active, PG_dirty
+from kernel_py.x86 import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW
 
 from fssupport import Box, host_get, host_put, make_fat, needs_mkfs
 from mmcheck import check_all
@@ -43,6 +43,10 @@ def spawn_map(box, how, length="24K", extra=""):
 
 def read(box, pid, addr, n):
     return bytes.fromhex(box.run("read %d 0x%x %d" % (pid, addr, n)).replace("\n", " ").replace(" ", ""))
+
+
+def read_pages(box, pid, addr, n):
+    return b"".join(read(box, pid, addr + (i << 12), 4096) for i in range(n))
 
 
 def cache_page(box, index, name="/mnt/f.bin"):
@@ -233,7 +237,7 @@ def test_fork_shares_file_pages_and_private_copies(box):
     check_all(box.k)
 
 
-def test_reclaim_and_drop_caches_keep_mapped_pages(box):
+def test_drop_caches_keeps_mapped_pages_reclaim_ages_them_first(box):
     pid, addr = spawn_map(box, "private", extra="prot=r")
     box.run("touch %d 0x%x 4K r" % (pid, addr))
     pc = box.k.pagecache
@@ -241,12 +245,74 @@ def test_reclaim_and_drop_caches_keep_mapped_pages(box):
     box.run("echo 1 > /proc/sys/vm/drop_caches")
     assert cache_page(box, 0) == pa                        # mapped: stays
     assert cache_page(box, 1) is None                      # readahead page, unmapped: gone
-    pc.shrink_page_cache(1000)
-    assert cache_page(box, 0) == pa
+    # one round: PG_referenced (the fault's mark_page_accessed) rotates it,
+    # then its PTE's accessed bit activates it, clearing the bit
+    pc.shrink_inactive(1000, 2 * pc.inactive.n + 2)
+    assert cache_page(box, 0) == pa and count(box, pa) == 2
+    assert box.k.mem_map.flags(pa >> 12) & PG_active
+    assert not pte(box, pid, addr) & _PAGE_ACCESSED
     assert read(box, pid, addr, 8) == pattern(0, 8)
     box.run("munmap %d 0x%x 24K" % (pid, addr))
     pc.shrink_page_cache(1000)
     assert cache_page(box, 0) is None
+    check_all(box.k)
+
+
+def shrink_all(box):
+    """Reclaim until nothing more goes (mapped pages need three rounds:
+    PG_referenced, the PTE accessed bit, then the unmap)."""
+    pc = box.k.pagecache
+    for _ in range(4):
+        pc.shrink_page_cache(10000)
+
+
+def test_reclaim_unmaps_shared_and_private_pages_and_they_fault_back(box):
+    a, va = spawn_map(box, "shared")
+    b, vb = spawn_map(box, "private")                      # read-only cache pages, one COW copy
+    box.run("touch %d 0x%x 24K r" % (a, va))
+    box.run("touch %d 0x%x 24K r" % (b, vb))
+    box.run("write %d 0x%x COPY" % (b, vb + 4096))
+    pa0 = cache_page(box, 0)
+    assert count(box, pa0) == 3 and box.meminfo()["Mapped"] == 24
+    v0 = box.vmstat()
+    shrink_all(box)
+    assert all(cache_page(box, i) is None for i in range(6))
+    assert box.meminfo()["Mapped"] == 0
+    assert pte(box, a, va) == 0 and pte(box, b, vb) == 0
+    assert pte(box, b, vb + 4096) & 1                      # the anon copy is not the file's
+    ma, mb = box.k.procs.get(a).mm, box.k.procs.get(b).mm
+    assert (ma.rss_file, mb.rss_file, mb.rss_anon) == (0, 0, 1)
+    check_all(box.k)
+    assert read_pages(box, a, va, 6) == pattern(0, SIZE) + bytes(6 * 4096 - SIZE)
+    want = bytearray(pattern(0, 3 * 4096))
+    want[4096:4100] = b"COPY"
+    assert read_pages(box, b, vb, 3) == bytes(want)
+    v1 = box.vmstat()
+    assert v1["pgmajfault"] > v0["pgmajfault"]
+    assert v1["pgsteal_file"] - v0["pgsteal_file"] >= 6
+    assert count(box, cache_page(box, 0)) == 3              # both mappings again
+    check_all(box.k)
+
+
+def test_shared_store_reaches_the_disk_through_reclaim(box, img):
+    pid, addr = spawn_map(box, "shared")
+    box.run("touch %d 0x%x 4K r" % (pid, addr))
+    pc = box.k.pagecache
+    box.run("sync")
+    pa = cache_page(box, 0)
+    box.run("write %d 0x%x RECLAIMED" % (pid, addr + 10))     # dirties the page
+    # a store through a writable PTE that only the D bit records
+    e = pte(box, pid, addr)
+    assert e & _PAGE_RW and e & _PAGE_DIRTY
+    pc.clear_page_dirty(pc.owner(pa >> 12)[0], pa)
+    assert box.meminfo()["Dirty"] == 0                     # only the PTE knows now
+    shrink_all(box)
+    assert cache_page(box, 0) is None and pte(box, pid, addr) == 0
+    want = bytearray(pattern(0, SIZE))
+    want[10:19] = b"RECLAIMED"
+    assert host_get(img, "/f.bin") == bytes(want)           # written by reclaim, no sync
+    assert read(box, pid, addr + 10, 9) == b"RECLAIMED"
+    assert box.meminfo()["Dirty"] == 0
     check_all(box.k)
 
 
