@@ -41,12 +41,14 @@ bench: $(IMAGE) venv
 	$(PY) bench/run.py
 
 # Long runs (issue 7): the seeded soak over slab, slub and slob with its
-# fragmentation chart, then the console fuzz with 10,000 lines.
+# fragmentation chart, the console fuzz with 10,000 lines, then 2x RAM of
+# shared anonymous memory through swap (tests/guest/test_swap.py).
 SOAK_OPS ?= 3000
 SOAK_SEED ?= 1
 soak: $(IMAGE) venv
 	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --frag-png build/soak-frag.png
 	KPY_FUZZ_LINES=10000 KPY_FUZZ_SEED=$(SOAK_SEED) $(PY) -m pytest -s tests/guest/test_fuzz.py -k every_fuzz_line
+	KPY_SHM_2X=1 $(PY) -m pytest tests/guest/test_swap.py -k 2x_ram_of_shared
 
 image: $(IMAGE)
 

@@ -23,6 +23,12 @@
 # with consecutive pfns inserted and deleted, every lookup of a missing key
 # ends up walking the whole table.)
 #
+# Shared anonymous frames (SharedAnon, mm/vma.py) are on the anon LRU too,
+# as Linux's shmem pages are (swap-backed): their word is
+#     SHM_KEY | (object ino << 36) | page offset
+# and their PTEs are found through the object's VMAs (shm_ptes); reclaim
+# writes them to swap and leaves the swap entry in the object's index.
+#
 # LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
 # mem_map next/prev), PG_lru / PG_active in the record's flags. New pages do
 # not go on a list in the fault path: the handler appends their pa to `pending` (Linux's
@@ -45,6 +51,7 @@ PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained 
 EXT_SHIFT = 19                  # frames per page_ext block: 2**19 words = 4 MiB
 EXT_MASK = (1 << EXT_SHIFT) - 1
 PROTNONE_BIT = 1 << 8
+SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
 ADDR = PTE_ADDR_MASK
 
 
@@ -63,6 +70,7 @@ class AnonLru:
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []
         self.mms = {}
+        self.shm = {}               # ino -> SharedAnon with users (mm/mmap.py)
         self.next_rid = 1
         # /proc/vmstat
         self.pgactivate = 0
@@ -201,6 +209,8 @@ class AnonLru:
             return None
         pa = pfn << 12
         count = self.page_count(pfn)
+        if key & SHM_KEY:
+            return self.shm_ptes(pa, key, count)
         va = (key & VPN_MASK) << 12
         r64 = self.hw.read64
         first = self.mms.get(key >> RID_SHIFT)
@@ -226,6 +236,37 @@ class AnonLru:
         if len(out) != count:
             return None
         return out
+
+    def shm_ptes(self, pa, key, count):
+        """The PTEs of a shared anonymous frame, through its object's VMAs:
+        they and the object's own reference must account for count (an
+        empty list: only the object holds it)."""
+        shm = self.shm.get((key & ~SHM_KEY) >> RID_SHIFT)
+        if shm is None:
+            return None
+        off = key & VPN_MASK
+        r64 = self.hw.read64
+        out = []
+        for vma in shm.vmas:
+            va = shm.va_of(vma, off)
+            if va is None or vma.mm.pgd is None:
+                continue
+            slot = vma.mm.pte_slot(va)
+            if slot is None:
+                continue
+            e = r64(slot)
+            if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+                continue
+            if not e & _PAGE_PRESENT:
+                return None                 # PROT_NONE: not reclaimed
+            out.append((vma.mm, va, slot, e))
+        if len(out) + 1 != count:
+            return None
+        return out
+
+    def shm_object(self, key):
+        """(SharedAnon, offset) of a shared anonymous frame's word."""
+        return self.shm.get((key & ~SHM_KEY) >> RID_SHIFT), key & VPN_MASK
 
     def referenced(self, ptes):
         """folio_referenced: how many of the PTEs have the accessed bit;
