@@ -363,7 +363,7 @@ def maps_line(vma):
         dev, ino, name = "00:01", vma.shm.ino, "/dev/zero (deleted)"
     elif vma.file is not None:
         f = vma.file
-        dev, ino, name = f.dev, f.ino.i_ino, f.path
+        dev, ino, name = f.dev, f.ino.i_ino, f.path + (" (deleted)" if f.ino.deleted else "")
     head = "%08x-%08x %s %08x %s %d " % (vma.start, vma.end, vma.perms(),
                                          vma.pgoff << 12 if vma.vm_ops is not None else 0, dev, ino)
     if name:

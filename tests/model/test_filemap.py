@@ -12,7 +12,7 @@ from kernel_py.fs.vfs import pattern
 from kernel_py.mm.page import PG_active, PG_dirty
 from kernel_py.x86 import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW
 
-from fssupport import Box, host_get, host_put, make_fat, needs_mkfs
+from fssupport import Box, fsck, host_get, host_put, make_fat, needs_mkfs
 from mmcheck import check_all
 
 pytestmark = needs_mkfs
@@ -192,7 +192,6 @@ def test_munmap_and_exit_return_references_and_the_inode_pin(box):
     box.run("touch %d 0x%x 24K r" % (pid, addr))
     _, ino = box.k.vfs.lookup("/mnt/f.bin")
     assert ino.refs == 1
-    assert box.err("rm /mnt/f.bin").startswith("error: EBUSY")
     box.run("munmap %d 0x%x 8K" % (pid, addr + 8192))     # splits the VMA: both halves hold it
     assert len(ino.mapping.i_mmap) == 2 and ino.refs == 1
     assert [count(box, cache_page(box, i)) for i in range(6)] == [2, 2, 1, 1, 2, 2]
@@ -205,7 +204,8 @@ def test_munmap_and_exit_return_references_and_the_inode_pin(box):
     assert all(count(box, pa) == 1 for pa in ino.mapping.pages.values())
     assert box.meminfo()["Mapped"] == 0
     check_all(box.k)
-    box.run("rm /mnt/f.bin")                               # not pinned any more
+    box.run("rm /mnt/f.bin")                               # not pinned any more: all goes now
+    assert ino.deleted and ino.mapping is None
 
 
 def test_fork_shares_file_pages_and_private_copies(box):
@@ -414,3 +414,42 @@ def test_private_copies_swap_out_and_back_in(img):
         check_all(b.k)
     finally:
         b.close()
+
+
+def test_unlink_of_a_mapped_file_removes_the_name_and_keeps_the_data(box, img):
+    """rm of a mapped file (Linux: the name goes, the inode lives on with
+    i_nlink 0): the mapping keeps working - through reclaim and refaults
+    from the still allocated clusters, a shared store included - until the
+    last mapping goes, when the clusters are freed."""
+    pid, addr = spawn_map(box, "shared")
+    box.run("touch %d 0x%x 24K r" % (pid, addr))
+    box.run("sync")
+    _, ino = box.k.vfs.lookup("/mnt/f.bin")
+    free0 = box.fs.count_free()
+    box.run("write %d 0x%x GONE" % (pid, addr + 4096))
+    box.run("rm /mnt/f.bin")
+    assert box.err("cat /mnt/f.bin").startswith("error: ENOENT")
+    assert "f.bin" not in box.run("ls /mnt")
+    assert box.fs.count_free() == free0                     # the clusters stay
+    assert "/mnt/f.bin (deleted)" in box.run("cat /proc/%d/maps" % pid)
+    box.run("echo a new file > /mnt/f.bin")                # the name is free again
+    assert box.run("cat /mnt/f.bin") == "a new file"
+    shrink_all(box)                                         # dirty page written, all dropped
+    assert not ino.mapping.pages
+    want = bytearray(pattern(0, SIZE))
+    want[4096:4100] = b"GONE"
+    assert read_pages(box, pid, addr, 6)[:SIZE] == bytes(want)      # refaulted from the clusters
+    check_all(box.k)
+    assert box.err("umount /mnt").startswith("error: EBUSY")
+    fork = int(box.run("fork %d" % pid))
+    box.run("kill %d" % pid)
+    assert not ino.deleted or ino.mapping is not None       # the child still maps it
+    assert read(box, fork, addr + 4096, 4) == b"GONE"
+    box.run("kill %d" % fork)
+    assert ino.mapping is None and ino not in box.fs.orphans
+    assert box.fs.count_free() > free0                      # freed with the last mapping
+    box.run("sync")
+    assert host_get(img, "/f.bin") == b"a new file\n"
+    ok, out = fsck(img)
+    assert ok, out
+    check_all(box.k)
