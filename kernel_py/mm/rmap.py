@@ -286,10 +286,20 @@ class AnonLru:
     def sizes(self):
         return self.inactive.n, self.active.n
 
+    def nr_shmem(self):
+        """Shared anonymous frames in memory (on the lists too, as Linux's
+        shmem pages; meminfo's AnonPages leaves them out)."""
+        n = 0
+        for shm in self.shm.values():
+            for v in shm.pages.values():
+                if not v & 1:               # vma.SHM_SWAPPED: on swap
+                    n += 1
+        return n
+
     def nr_anon_pages(self):
         """Private anon frames (all on the lists once the batch is drained)."""
         self.drain()
-        return self.inactive.n + self.active.n
+        return self.inactive.n + self.active.n - self.nr_shmem()
 
     def vmstat_pairs(self):
         return [("nr_inactive_anon", self.inactive.n), ("nr_active_anon", self.active.n),

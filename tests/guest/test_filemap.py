@@ -26,6 +26,7 @@ def disks(tmp_path_factory):
     host_put(data, "/cold.bin", pattern(0, 64 << 10))
     host_put(data, "/big.bin", pattern(0, BIG))
     host_put(data, "/dirty.bin", pattern(0, SIZE))
+    host_put(data, "/unlinked.bin", pattern(0, SIZE))
     return data, swap
 
 
@@ -180,3 +181,17 @@ def test_mapped_file_pages_are_reclaimed_and_fault_back_intact(boot, disks):
     g.run("sync")
     assert host_get(disks[0], "/dirty.bin") == bytes(want_dirty)
     g.run("kill %d; kill %d" % (pid, w))
+
+
+def test_rm_of_a_mapped_file_keeps_its_data_until_the_last_unmap(fg, disks):
+    pid = int(fg.run("spawn keep"))
+    a = mmap(fg, pid, "24K file=/mnt/unlinked.bin shared")
+    fg.run("touch %d 0x%x 24K r" % (pid, a))
+    fg.run("rm /mnt/unlinked.bin")
+    assert fg.run_expect_error("cat /mnt/unlinked.bin").startswith("error: ENOENT")
+    assert "/mnt/unlinked.bin (deleted)" in fg.run("cat /proc/%d/maps" % pid)
+    fg.run("sync; echo 3 > /proc/sys/vm/drop_caches")
+    assert fg.run("read %d 0x%x 8" % (pid, a + 4096)) == " ".join("%02x" % c for c in pattern(4096, 8))
+    fg.run("kill %d" % pid)
+    fg.run("sync")
+    assert host_get(disks[0], "/unlinked.bin") is None
