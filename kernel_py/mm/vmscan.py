@@ -26,6 +26,9 @@
 # replaced by the swap entry and the frame freed to the buddy. A page still
 # in the swap cache (mm/swap_state.py) goes back to its own slot, written
 # only when one of its PTEs is dirty (the D bit the MMU sets on a store).
+# Shared anonymous frames are on the anon lists too (rmap SHM_KEY words):
+# written out the same way, their PTEs cleared and the swap entry left in
+# the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
