@@ -222,20 +222,27 @@ class AnonLru:
                     return [(first, va, slot, e)]
         out = []
         for mm in self.mms.values():        # shared after fork: same va everywhere
-            if mm.pgd is None:
-                continue
-            slot = mm.pte_slot(va)
-            if slot is None:
-                continue
-            e = r64(slot)
-            if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
-                continue
-            if not e & _PAGE_PRESENT:
-                return None                 # PROT_NONE: not reclaimed
-            out.append((mm, va, slot, e))
+            if not self._add_pte(out, mm, va, pa):
+                return None
         if len(out) != count:
             return None
         return out
+
+    def _add_pte(self, out, mm, va, pa):
+        """Append mm's PTE at va to out when it maps frame pa; False for a
+        PROT_NONE one (such a page is not reclaimed)."""
+        if mm.pgd is None:
+            return True
+        slot = mm.pte_slot(va)
+        if slot is None:
+            return True
+        e = self._r64(slot)
+        if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+            return True
+        if not e & _PAGE_PRESENT:
+            return False
+        out.append((mm, va, slot, e))
+        return True
 
     def shm_ptes(self, pa, key, count):
         """The PTEs of a shared anonymous frame, through its object's VMAs:
@@ -245,21 +252,11 @@ class AnonLru:
         if shm is None:
             return None
         off = key & VPN_MASK
-        r64 = self.hw.read64
         out = []
         for vma in shm.vmas:
             va = shm.va_of(vma, off)
-            if va is None or vma.mm.pgd is None:
-                continue
-            slot = vma.mm.pte_slot(va)
-            if slot is None:
-                continue
-            e = r64(slot)
-            if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
-                continue
-            if not e & _PAGE_PRESENT:
-                return None                 # PROT_NONE: not reclaimed
-            out.append((vma.mm, va, slot, e))
+            if va is not None and not self._add_pte(out, vma.mm, va, pa):
+                return None
         if len(out) + 1 != count:
             return None
         return out
