@@ -10,6 +10,8 @@ exhaustion to OOM recovery. Prints numbers, asserts nothing.
   round trip);
 - swap-in: `touch PID ADDR LEN r` over those pages: one major fault and
   one 4 KiB read each (pswpin per second);
+- shmem: the same for a shared anonymous mapping (written by one process,
+  read back by a forked one);
 - 2x RAM: `pattern` over twice the guest's RAM (faults + direct reclaim +
   swap-out), then `memsum` over it (swap-in + swap-out of what it displaces);
 - OOM recovery: a process touches more memory than there is (no swap): the
@@ -89,6 +91,33 @@ def swap_rates(accel, quick, d):
         g.run("kill %d" % pid)
 
 
+def shmem_rates(accel, quick, d):
+    """Shared anonymous memory: proactive reclaim writes the object's pages
+    to swap, a forked mapper reads them back (major faults)."""
+    size = 8 if quick else 16
+    data, swap = disks(d, 96)
+    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
+        g.run("mkswap /dev/sdb")
+        g.run("swapon /dev/sdb")
+        rtt = echo_rtt(g)
+        pid = int(g.run("spawn shm"))
+        a = int(g.run("mmap %d %dM shared" % (pid, size)), 16)
+        child = int(g.run("fork %d" % pid))
+        g.run("pattern %d 0x%x %d 1" % (pid, a, size * MiB))
+        v0 = vmstat(g)
+        dt, _ = timed(g, "echo %dM > /sys/fs/cgroup/memory.reclaim" % size)
+        v1 = vmstat(g)
+        out = v1["pswpout"] - v0["pswpout"]
+        figure("shmem swap-out (proactive reclaim)", "%d" % (out / max(dt - rtt, 1e-6)), "pages/s",
+               "%d pages of a MAP_SHARED|MAP_ANONYMOUS object; %s" % (out, accel))
+        dt, _ = timed(g, "touch %d 0x%x %d r" % (child, a, size * MiB))
+        v2 = vmstat(g)
+        n_in = v2["pswpin"] - v1["pswpin"]
+        figure("shmem swap-in (the other mapper)", "%d" % (n_in / max(dt - rtt, 1e-6)), "pages/s",
+               "%d pages (%.0f us/fault); %s" % (n_in, (dt - rtt) * 1e6 / max(n_in, 1), accel))
+        g.run("kill %d; kill %d" % (child, pid))
+
+
 def twice_ram(accel, quick, d):
     if quick:
         return
@@ -135,6 +164,7 @@ def bench_section(accel, quick):
     print("# swap and OOM (ATA PIO swap disk; %s)" % accel)
     with tempfile.TemporaryDirectory(prefix="kpy-swapbench-") as d:
         swap_rates(accel, quick, d)
+        shmem_rates(accel, quick, d)
         twice_ram(accel, quick, d)
         oom_recovery(accel, quick, d)
 

@@ -135,6 +135,7 @@ class PageCache:
         self.dirty_background_bytes = 0
         self.vfs_cache_pressure = 100
         self.in_writeback = False
+        self.in_pageout = False     # reclaim is writing a mapped page back
 
     # -- mem_map helpers
     def _rec(self, pa):
@@ -626,13 +627,19 @@ class PageCache:
         if self.page_referenced(ptes):
             self._activate(pfn)             # its PTEs were used since the last scan
             return 0
+        dirty = self._r16(self._rec(pa)) & PG_dirty
+        if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
+            return None                     # an allocation of our own pageout: no nested write
         self.try_to_unmap(mapping, pa, ptes)
         if self._r16(self._rec(pa)) & PG_dirty:
+            self.in_pageout = True
             try:
                 self.writeback_mapping(mapping, lo=index, hi=index + 1)     # pageout
             except KernelError:
                 self._rotate(pfn, self._rec(pa), self._r16(self._rec(pa)))
                 return 0
+            finally:
+                self.in_pageout = False
         self._delete(mapping, index, pa)
         self.pgsteal += 1
         return 1
