@@ -54,6 +54,15 @@ def disks(d, swap_mb):
     return data, swap
 
 
+def swapon_guest(accel, d, swap_mb):
+    """A booted 64 MiB guest swapping on a fresh swap_mb MiB disk."""
+    data, swap = disks(d, swap_mb)
+    g = Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600)
+    g.run("mkswap /dev/sdb")
+    g.run("swapon /dev/sdb")
+    return g
+
+
 def timed(g, cmd, timeout=3600):
     t0 = time.monotonic()
     out = g.run(cmd, timeout=timeout)
@@ -66,10 +75,7 @@ def echo_rtt(g):
 
 def swap_rates(accel, quick, d):
     size = 16 if quick else 32
-    data, swap = disks(d, 96)
-    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
-        g.run("mkswap /dev/sdb")
-        g.run("swapon /dev/sdb")
+    with swapon_guest(accel, d, 96) as g:
         rtt = echo_rtt(g)
         pid = int(g.run("spawn bench"))
         a = int(g.run("mmap %d %dM" % (pid, size)), 16)
@@ -95,10 +101,7 @@ def shmem_rates(accel, quick, d):
     """Shared anonymous memory: proactive reclaim writes the object's pages
     to swap, a forked mapper reads them back (major faults)."""
     size = 8 if quick else 16
-    data, swap = disks(d, 96)
-    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
-        g.run("mkswap /dev/sdb")
-        g.run("swapon /dev/sdb")
+    with swapon_guest(accel, d, 96) as g:
         rtt = echo_rtt(g)
         pid = int(g.run("spawn shm"))
         a = int(g.run("mmap %d %dM shared" % (pid, size)), 16)
@@ -121,10 +124,7 @@ def shmem_rates(accel, quick, d):
 def twice_ram(accel, quick, d):
     if quick:
         return
-    data, swap = disks(d, 160)
-    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
-        g.run("mkswap /dev/sdb")
-        g.run("swapon /dev/sdb")
+    with swapon_guest(accel, d, 160) as g:
         pid = int(g.run("spawn big"))
         a = int(g.run("mmap %d 128M" % pid), 16)
         v0 = vmstat(g)
