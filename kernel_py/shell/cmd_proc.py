@@ -10,7 +10,8 @@ from kernel_py.mm import fault as fault_mod
 from kernel_py.mm import umalloc
 from kernel_py.mm.mmap import page_align
 from kernel_py.mm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_SHARED, MappedFile, parse_prot,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SHM_SWAPPED, VM_SHARED, MappedFile,
+    parse_prot,
 )
 from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
@@ -436,6 +437,11 @@ def vma_usage(k, mm, vma):
                 pd += 1
             else:
                 pc += 1
+    if vma.shm is not None:             # shmem_swap_usage: the object's swap entries in range
+        lo, hi = vma.pgoff, vma.pgoff + (vma.size >> 12)
+        for off, v in vma.shm.pages.items():
+            if v & SHM_SWAPPED and lo <= off < hi:
+                swap += 1
     return rss, pss, sc, sd, pc, pd, ref, anon, swap
 
 

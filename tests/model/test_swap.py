@@ -322,6 +322,9 @@ def test_shared_anonymous_memory_goes_to_swap_and_back_for_every_mapper(box):
     shm = k.procs.get(pid).mm.vmas.find(a).shm
     assert sum(1 for v in shm.pages.values() if v & 1) > 1000
     assert status(sh, pid)["RssShmem"] < 4 * 1024 and status(sh, child)["RssShmem"] < 4 * 1024
+    smaps = run(sh, "cat /proc/%d/smaps" % child)
+    swapped = sum(1 for v in shm.pages.values() if v & 1)
+    assert "\n%-16s%8d kB" % ("Swap:", swapped * 4) in smaps        # shmem_swap_usage
     check_all(k, base)
     h, info = memsum(sh, child, a, n)                   # the other mapper sees every store
     assert h == expected(a, n, 9)
