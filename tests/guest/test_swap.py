@@ -228,7 +228,7 @@ def test_shared_anonymous_memory_through_swap(boot, images):
     shm_round_trip(swap_guest(boot, images, SHM_GUEST_MEM), 8 * MiB, 21, push=8 * MiB)
 
 
-@pytest.mark.skipif(not os.environ.get("KPY_SHM_2X"), reason="make soak (KPY_SHM_2X=1): ~65 s under TCG")
+@pytest.mark.skipif(not os.environ.get("KPY_SHM_2X"), reason="make soak (KPY_SHM_2X=1): ~35-65 s under TCG")
 def test_2x_ram_of_shared_anonymous_memory_through_swap(boot, images):
     """The same with twice the guest's RAM of shared anonymous memory
     (about 44 MiB in a 48 MiB guest): real pressure, kswapd and direct
