@@ -594,14 +594,15 @@ class PageCache:
 
     def try_to_unmap(self, mapping, pa, ptes):
         """Clear every PTE of the page and drop its references; a shared
-        PTE's dirty bit becomes the page's (set_page_dirty) first, so the
-        store is written back, not lost."""
+        PTE's dirty bit (set in memory by the processor's first store
+        through it, SDM 4.8) becomes the page's (set_page_dirty) first, so
+        the store is written back, not lost."""
         hw = self.hw
         for mm, va, slot, e, vma in ptes:
             e = hw.read64(slot)
             hw.write64(slot, 0)
             if mm.live():
-                hw.invlpg(va)           # also writes back a D bit the TLB held (SDM 4.8)
+                hw.invlpg(va)           # the TLB may still hold the translation (SDM 4.10.4)
             if e & _PAGE_DIRTY and vma.flags & VM_SHARED:
                 self.set_page_dirty(mapping, pa)
             mm.rss_file -= 1
