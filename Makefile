@@ -43,13 +43,15 @@ bench: $(IMAGE) venv
 # Long runs (issue 7): the seeded soak over slub, slab and slob (kernel
 # `check` and host page-table checks, data checksums through swap, PROT_NONE
 # and COW), then 10,000 console fuzz lines; it ends with the summary and
-# writes build/soak-frag.png and build/soak-memmap-BACKEND.png.
+# writes build/soak-frag.png and build/soak-memmap-BACKEND.png; then 2x RAM
+# of shared anonymous memory through swap (tests/guest/test_swap.py).
 SOAK_OPS ?= 3000
 SOAK_SEED ?= 1
 SOAK_FUZZ ?= 10000
 soak: $(IMAGE) venv
 	@mkdir -p build
 	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --png-dir build --fuzz-lines $(SOAK_FUZZ)
+	KPY_SHM_2X=1 $(PY) -m pytest tests/guest/test_swap.py -k 2x_ram_of_shared
 
 image: $(IMAGE)
 

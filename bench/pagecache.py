@@ -4,7 +4,8 @@ vs warm (all page-cache hits), write-into-cache throughput, and sync
 throughput (dirty pages written back to the disk), and the faults of
 file-backed mappings (`bench faults N file-*`, guest TSC): cold (major,
 from the disk with readahead), warm (minor, from the cache), private
-write (copy), shared write (dirtied). Prints numbers, asserts nothing.
+write (copy), shared write (dirtied); reclaim of mapped file pages and
+the refaults after it. Prints numbers, asserts nothing.
 
     python3 bench/pagecache.py [--quick]
 
@@ -76,6 +77,30 @@ def mmap_faults(g, n, accel):
     g.run("sync; rm /mnt/map.bin")
 
 
+def mapped_reclaim(g, size_mb, accel):
+    """Reclaim of mapped file pages (unmapped through i_mmap, written back
+    when dirty) by proactive reclaim, then the major faults of the re-read."""
+    g.run("sync; echo 3 > /proc/sys/vm/drop_caches")
+    pid = int(g.run("spawn mapped"))
+    n = size_mb << 20
+    a = int(g.run("mmap %d %d file=/mnt/bench.bin shared" % (pid, n)), 16)
+    g.run("touch %d 0x%x %d r" % (pid, a, n), timeout=1200)
+    g.run("echo 1 > /sys/fs/cgroup/memory.reclaim; echo 1 > /sys/fs/cgroup/memory.reclaim")   # age the A bits
+    vm0 = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
+    base = min(timed(g, "echo x") for _ in range(3))
+    t = timed(g, "echo %dM > /sys/fs/cgroup/memory.reclaim" % size_mb) - base
+    vm1 = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
+    got = int(vm1["pgsteal_file"]) - int(vm0["pgsteal_file"])
+    figure("reclaim of mapped file pages", "%d" % (got / max(t, 1e-6)), "pages/s",
+           "%d pages unmapped (i_mmap) and freed, clean, host-timed, %s" % (got, accel))
+    t = timed(g, "touch %d 0x%x %d r" % (pid, a, n), timeout=1200) - base
+    vm2 = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
+    maj = int(vm2["pgmajfault"]) - int(vm1["pgmajfault"])
+    figure("re-read after reclaim (file refaults)", "%.0f" % (t * 1e6 / (n >> 12)), "us/page",
+           "%d pages, %d major faults (readahead 128K), host-timed, %s" % (n >> 12, maj, accel))
+    g.run("kill %d" % pid)
+
+
 def bench_section(accel, quick):
     if not os.path.exists(MKFS) or not image_path().is_file():
         print("(skipped: needs mkfs.fat and the guest image)")
@@ -106,6 +131,7 @@ def bench_section(accel, quick):
             figure("warm / cold read ratio", "%.1f" % (cold[1] / max(warm[1], 1)), "x",
                    "same run, same file")
             mmap_faults(g, 256 if quick else 1024, accel)
+            mapped_reclaim(g, size_mb, accel)
             vm = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
             figure("pgpgin / pgpgout", "%s/%s" % (vm["pgpgin"], vm["pgpgout"]), "KiB",
                    "disk traffic of the whole run")

@@ -10,6 +10,8 @@ exhaustion to OOM recovery. Prints numbers, asserts nothing.
   round trip);
 - swap-in: `touch PID ADDR LEN r` over those pages: one major fault and
   one 4 KiB read each (pswpin per second);
+- shmem: the same for a shared anonymous mapping (written by one process,
+  read back by a forked one);
 - 2x RAM: `pattern` over twice the guest's RAM (faults + direct reclaim +
   swap-out), then `memsum` over it (swap-in + swap-out of what it displaces);
 - OOM recovery: a process touches more memory than there is (no swap): the
@@ -52,6 +54,15 @@ def disks(d, swap_mb):
     return data, swap
 
 
+def swapon_guest(accel, d, swap_mb):
+    """A booted 64 MiB guest swapping on a fresh swap_mb MiB disk."""
+    data, swap = disks(d, swap_mb)
+    g = Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600)
+    g.run("mkswap /dev/sdb")
+    g.run("swapon /dev/sdb")
+    return g
+
+
 def timed(g, cmd, timeout=3600):
     t0 = time.monotonic()
     out = g.run(cmd, timeout=timeout)
@@ -64,10 +75,7 @@ def echo_rtt(g):
 
 def swap_rates(accel, quick, d):
     size = 16 if quick else 32
-    data, swap = disks(d, 96)
-    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
-        g.run("mkswap /dev/sdb")
-        g.run("swapon /dev/sdb")
+    with swapon_guest(accel, d, 96) as g:
         rtt = echo_rtt(g)
         pid = int(g.run("spawn bench"))
         a = int(g.run("mmap %d %dM" % (pid, size)), 16)
@@ -89,13 +97,34 @@ def swap_rates(accel, quick, d):
         g.run("kill %d" % pid)
 
 
+def shmem_rates(accel, quick, d):
+    """Shared anonymous memory: proactive reclaim writes the object's pages
+    to swap, a forked mapper reads them back (major faults)."""
+    size = 8 if quick else 16
+    with swapon_guest(accel, d, 96) as g:
+        rtt = echo_rtt(g)
+        pid = int(g.run("spawn shm"))
+        a = int(g.run("mmap %d %dM shared" % (pid, size)), 16)
+        child = int(g.run("fork %d" % pid))
+        g.run("pattern %d 0x%x %d 1" % (pid, a, size * MiB))
+        v0 = vmstat(g)
+        dt, _ = timed(g, "echo %dM > /sys/fs/cgroup/memory.reclaim" % size)
+        v1 = vmstat(g)
+        out = v1["pswpout"] - v0["pswpout"]
+        figure("shmem swap-out (proactive reclaim)", "%d" % (out / max(dt - rtt, 1e-6)), "pages/s",
+               "%d pages of a MAP_SHARED|MAP_ANONYMOUS object; %s" % (out, accel))
+        dt, _ = timed(g, "touch %d 0x%x %d r" % (child, a, size * MiB))
+        v2 = vmstat(g)
+        n_in = v2["pswpin"] - v1["pswpin"]
+        figure("shmem swap-in (the other mapper)", "%d" % (n_in / max(dt - rtt, 1e-6)), "pages/s",
+               "%d pages (%.0f us/fault); %s" % (n_in, (dt - rtt) * 1e6 / max(n_in, 1), accel))
+        g.run("kill %d; kill %d" % (child, pid))
+
+
 def twice_ram(accel, quick, d):
     if quick:
         return
-    data, swap = disks(d, 160)
-    with Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600) as g:
-        g.run("mkswap /dev/sdb")
-        g.run("swapon /dev/sdb")
+    with swapon_guest(accel, d, 160) as g:
         pid = int(g.run("spawn big"))
         a = int(g.run("mmap %d 128M" % pid), 16)
         v0 = vmstat(g)
@@ -135,6 +164,7 @@ def bench_section(accel, quick):
     print("# swap and OOM (ATA PIO swap disk; %s)" % accel)
     with tempfile.TemporaryDirectory(prefix="kpy-swapbench-") as d:
         swap_rates(accel, quick, d)
+        shmem_rates(accel, quick, d)
         twice_ram(accel, quick, d)
         oom_recovery(accel, quick, d)
 

@@ -183,6 +183,8 @@ class Kernel:
                         break
                 pairs.append(("AnonPages", anon.nr_anon_pages() * 4))
             pairs.append(("Mapped", pc.nr_mapped() * 4))
+            if anon is not None:
+                pairs.append(("Shmem", anon.nr_shmem() * 4))
             extra += pairs
         if self.slab is not None:
             extra += slab_common.meminfo_pairs(self.slab)

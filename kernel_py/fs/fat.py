@@ -173,6 +173,7 @@ class FatFs:
         self.last_ino = 0
         self.dcache = {}
         self.dirty_inodes = {}
+        self.orphans = []               # unlinked inodes still pinned (mapped)
         self.inode_cachep = None
         self.dentry_cachep = None
         self.read_only = False
@@ -542,13 +543,17 @@ class FatFs:
             out.append((e[0], e[2], ino.size if ino is not None else e[4]))
         return out
 
-    def _forget_inode(self, ino):
+    def _unhash(self, ino):
+        """The inode leaves the name caches (dentries, icache)."""
         for k in [k for k in self.dcache if self.dcache[k].inode is ino]:
             self._obj_free(self.dentry_cachep, self.dcache.pop(k).va)
         if self.icache.get(ino.key()) is ino:
             del self.icache[ino.key()]
             if ino.parent is not None:
                 ino.parent.nchildren -= 1
+
+    def _forget_inode(self, ino):
+        self._unhash(ino)
         self._obj_free(self.inode_cachep, ino.va)
         ino.va = 0
         if ino.mapping is not None:
@@ -778,7 +783,10 @@ class FatFs:
 
     def _delete(self, ino):
         if ino.refs:
-            raise KernelError("EBUSY", "%s is in use" % ino.name)
+            if ino.is_dir:
+                raise KernelError("EBUSY", "%s is in use" % ino.name)
+            self._orphan(ino)
+            return
         if ino.mapping is not None:
             self.cache.truncate_pages(ino.mapping, 0)
         cl = self.clusters_of(ino)
@@ -789,6 +797,28 @@ class FatFs:
         self.free_chain(cl)
         ino.deleted = True
         ino.dirty = False
+        self._forget_inode(ino)
+
+    def _orphan(self, ino):
+        """Unlink of a file that is still mapped (Linux: i_nlink drops to 0,
+        the inode lives on until its last iput, then fat_evict_inode
+        truncates it): the name goes now, so it can be reused; the inode,
+        its page cache and its clusters stay (faults and writeback still
+        reach them) until evict_orphan, when the last pin goes."""
+        self._remove_entry(ino)
+        self._unhash(ino)
+        self.dirty_inodes.pop(id(ino), None)
+        ino.deleted = True              # write_inode: no directory entry to update
+        ino.dirty = False
+        self.orphans.append(ino)
+
+    def evict_orphan(self, ino):
+        """The last pin of an unlinked file went: its pages, then its clusters."""
+        self.orphans.remove(ino)
+        cl = self.clusters_of(ino)
+        if ino.mapping is not None:
+            self.cache.truncate_pages(ino.mapping, 0)
+        self.free_chain(cl)
         self._forget_inode(ino)
 
     # -- file data
@@ -944,7 +974,7 @@ class FatFs:
         cache; then the disk's write cache. The first error is raised after
         everything else was tried."""
         first_err = None
-        for ino in list(self.icache.values()):
+        for ino in list(self.icache.values()) + self.orphans:
             m = ino.mapping
             if m is not None and m.dirty:
                 try:
@@ -975,7 +1005,7 @@ class FatFs:
 
     def umount(self):
         self.sync()
-        for ino in list(self.icache.values()):
+        for ino in list(self.icache.values()) + self.orphans:
             if ino.refs and ino is not self.root:
                 raise KernelError("EBUSY", "%s is in use" % ino.name)
         for ino in list(self.icache.values()):

@@ -134,8 +134,9 @@ class Vfs:
 
     def get_file(self, path):
         """(fs, inode) of a regular file for a file-backed mapping, pinned
-        (kept in the inode cache, not unlinkable) until put_file; the
-        inode's page cache is ino.mapping, its size ino.i_size."""
+        (kept in the inode cache; an unlink removes the name only, the
+        file goes with the last put_file) until put_file; the inode's page
+        cache is ino.mapping, its size ino.i_size."""
         fs, ino = self.open(path)
         fs.mapping_of(ino)
         ino.refs += 1
@@ -145,6 +146,8 @@ class Vfs:
         if ino.refs <= 0:
             raise KernelError("EINVAL", "put_file: %s not pinned" % ino.name)
         ino.refs -= 1
+        if not ino.refs and ino.deleted:
+            ino.fs.evict_orphan(ino)        # unlinked while mapped: now it goes
 
     # -- operations
     def read(self, path, off=0, n=None, sink=None, into=None):

@@ -6,7 +6,9 @@
 #   (PF_WRITE needs VM_WRITE, PF_INSTR needs VM_EXEC, a read needs VM_READ);
 #   not present + write       -> a fresh zeroed frame, writable   (do_anonymous_page)
 #   not present + read        -> the shared zero page, read-only
-#   shared anonymous          -> the SharedAnon frame for that offset
+#   shared anonymous          -> the SharedAnon frame for that offset (read
+#                                back from swap first when reclaim left a
+#                                swap entry there: a major fault)
 #   file (vma.file)           -> the page-cache page (filemap_fault; a major
 #                                fault when it read the disk): mapped read-
 #                                only on a read; a write to a private mapping
@@ -36,8 +38,8 @@ from kernel_py.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
 from kernel_py.mm.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
-from kernel_py.mm.rmap import PENDING_MAX
-from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.rmap import PENDING_MAX, RID_SHIFT, SHM_KEY
+from kernel_py.mm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.x86 import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
@@ -356,14 +358,33 @@ class FaultHandler:
             pa = self.pcp.alloc()
             if pa is None:
                 return self.refuse(mm, va, err, rip, "out of memory")
+            if shm.pages.get(off) is not None:  # filled while allocating (reclaim ran)
+                self.pcp.free(pa)
+                return True
             zero_page(hw, pa)
             shm.pages[off] = pa                 # the object's reference
+            k.anon.add_new(pa, SHM_KEY | (shm.ino << RID_SHIFT) | off)
+        elif pa & SHM_SWAPPED:                  # on swap: read it back (shmem_swapin_folio)
+            return self.shmem_swapin(mm, vma, va, err, rip, shm, off, pa)
         mm.get_page(pa)                         # the mapping's reference
         hw.write64(t, pa | (vma.rw_bits if vma.flags & VM_WRITE else vma.prot_bits))
         mm.rss_shmem += 1
         st.shmem += 1
         return True
 
+
+    def shmem_swapin(self, mm, vma, va, err, rip, shm, off, v):
+        """A shared anonymous page on swap: read into a frame the object
+        holds again (a major fault); the access retries and maps it."""
+        from kernel_py.mm.vmscan import shmem_swapin
+        try:
+            pa = shmem_swapin(self.k, shm, off, v)
+        except KernelError:
+            return self.refuse(mm, va, err, rip, "swap read error")
+        if pa is None:
+            return self.refuse(mm, va, err, rip, "out of memory")
+        self.stats.pgmajfault += 1
+        return True
 
     def file_fault(self, mm, vma, va, err, rip, t):
         """do_read_fault / do_cow_fault / do_shared_fault: the page from the

@@ -35,7 +35,8 @@
 #        unmaps what lies past the new end (unmap_mapping_range).
 # Private mappings copy the page on the first write (COW) and drop their
 # reference to the cache page; shared mappings keep it and dirty it. A
-# mapped page has count > 1: reclaim and drop_caches leave it alone.
+# mapped page has count > 1: drop_caches leaves it alone; reclaim ages it by
+# its PTEs' accessed bits and unmaps it through i_mmap (reclaim_mapped).
 
 from kernel_py.errors import KernelError
 from kernel_py.mm.gfp import GFP_KERNEL, GFP_NOFS, __GFP_ZERO
@@ -44,8 +45,10 @@ from kernel_py.mm.page import (
     PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_uptodate,
     PG_writeback, KIND_SHIFT,
 )
-from kernel_py.mm.vma import VM_SHARED
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.vma import VM_SHARED, _PAGE_PROTNONE
+from kernel_py.x86 import (
+    PAGE_SHIFT, PAGE_SIZE, PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,
+)
 
 PAGECACHE_FLAGS = KIND_PAGECACHE << KIND_SHIFT
 GFP_CACHE = GFP_NOFS            # page-cache allocations may reclaim, not recurse into the FS
@@ -132,6 +135,7 @@ class PageCache:
         self.dirty_background_bytes = 0
         self.vfs_cache_pressure = 100
         self.in_writeback = False
+        self.in_pageout = False     # reclaim is writing a mapped page back
 
     # -- mem_map helpers
     def _rec(self, pa):
@@ -517,7 +521,10 @@ class PageCache:
 
     def shrink_inactive(self, nr_to_reclaim, nr_to_scan):
         """Scan the inactive tail: referenced pages get a second chance,
-        busy ones (dirty, writeback, mapped) rotate, clean ones are freed."""
+        busy ones (dirty, writeback, pinned) rotate, clean ones are freed;
+        a mapped page is aged by its PTEs' accessed bits and, when none was
+        set, unmapped from every PTE (try_to_unmap), written back if it was
+        dirty, and freed."""
         reclaimed = 0
         lst, base = self.inactive, self.base
         for _ in range(nr_to_scan):
@@ -530,17 +537,121 @@ class PageCache:
             a = base + (pfn << RECORD_SHIFT)
             f = self._r16(a)
             pa = pfn << PAGE_SHIFT
+            if not f & PG_referenced and self.page_count(pa) > 1:
+                got = self.reclaim_mapped(pfn, f)
+                if got is not None:
+                    reclaimed += got
+                    continue
+                f = self._r16(a)
             if f & PG_referenced or not self.reclaimable(pa, f):
-                lst.remove(pfn)
-                lst.push(pfn)
-                self._w16(a, f & ~PG_referenced)
-                self.pgrotated += 1
+                self._rotate(pfn, a, f)
                 continue
             m, idx = self.owner(pfn)
             self._delete(m, idx, pa)
             self.pgsteal += 1
             reclaimed += 1
         return reclaimed
+
+    def _rotate(self, pfn, a, f):
+        self.inactive.remove(pfn)
+        self.inactive.push(pfn)
+        self._w16(a, f & ~PG_referenced)
+        self.pgrotated += 1
+
+    # -- reclaim of mapped pages (the file rmap: mapping.i_mmap)
+    def mapped_ptes(self, mapping, index, pa):
+        """[(mm, va, slot, pte, vma)]: every PTE of the file VMAs that maps
+        page pa (present or PROT_NONE), or None unless they account for
+        every reference but the cache's own (someone pins the page: a
+        fault copying it, a read in flight)."""
+        out = []
+        for vma in mapping.i_mmap:
+            r = vma.file_index_range(index, index + 1)
+            if r is None or vma.mm is None or vma.mm.pgd is None:
+                continue
+            slot = vma.mm.pte_slot(r[0])
+            if slot is None:
+                continue
+            e = self.hw.read64(slot)
+            if e & (_PAGE_PRESENT | _PAGE_PROTNONE) and e & PTE_ADDR_MASK == pa:
+                out.append((vma.mm, r[0], slot, e, vma))
+        if len(out) != self.page_count(pa) - 1:
+            return None
+        return out
+
+    def page_referenced(self, ptes):
+        """Test-and-clear the accessed bit of each PTE (invlpg where the
+        tables are live: the TLB caches A, SDM 4.8); how many had it."""
+        hw = self.hw
+        n = 0
+        for mm, va, slot, e, vma in ptes:
+            if e & _PAGE_ACCESSED:
+                hw.write64(slot, e & ~_PAGE_ACCESSED)
+                if mm.live():
+                    hw.invlpg(va)
+                n += 1
+        return n
+
+    def try_to_unmap(self, mapping, pa, ptes):
+        """Clear every PTE of the page and drop its references; a shared
+        PTE's dirty bit (set in memory by the processor's first store
+        through it, SDM 4.8) becomes the page's (set_page_dirty) first, so
+        the store is written back, not lost."""
+        hw = self.hw
+        for mm, va, slot, e, vma in ptes:
+            e = hw.read64(slot)
+            hw.write64(slot, 0)
+            if mm.live():
+                hw.invlpg(va)           # the TLB may still hold the translation (SDM 4.10.4)
+            if e & _PAGE_DIRTY and vma.flags & VM_SHARED:
+                self.set_page_dirty(mapping, pa)
+            mm.rss_file -= 1
+            self.put_page(pa)
+
+    def reclaim_mapped(self, pfn, f):
+        """shrink_folio_list for a mapped page: 1 when it was unmapped and
+        freed, 0 when it stays (activated, or its writeback failed), None
+        when it is left to the unmapped-page rules (pinned, under I/O)."""
+        if f & (PG_writeback | PG_locked):
+            return None
+        key = self.rmap.get(pfn)
+        if key is None:
+            return None
+        mapping = self.mappings.get(key >> 32)
+        index = key & 0xFFFFFFFF
+        pa = pfn << PAGE_SHIFT
+        if mapping is None or not mapping.i_mmap:
+            return None
+        ptes = self.mapped_ptes(mapping, index, pa)
+        if not ptes:
+            return None
+        if self.page_referenced(ptes):
+            self._activate(pfn)             # its PTEs were used since the last scan
+            return 0
+        dirty = self._r16(self._rec(pa)) & PG_dirty
+        if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
+            return None                     # an allocation of our own pageout: no nested write
+        self.try_to_unmap(mapping, pa, ptes)
+        if self._r16(self._rec(pa)) & PG_dirty:
+            self.in_pageout = True
+            try:
+                self.writeback_mapping(mapping, lo=index, hi=index + 1)     # pageout
+            except KernelError:
+                self._rotate(pfn, self._rec(pa), self._r16(self._rec(pa)))
+                return 0
+            finally:
+                self.in_pageout = False
+        self._delete(mapping, index, pa)
+        self.pgsteal += 1
+        return 1
+
+    def _activate(self, pfn):
+        a = self.base + (pfn << RECORD_SHIFT)
+        f = self._r16(a)
+        self.inactive.remove(pfn)
+        self.active.push(pfn)
+        self._w16(a, (f | PG_active) & ~PG_referenced)
+        self.pgactivate += 1
 
     def shrink_page_cache(self, nr):
         """Free up to nr clean page-cache pages, least recently used first

@@ -26,7 +26,7 @@ from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT
 from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.mm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
-    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SharedAnon, VmaList,
+    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SHM_SWAPPED, SharedAnon, VmaList,
     _PAGE_PROTNONE, prot_to_vm,
 )
 from kernel_py.x86 import (
@@ -277,12 +277,15 @@ class MmStruct:
         shm = vma.shm
         if shm is None:
             return
-        shm.users -= 1
-        if shm.users <= 0:
+        if shm.detach(vma):
             pages = shm.pages
             shm.pages = {}
-            for pa in pages.values():
-                self.put_page(pa)
+            self.k.anon.shm.pop(shm.ino, None)
+            for v in pages.values():
+                if v & SHM_SWAPPED:
+                    self.k.swap.free_entry(v & ~SHM_SWAPPED)
+                else:
+                    self.put_page(v)
 
     # -- VMA list edits
     def split(self, vma, addr):
@@ -379,13 +382,15 @@ class MmStruct:
             vmflags |= VM_SHARED | VM_MAYSHARE
             if file is None:
                 shm = SharedAnon()
-                shm.users = 1
             elif file.read_only:
                 vmflags &= ~VM_MAYWRITE     # mprotect cannot make it writable later
         vma = VMA(addr, addr + length, vmflags, name, shm, pgoff if file is not None else 0,
                   file, self)
         self.vmas.insert(vma)
         vma.link_file()
+        if shm is not None:
+            shm.attach(vma)
+            self.k.anon.shm[shm.ino] = shm       # reclaim's way from a frame to its object
         if shm is None and file is None:
             self.merge_around(vma)
         self.update_hiwater()

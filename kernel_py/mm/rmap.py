@@ -23,6 +23,12 @@
 # with consecutive pfns inserted and deleted, every lookup of a missing key
 # ends up walking the whole table.)
 #
+# Shared anonymous frames (SharedAnon, mm/vma.py) are on the anon LRU too,
+# as Linux's shmem pages are (swap-backed): their word is
+#     SHM_KEY | (object ino << 36) | page offset
+# and their PTEs are found through the object's VMAs (shm_ptes); reclaim
+# writes them to swap and leaves the swap entry in the object's index.
+#
 # LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
 # mem_map next/prev), PG_lru / PG_active in the record's flags. New pages do
 # not go on a list in the fault path: the handler appends their pa to `pending` (Linux's
@@ -45,6 +51,7 @@ PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained 
 EXT_SHIFT = 19                  # frames per page_ext block: 2**19 words = 4 MiB
 EXT_MASK = (1 << EXT_SHIFT) - 1
 PROTNONE_BIT = 1 << 8
+SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
 ADDR = PTE_ADDR_MASK
 
 
@@ -63,6 +70,7 @@ class AnonLru:
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []
         self.mms = {}
+        self.shm = {}               # ino -> SharedAnon with users (mm/mmap.py)
         self.next_rid = 1
         # /proc/vmstat
         self.pgactivate = 0
@@ -216,6 +224,8 @@ class AnonLru:
             return None
         pa = pfn << 12
         count = self.page_count(pfn)
+        if key & SHM_KEY:
+            return self.shm_ptes(pa, key, count)
         va = (key & VPN_MASK) << 12
         r64 = self.hw.read64
         first = self.mms.get(key >> RID_SHIFT)
@@ -227,20 +237,48 @@ class AnonLru:
                     return [(first, va, slot, e)]
         out = []
         for mm in self.mms.values():        # shared after fork: same va everywhere
-            if mm.pgd is None:
-                continue
-            slot = mm.pte_slot(va)
-            if slot is None:
-                continue
-            e = r64(slot)
-            if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
-                continue
-            if not e & _PAGE_PRESENT:
-                return None                 # PROT_NONE: not reclaimed
-            out.append((mm, va, slot, e))
+            if not self._add_pte(out, mm, va, pa):
+                return None
         if len(out) != count:
             return None
         return out
+
+    def _add_pte(self, out, mm, va, pa):
+        """Append mm's PTE at va to out when it maps frame pa; False for a
+        PROT_NONE one (such a page is not reclaimed)."""
+        if mm.pgd is None:
+            return True
+        slot = mm.pte_slot(va)
+        if slot is None:
+            return True
+        e = self._r64(slot)
+        if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+            return True
+        if not e & _PAGE_PRESENT:
+            return False
+        out.append((mm, va, slot, e))
+        return True
+
+    def shm_ptes(self, pa, key, count):
+        """The PTEs of a shared anonymous frame, through its object's VMAs:
+        they and the object's own reference must account for count (an
+        empty list: only the object holds it)."""
+        shm = self.shm.get((key & ~SHM_KEY) >> RID_SHIFT)
+        if shm is None:
+            return None
+        off = key & VPN_MASK
+        out = []
+        for vma in shm.vmas:
+            va = shm.va_of(vma, off)
+            if va is not None and not self._add_pte(out, vma.mm, va, pa):
+                return None
+        if len(out) + 1 != count:
+            return None
+        return out
+
+    def shm_object(self, key):
+        """(SharedAnon, offset) of a shared anonymous frame's word."""
+        return self.shm.get((key & ~SHM_KEY) >> RID_SHIFT), key & VPN_MASK
 
     def referenced(self, ptes):
         """folio_referenced: how many of the PTEs have the accessed bit;
@@ -260,10 +298,20 @@ class AnonLru:
     def sizes(self):
         return self.inactive.n, self.active.n
 
+    def nr_shmem(self):
+        """Shared anonymous frames in memory (on the lists too, as Linux's
+        shmem pages; meminfo's AnonPages leaves them out)."""
+        n = 0
+        for shm in self.shm.values():
+            for v in shm.pages.values():
+                if not v & 1:               # vma.SHM_SWAPPED: on swap
+                    n += 1
+        return n
+
     def nr_anon_pages(self):
         """Private anon frames (all on the lists once the batch is drained)."""
         self.drain()
-        return self.inactive.n + self.active.n
+        return self.inactive.n + self.active.n - self.nr_shmem()
 
     def vmstat_pairs(self):
         return [("nr_inactive_anon", self.inactive.n), ("nr_active_anon", self.active.n),

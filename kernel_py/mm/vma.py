@@ -75,19 +75,44 @@ def pte_bits(flags):
     return b
 
 
+# A SharedAnon index slot holding a swap entry rather than a frame: the
+# entry with bit 0 set (frames are page aligned), as Linux's shmem keeps
+# swap entries in its page cache as xarray value entries (xa_mk_value).
+SHM_SWAPPED = 1
+
+
 class SharedAnon:
     """The backing of a MAP_SHARED|MAP_ANONYMOUS mapping (Linux: a shmem file
-    on /dev/zero): page offset -> frame, kept while any VMA uses it; every
-    process mapping the same offset maps the same frame. The object holds one
-    reference on each of its frames."""
+    on /dev/zero): page offset -> frame (or swap entry | SHM_SWAPPED once
+    reclaim wrote it out), kept while any VMA uses it; every process mapping
+    the same offset maps the same frame. The object holds one reference on
+    each of its frames (the swap slot's one count when swapped), and knows
+    its VMAs (`vmas`, like a file's i_mmap: reclaim finds the PTEs there)."""
 
     next_ino = 1
 
     def __init__(self):
         self.pages = {}
         self.users = 0
+        self.vmas = []
         self.ino = SharedAnon.next_ino
         SharedAnon.next_ino += 1
+
+    def attach(self, vma):
+        self.users += 1
+        self.vmas.append(vma)
+
+    def detach(self, vma):
+        """A VMA goes; True when it was the last."""
+        self.users -= 1
+        self.vmas.remove(vma)
+        return self.users <= 0
+
+    def va_of(self, vma, off):
+        """The address of page offset off in vma, or None."""
+        if off < vma.pgoff or off >= vma.pgoff + ((vma.end - vma.start) >> 12):
+            return None
+        return vma.start + ((off - vma.pgoff) << 12)
 
 
 class MappedFile:
@@ -167,7 +192,7 @@ class VMA:
         v = VMA(s, e, self.flags, self.name, self.shm, self.pgoff + ((s - self.start) >> 12),
                 self.file, self.mm if mm is None else mm)
         if v.shm is not None:
-            v.shm.users += 1
+            v.shm.attach(v)
         v.link_file()
         return v
 

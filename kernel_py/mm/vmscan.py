@@ -26,11 +26,16 @@
 # replaced by the swap entry and the frame freed to the buddy. A page still
 # in the swap cache (mm/swap_state.py) goes back to its own slot, written
 # only when one of its PTEs is dirty (the D bit the MMU sets on a store).
+# Shared anonymous frames are on the anon lists too (rmap SHM_KEY words):
+# written out the same way, their PTEs cleared and the swap entry left in
+# the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
 
 from kernel_py.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.mm.page import NIL, OFF_COUNT, PG_active, RECORD_SHIFT
+from kernel_py.mm.rmap import RID_SHIFT, SHM_KEY
 from kernel_py.mm.swap import PROTNONE_BIT, SWAP_COUNT_MASK, is_swap_pte, swp_entry
+from kernel_py.mm.vma import SHM_SWAPPED
 from kernel_py.mm.zone import int_sqrt
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
@@ -141,6 +146,7 @@ class Vmscan:
         self.kswapd_wakeups = 0
         self.direct_calls = 0
         self.swapout_errors = 0
+        self.pgswapout_shmem = 0    # shared anonymous pages written to swap
         self.last_balance = SCAN_FRACT
         self.kswapd_woken = False   # an allocation needed direct reclaim: balance to high
 
@@ -205,9 +211,9 @@ class Vmscan:
             self.pgscan_anon += 1
             sc.scanned += 1
             ptes = anon.ptes(pfn)
-            if not ptes:
+            if not ptes and (ptes is None or not anon.key(pfn) & SHM_KEY):
                 anon.rotate(pfn)                # busy: pinned, PROT_NONE
-                continue
+                continue                        # (a shmem page may have no PTE)
             if anon.referenced(ptes):
                 anon.activate(pfn)
                 continue
@@ -254,16 +260,24 @@ class Vmscan:
                 self.swapout_errors += 1
                 self.k.printk("Write-error on swap-device (%s): %s" % (si.path, exc.line()))
                 break
-            swap.claim(si, first, got, [len(ptes) for pfn, ptes in part])
+            keys = [anon.key(pfn) for pfn, ptes in part]
+            # a private page's slot counts its PTEs; a shmem page's, the
+            # object's index entry (shmem_writepage: the PTEs are cleared)
+            swap.claim(si, first, got, [1 if keys[j] & SHM_KEY else len(part[j][1])
+                                        for j in range(got)])
             for j in range(got):
                 pfn, ptes = part[j]
                 e = swp_entry(si.type, first + j)
-                for mm, va, slot, old in ptes:
-                    w64(slot, e)
-                    if mm.pgd == cr3:
-                        hw.invlpg(va)
-                    mm.rss_anon -= 1
-                    mm.swapents += 1
+                if keys[j] & SHM_KEY:
+                    self.shmem_unmap(keys[j], ptes, e, cr3)
+                    self.pgswapout_shmem += 1
+                else:
+                    for mm, va, slot, old in ptes:
+                        w64(slot, e)
+                        if mm.pgd == cr3:
+                            hw.invlpg(va)
+                        mm.rss_anon -= 1
+                        mm.swapents += 1
                 anon.release(pfn << 12)
                 free(pfn << 12, 0)
                 freed += 1
@@ -271,6 +285,19 @@ class Vmscan:
         for pfn, ptes in batch[i:]:             # not written: keep them, active
             anon.putback_active(pfn)
         return freed
+
+    def shmem_unmap(self, key, ptes, e, cr3):
+        """A shared anonymous page is on swap: its PTEs are cleared (the
+        next touch finds the swap entry in the object's index, as Linux's
+        shmem_fault does) and the entry takes the frame's place there."""
+        hw = self.hw
+        for mm, va, slot, old in ptes:
+            hw.write64(slot, 0)
+            if mm.pgd == cr3:
+                hw.invlpg(va)
+            mm.rss_shmem -= 1
+        shm, off = self.anon.shm_object(key)
+        shm.pages[off] = e | SHM_SWAPPED
 
     def pageout_cached(self, pfn, ptes, si, off):
         """Unmap a page that kept its swap slot: written there again only
@@ -436,6 +463,7 @@ class Vmscan:
         process becomes a present private page (ENOMEM if memory runs out)."""
         k = self.k
         procs = k.procs
+        self.shmem_unuse(si)
         for pid in procs.pids():
             t = procs.tasks.get(pid)
             if t is None:
@@ -450,6 +478,15 @@ class Vmscan:
                 break
         if si.inuse:
             raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
+
+    def shmem_unuse(self, si):
+        """swapoff: every shared anonymous page on area si back into its
+        object (unmapped: the next touch is a minor fault)."""
+        for shm in list(self.anon.shm.values()):
+            for off, v in list(shm.pages.items()):
+                if v & SHM_SWAPPED and (v & ~SHM_SWAPPED) >> 59 == si.type:
+                    if shmem_swapin(self.k, shm, off, v) is None:
+                        raise KernelError("ENOMEM", "swapoff: out of memory")
 
     def unuse_mm(self, mm, si):
         r64 = self.hw.read64
@@ -471,6 +508,32 @@ class Vmscan:
                 ("pgsteal_kswapd", self.pgsteal_kswapd), ("pgsteal_direct", self.pgsteal_direct),
                 ("pgscan_anon", self.pgscan_anon), ("pgsteal_anon", self.pgsteal_anon),
                 ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
+
+
+def shmem_swapin(k, shm, off, v):
+    """Read the swapped page at index off of a shared anonymous object
+    (slot entry v) into a fresh frame held by the object, on the anon LRU;
+    its pa, or None when no frame could be had (EIO raised on a read
+    error, the entry kept)."""
+    swap = k.swap
+    si, soff = swap.lookup(v & ~SHM_SWAPPED)
+    if si is None:
+        raise KernelError("EIO", "bad swap entry 0x%x in shmem %d" % (v, shm.ino))
+    pa = k.pcp.alloc()
+    if pa is None:
+        return None
+    if shm.pages.get(off) != v:                 # changed while allocating
+        k.pcp.free(pa)
+        return shm.pages.get(off)
+    try:
+        swap.read_page(si, soff, pa)
+    except KernelError:
+        k.pcp.free(pa)
+        raise
+    swap.put_slot(si, soff)
+    shm.pages[off] = pa
+    k.anon.add_new(pa, SHM_KEY | (shm.ino << RID_SHIFT) | off)
+    return pa
 
 
 SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache

@@ -10,7 +10,8 @@ from kernel_py.mm import fault as fault_mod
 from kernel_py.mm import umalloc
 from kernel_py.mm.mmap import page_align
 from kernel_py.mm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_SHARED, MappedFile, parse_prot,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SHM_SWAPPED, VM_SHARED, MappedFile,
+    parse_prot,
 )
 from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
@@ -363,7 +364,7 @@ def maps_line(vma):
         dev, ino, name = "00:01", vma.shm.ino, "/dev/zero (deleted)"
     elif vma.file is not None:
         f = vma.file
-        dev, ino, name = f.dev, f.ino.i_ino, f.path
+        dev, ino, name = f.dev, f.ino.i_ino, f.path + (" (deleted)" if f.ino.deleted else "")
     head = "%08x-%08x %s %08x %s %d " % (vma.start, vma.end, vma.perms(),
                                          vma.pgoff << 12 if vma.vm_ops is not None else 0, dev, ino)
     if name:
@@ -436,6 +437,11 @@ def vma_usage(k, mm, vma):
                 pd += 1
             else:
                 pc += 1
+    if vma.shm is not None:             # shmem_swap_usage: the object's swap entries in range
+        lo, hi = vma.pgoff, vma.pgoff + (vma.size >> 12)
+        for off, v in vma.shm.pages.items():
+            if v & SHM_SWAPPED and lo <= off < hi:
+                swap += 1
     return rss, pss, sc, sd, pc, pd, ref, anon, swap
 
 

@@ -8,11 +8,13 @@ import re
 import pytest
 
 from kernel_py.fs.vfs import pattern
+from kernel_py.mm import csum
 
 from test_disk_pagecache import fields, host_get, host_put, make_disks, pytestmark  # noqa: F401
 from test_mm import status
 
 SIZE = 5 * 4096 + 1000
+BIG = 8 << 20                   # the mapped file reclaim works through
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,9 @@ def disks(tmp_path_factory):
     host_put(data, "/shared.bin", pattern(0, SIZE))
     host_put(data, "/private.bin", pattern(0, SIZE))
     host_put(data, "/cold.bin", pattern(0, 64 << 10))
+    host_put(data, "/big.bin", pattern(0, BIG))
+    host_put(data, "/dirty.bin", pattern(0, SIZE))
+    host_put(data, "/unlinked.bin", pattern(0, SIZE))
     return data, swap
 
 
@@ -118,3 +123,75 @@ def test_echo_into_a_file_then_cat_sync_and_host_read(fg, disks):
     fg.run("sync")
     assert host_get(disks[0], "/echo.txt") == b"hello from echo\nand more\n"
     assert fg.run_expect_error("echo x > /mnt/nodir/f.txt").startswith("error: ENOENT")
+
+
+def host_memsum(data):
+    h = csum.FNV_OFFSET
+    for off in range(0, len(data), 4096):
+        h = csum.fold(h, csum.page_csum(data[off:off + 4096]))
+    return "0x%016x" % h
+
+
+def memsum(g, pid, a, n):
+    out = g.run("memsum %d 0x%x %d" % (pid, a, n)).split()
+    return out[1], dict(f.split("=") for f in out[2:])
+
+
+def squeeze(g):
+    """Pressure: a process writes all but ~3 MiB of MemAvailable (free plus
+    the file LRU; no swap is on: only file pages can make room)."""
+    avail = fields(g.run("cat /proc/meminfo"))["MemAvailable"] << 10
+    hog = int(g.run("spawn hog"))
+    n = (avail - (3 << 20)) & ~0xFFFFF
+    h = mmap(g, hog, "%d" % n)
+    g.run("touch %d 0x%x %d w" % (hog, h, n))
+    return hog
+
+
+def test_mapped_file_pages_are_reclaimed_and_fault_back_intact(boot, disks):
+    """Issue 6 follow-up: reclaim unmaps mapped page-cache pages through
+    the file rmap (i_mmap); the next touch is a major fault; a shared
+    mapping's store, never synced, is written by reclaim."""
+    g = boot(mem="64M", drives=[str(disks[0]), str(disks[1])])
+    want = host_memsum(pattern(0, BIG))
+    w = int(g.run("spawn writer"))
+    b = mmap(g, w, "24K file=/mnt/dirty.bin shared")
+    g.run("write %d 0x%x 'stored, never synced'" % (w, b + 4096 + 7))
+    pid = int(g.run("spawn reader"))
+    a = mmap(g, pid, "%d file=/mnt/big.bin private prot=r" % BIG)
+    assert memsum(g, pid, a, BIG)[0] == want
+    m0, v0 = fields(g.run("cat /proc/meminfo")), fields(g.run("cat /proc/vmstat"))
+    assert m0["Mapped"] >= (BIG >> 10) and m0["Cached"] >= (BIG >> 10)
+    hog = squeeze(g)
+    m1 = fields(g.run("cat /proc/meminfo"))
+    assert m1["Mapped"] < m0["Mapped"] - 2048 and m1["Cached"] < m0["Cached"] - 2048
+    assert status(g, pid)["RssFile"] < (BIG >> 10) - 2048
+    assert status(g, w)["RssFile"] == 0                     # the written page went too
+    g.run("kill %d" % hog)
+    v1 = fields(g.run("cat /proc/vmstat"))
+    assert v1["pgsteal_file"] - v0["pgsteal_file"] >= 512
+    got, info = memsum(g, pid, a, BIG)
+    assert got == want
+    assert int(info["majfaults"]) > 0
+    assert fields(g.run("cat /proc/vmstat"))["pgmajfault"] > v1["pgmajfault"]
+    want_dirty = bytearray(pattern(0, SIZE))
+    want_dirty[4096 + 7:4096 + 27] = b"stored, never synced"
+    assert host_get(disks[0], "/dirty.bin") == bytes(want_dirty)    # reclaim wrote it
+    assert g.run("read %d 0x%x 6" % (w, b + 4096 + 7)) == " ".join("%02x" % c for c in b"stored")
+    g.run("sync")
+    assert host_get(disks[0], "/dirty.bin") == bytes(want_dirty)
+    g.run("kill %d; kill %d" % (pid, w))
+
+
+def test_rm_of_a_mapped_file_keeps_its_data_until_the_last_unmap(fg, disks):
+    pid = int(fg.run("spawn keep"))
+    a = mmap(fg, pid, "24K file=/mnt/unlinked.bin shared")
+    fg.run("touch %d 0x%x 24K r" % (pid, a))
+    fg.run("rm /mnt/unlinked.bin")
+    assert fg.run_expect_error("cat /mnt/unlinked.bin").startswith("error: ENOENT")
+    assert "/mnt/unlinked.bin (deleted)" in fg.run("cat /proc/%d/maps" % pid)
+    fg.run("sync; echo 3 > /proc/sys/vm/drop_caches")
+    assert fg.run("read %d 0x%x 8" % (pid, a + 4096)) == " ".join("%02x" % c for c in pattern(4096, 8))
+    fg.run("kill %d" % pid)
+    fg.run("sync")
+    assert host_get(disks[0], "/unlinked.bin") is None

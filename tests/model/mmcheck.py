@@ -16,7 +16,8 @@ from kernel_py.mm.page import (
 from kernel_py.mm.swap import (
     SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type,
 )
-from kernel_py.mm.vma import VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.rmap import SHM_KEY
+from kernel_py.mm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
 from kernel_py.x86 import (
@@ -153,9 +154,20 @@ def check_all(k, baseline=None):
         for v in task.mm.vmas:
             if v.shm is not None:
                 shms[v.shm.ino] = v.shm
+    shm_frames = {}             # pfn -> the rmap word a shmem frame must have
+    assert sorted(k.anon.shm) == sorted(shms), "k.anon.shm is not the live SharedAnon objects"
     for shm in shms.values():
-        for pa in shm.pages.values():
+        assert sorted(id(v) for v in shm.vmas) == sorted(
+            id(v) for t in k.procs.tasks.values() for v in t.mm.vmas if v.shm is shm)
+        assert shm.users == len(shm.vmas)
+        for off, pa in shm.pages.items():
+            if pa & SHM_SWAPPED:        # on swap: the object's index holds the slot
+                e = pa & ~SHM_SWAPPED
+                key = (swp_type(e), swp_offset(e))
+                swaprefs[key] = swaprefs.get(key, 0) + 1
+                continue
             refs[pa] = refs.get(pa, 0) + 1
+            shm_frames[pa >> 12] = SHM_KEY | (shm.ino << 36) | off
     for pa, n in refs.items():
         assert mm_map.count(pa >> 12) == n, "frame 0x%x: refcount %d, %d references" % (
             pa, mm_map.count(pa >> 12), n)
@@ -166,7 +178,7 @@ def check_all(k, baseline=None):
     for pa in k.pcp.list:
         assert pa not in refs, "a frame on the pcp list is still mapped"
         assert mm_map.count(pa >> 12) == 1 and mm_map.kind(pa >> 12) == KIND_ANON
-    check_rmap_lru(k, rkeys)
+    check_rmap_lru(k, rkeys, shm_frames)
     check_swap_map(k, swaprefs)
     bad = debug_vm.check(k)[1]          # the kernel's own `check` agrees
     assert bad == [], bad
@@ -209,7 +221,7 @@ def check_file_vmas(k):
         assert ino.refs == n, "%s pinned %d times for %d open files" % (ino.name, ino.refs, n)
 
 
-def check_rmap_lru(k, rkeys):
+def check_rmap_lru(k, rkeys, shm_frames=None):
     """Each private anon frame's rmap word names an address it is mapped at
     in every process that maps it, and its PTEs are exactly the ones
     rmap.ptes() finds; every other frame's word is 0. Each such frame is on
@@ -222,8 +234,12 @@ def check_rmap_lru(k, rkeys):
         n = min(left, 1 << 19)
         words.extend(memoryview(bytes(k.hw.readbytes(pa, n * 8))).cast("Q"))
         left -= n
+    shm_frames = shm_frames or {}
     for pfn in range(mm_map.nr_pfns):
         key = words[pfn]
+        if pfn in shm_frames:
+            assert key == shm_frames[pfn], "shmem pfn 0x%x: rmap word 0x%x" % (pfn, key)
+            continue
         if pfn not in rkeys:
             assert key == 0, "pfn 0x%x: rmap word 0x%x but no private PTE maps it" % (pfn, key)
             continue
@@ -243,13 +259,13 @@ def check_rmap_lru(k, rkeys):
     for pfn in act:
         f = mm_map.flags(pfn)
         assert f & PG_lru and f & PG_active, mm_map.describe(pfn)
-        assert pfn in rkeys, "active anon list holds unmapped frame 0x%x" % pfn
+        assert pfn in rkeys or pfn in shm_frames, "active anon list holds unmapped frame 0x%x" % pfn
     for pfn in inact:
         f = mm_map.flags(pfn)
         assert f & PG_lru and not f & PG_active, mm_map.describe(pfn)
-        assert pfn in rkeys, "inactive anon list holds unmapped frame 0x%x" % pfn
+        assert pfn in rkeys or pfn in shm_frames, "inactive anon list holds unmapped frame 0x%x" % pfn
     pending = set(pa >> 12 for pa in anon.pending)
-    for pfn in rkeys:
+    for pfn in list(rkeys) + list(shm_frames):
         if not mm_map.flags(pfn) & PG_lru:
             assert pfn in pending, "mapped anon frame 0x%x on no list" % pfn
     if anon.active.n:

@@ -296,3 +296,46 @@ def test_no_swap_area_means_anon_is_never_scanned():
     out = sh.execute("echo 4M > /sys/fs/cgroup/memory.reclaim")
     assert out.startswith("error: EAGAIN")
     assert vmstat(sh)["pgscan_anon"] == 0 and vmstat(sh)["pswpout"] == 0
+
+
+def test_shared_anonymous_memory_goes_to_swap_and_back_for_every_mapper(box):
+    """MAP_SHARED|MAP_ANONYMOUS pages (the SharedAnon object) are on the
+    anon LRU and reclaim writes them to swap: the PTEs are cleared, the
+    object's index keeps the swap entry, and a touch from any mapper reads
+    the page back (a major fault) into the one frame they all map."""
+    k, sh = box
+    base = check_all(k)
+    pid = int(run(sh, "spawn shm"))
+    n = 8 * MiB
+    a = int(run(sh, "mmap %d %d shared" % (pid, n)), 16)
+    child = int(run(sh, "fork %d" % pid))
+    run(sh, "pattern %d 0x%x %d 9" % (pid, a, n))
+    run(sh, "touch %d 0x%x %d r" % (child, a, n))       # both map every page
+    v0 = vmstat(sh)
+    run(sh, "echo 6M > /sys/fs/cgroup/memory.reclaim")
+    assert vmstat(sh)["pswpout"] - v0["pswpout"] > 1000
+    assert k.vmscan.pgswapout_shmem > 1000
+    shm = k.procs.get(pid).mm.vmas.find(a).shm
+    assert sum(1 for v in shm.pages.values() if v & 1) > 1000
+    assert status(sh, pid)["RssShmem"] < 4 * 1024 and status(sh, child)["RssShmem"] < 4 * 1024
+    smaps = run(sh, "cat /proc/%d/smaps" % child)
+    swapped = sum(1 for v in shm.pages.values() if v & 1)
+    assert "\n%-16s%8d kB" % ("Swap:", swapped * 4) in smaps        # shmem_swap_usage
+    check_all(k, base)
+    h, info = memsum(sh, child, a, n)                   # the other mapper sees every store
+    assert h == expected(a, n, 9)
+    assert int(info["majfaults"]) > 1000
+    check_all(k, base)
+    got, info = memsum(sh, pid, a, n)                   # the frames the child brought back
+    assert got == h and int(info["majfaults"]) == 0
+    run(sh, "echo 6M > /sys/fs/cgroup/memory.reclaim")
+    assert any(v & 1 for v in shm.pages.values())
+    run(sh, "swapoff /dev/sdb")                         # what is out comes back into the object
+    assert not any(v & 1 for v in shm.pages.values())
+    check_all(k, base)
+    assert memsum(sh, pid, a, n)[0] == h
+    run(sh, "swapon /dev/sdb")
+    run(sh, "kill %d" % child)
+    run(sh, "kill %d" % pid)
+    check_all(k, base)
+    assert meminfo(sh)["SwapFree"] == meminfo(sh)["SwapTotal"]
