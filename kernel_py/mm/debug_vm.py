@@ -9,14 +9,16 @@
 #   SLOB pages + kmalloc_large pages == SLOB's and kmalloc's page counts
 #   vmalloc frames                   == VmallocUsed
 #   page-cache frames                == nr_file_pages
-#   anon frames                      == LRU + lru_add batch + pcp list + shmem
+#   anon frames                      == LRU (shmem frames are on it too) +
+#                                       lru_add batch + pcp list
 #   page-table frames                == the tables reachable from init_mm's
 #                                       PML4, every process's PML4 and the
 #                                       pfdemo root (walked here), and each
 #                                       mm's own count (nr_pgtables, VmPTE)
 #                                       agrees with its walk
 #   swap entries in user PTEs        == each mm's swapents (MM_SWAPENTS), and
-#                                       their sum == the swap maps' use
+#                                       their sum + the swap entries in
+#                                       shmem objects == the swap maps' use
 #                                       counts; slots with a count or
 #                                       SWAP_HAS_CACHE == inuse
 #   swap cache                       == slots with SWAP_HAS_CACHE, each
@@ -32,6 +34,7 @@ from kernel_py.mm.page import (
     KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE, KIND_SHIFT,
     KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT,
 )
+from kernel_py.mm.vma import SHM_SWAPPED
 from kernel_py.mm.swap import PROTNONE_BIT, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD
 from kernel_py.mm.zone import NR_ORDERS
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
@@ -108,9 +111,9 @@ def zone_index(zones, pfn):
 
 
 def expected_anon(k):
-    """Anon frames the kernel knows of: the anon LRU lists, the lru_add
-    batch, the pcp list (allocated, KIND_ANON, not mapped), each shared
-    anonymous object's pages (counted once, however many map it) and the
+    """Anon frames the kernel knows of: the anon LRU lists (shared
+    anonymous frames included: they are swap-backed, mm/rmap.py), the
+    lru_add batch, the pcp list (allocated, KIND_ANON, not mapped) and the
     pfdemo page."""
     total = 0
     anon = getattr(k, "anon", None)
@@ -119,17 +122,21 @@ def expected_anon(k):
     pcp = getattr(k, "pcp", None)
     if pcp is not None:
         total += len(pcp)
-    shms = {}
-    procs = getattr(k, "procs", None)
-    if procs is not None:
-        for t in procs.tasks.values():
-            for v in t.mm.vmas:
-                if v.shm is not None:
-                    shms[v.shm.ino] = len(v.shm.pages)
     demo = getattr(k, "pfdemo", None)          # pfdemo's one page (KIND_ANON, no mm)
     if demo is not None and demo.pa is not None:
         total += 1
-    return total + sum(shms.values())
+    return total
+
+
+def shm_swap_entries(k):
+    """Swap entries held in shared anonymous objects' indices (one use each)."""
+    anon = getattr(k, "anon", None)
+    n = 0
+    for shm in (anon.shm.values() if anon is not None else ()):
+        for v in shm.pages.values():
+            if v & SHM_SWAPPED:
+                n += 1
+    return n
 
 
 def check(k):
@@ -256,7 +263,7 @@ def check_tables_and_swap(k, c):
                    % (c.kinds[KIND_PAGETABLE], walked, 1 + kern.tables))
     swap = getattr(k, "swap", None)
     if swap is not None:
-        out += check_swap_maps(k, c, swap, swap_ptes)
+        out += check_swap_maps(k, c, swap, swap_ptes + shm_swap_entries(k))
     return out
 
 
@@ -283,7 +290,7 @@ def check_swap_maps(k, c, swap, swap_ptes):
         if counted != si.inuse:
             out.append("swap: %s: %d slots with a count, inuse %d" % (si.path, counted, si.inuse))
     if uses != swap_ptes:
-        out.append("swap: %d uses in the swap maps, %d swap PTEs" % (uses, swap_ptes))
+        out.append("swap: %d uses in the swap maps, %d swap PTEs and shmem entries" % (uses, swap_ptes))
     sc = getattr(k, "swapcache", None)
     if sc is not None and not cached == c.swapcache == sc.nr:
         out.append("swap cache: %d slots with SWAP_HAS_CACHE, %d PG_swapcache frames, SwapCached %d"
