@@ -30,25 +30,29 @@
 # writes them to swap and leaves the swap entry in the object's index.
 #
 # LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
-# mem_map next/prev), PG_lru / PG_active in the record's flags. New pages do
-# not go on a list in the fault path: the handler appends their pa to `pending` (Linux's
-# per-CPU lru_add batch) and drain() moves them to the inactive head before
-# any scan; a pending pa whose frame was freed meanwhile is skipped. A
-# freed anon frame leaves its list and the rmap in release().
+# mem_map next/prev), PG_lru / PG_active in the record's flags. New pages
+# do not go on a list in the fault path: the handler appends their pa to
+# `pending` (Linux's per-CPU lru_add batch) and drain() moves them to the
+# inactive head before any scan (in viper on the guest: lru_fast.py); a
+# pending pa whose frame was freed meanwhile is skipped. A freed anon frame
+# leaves its list and the rmap in release().
+
+from array import array
 
 from kernel_py.mm.filemap import LruList
+from kernel_py.mm.lru_fast import EXT_SHIFT, lru_add_drain     # EXT_SHIFT: frames per page_ext block (2**19 words = 4 MiB)
 from kernel_py.mm.page import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
     RECORD_SHIFT,
 )
 from kernel_py.mm.page_ext import alloc_page_ext
+from kernel_py.mm.slub_fast import VIPER
 from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
 
 RID_SHIFT = 36
 VPN_MASK = (1 << RID_SHIFT) - 1
 ANON_FLAGS = KIND_ANON << KIND_SHIFT
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
-EXT_SHIFT = 19                  # frames per page_ext block: 2**19 words = 4 MiB
 EXT_MASK = (1 << EXT_SHIFT) - 1
 PROTNONE_BIT = 1 << 8
 SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
@@ -67,6 +71,9 @@ class AnonLru:
         self.inactive = LruList(mem_map, "inactive_anon")
         self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, 3, "the anon rmap")    # pfn -> key
         self.ext_pages = sum(1 for _ in self.ext)
+        self.fast_drain = VIPER
+        self._ext_words = array("q", self.ext)     # the same, for lru_fast
+        self._head = array("I", [0, 0, 0])         # a list head's (first, last, n) for lru_fast
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []
         self.mms = {}
@@ -118,6 +125,13 @@ class AnonLru:
         mapped, not already on a list)."""
         pend = self.pending
         if not pend:
+            return
+        if self.fast_drain:
+            lst, h = self.inactive, self._head
+            h[0], h[1], h[2] = lst.first, lst.last, lst.n
+            lru_add_drain(pend, self._ext_words, self.base, h)
+            lst.first, lst.last, lst.n = h[0], h[1], h[2]
+            del pend[:]
             return
         base, r16, w16, r64, ext = self.base, self._r16, self._w16, self._r64, self.ext
         add = self.inactive.push
