@@ -25,7 +25,7 @@ from kernel_py.layout import USER_END, USER_START
 from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT
 from kernel_py.mm.swap import PROTNONE_BIT
 from kernel_py.mm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
     VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SHM_SWAPPED, SharedAnon, VmaList,
     _PAGE_PROTNONE, prot_to_vm,
 )
@@ -485,12 +485,20 @@ class MmStruct:
         if n > TLB_FLUSH_CEILING:
             hw.write_cr3(self.pgd)
 
-    def msync(self, addr, length):
-        """msync(MS_SYNC): the dirty file pages the shared mappings of the
-        range hold are written to the disk (and the disk's cache flushed);
-        returns pages written. Private and anonymous mappings have nothing
-        to write."""
+    def msync(self, addr, length, flags=MS_SYNC):
+        """msync(2) (mm/msync.c): with MS_SYNC the dirty file pages the
+        shared mappings of the range hold are written to the disk (and the
+        disk's cache flushed); returns pages written. Private and anonymous
+        mappings have nothing to write. MS_ASYNC does nothing, as on Linux
+        since 2.6.19: dirty shared pages are already tracked, and writeback
+        takes them. MS_INVALIDATE has nothing to do either: there is one
+        page cache and no mlock (Linux's only use of it is EBUSY on locked
+        VMAs)."""
+        if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or (flags & MS_ASYNC and flags & MS_SYNC):
+            raise KernelError("EINVAL", "msync flags 0x%x: MS_ASYNC, MS_INVALIDATE, MS_SYNC, not both ASYNC and SYNC" % flags)
         end, hit = self.mapped_cover(addr, length)
+        if not flags & MS_SYNC:
+            return 0
         cache = self.k.pagecache
         written = 0
         flush = []

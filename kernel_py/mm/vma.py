@@ -30,6 +30,10 @@ MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
+MS_ASYNC = 1
+MS_INVALIDATE = 2
+MS_SYNC = 4
+MS_NAMES = (("async", MS_ASYNC), ("invalidate", MS_INVALIDATE), ("sync", MS_SYNC))
 
 # A non-present PTE that still holds its frame: a PROT_NONE page (Linux's
 # _PAGE_PROTNONE reuses the global bit, which means nothing when P = 0).

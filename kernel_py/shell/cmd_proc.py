@@ -10,8 +10,8 @@ from kernel_py.mm import fault as fault_mod
 from kernel_py.mm import umalloc
 from kernel_py.mm.mmap import page_align
 from kernel_py.mm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SHM_SWAPPED, VM_SHARED, MappedFile,
-    parse_prot,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, SHM_SWAPPED,
+    VM_SHARED, MappedFile, parse_prot,
 )
 from kernel_py.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
@@ -204,14 +204,30 @@ def cmd_munmap(k, args):
     return ""
 
 
-@command("msync", "msync PID ADDR LENGTH",
-         "write the dirty pages of the range's shared file mappings to the disk; prints pages written")
+@command("msync", "msync PID ADDR LENGTH [sync|async|invalidate[,...]]",
+         "MS_SYNC (the default here) writes the dirty pages of the range's shared file mappings"
+         " to the disk; MS_ASYNC and MS_INVALIDATE leave them to writeback; prints pages written")
 def cmd_msync(k, args):
-    if len(args) != 3:
+    if not 3 <= len(args) <= 4:
         raise usage(k, "msync")
     t = task_of(k, args[0])
-    n = t.mm.msync(num(args[1], "address"), num(args[2], "length"))
+    flags = parse_msync_flags(args[3]) if len(args) == 4 else MS_SYNC
+    n = t.mm.msync(num(args[1], "address"), num(args[2], "length"), flags)
     return "%d pages written" % n
+
+
+def parse_msync_flags(text):
+    """'sync', 'async,invalidate', 'MS_SYNC|MS_INVALIDATE' -> MS_* bits."""
+    names = dict(MS_NAMES)
+    flags = 0
+    for word in text.replace("|", ",").split(","):
+        w = word.lower()
+        if w.startswith("ms_"):
+            w = w[3:]
+        if w not in names:
+            raise KernelError("EINVAL", "msync flag %r (sync, async, invalidate)" % word)
+        flags |= names[w]
+    return flags
 
 
 @command("mprotect", "mprotect PID ADDR LENGTH PROT", "change the protection of a mapped range (rw, r, rx, none)")

@@ -143,7 +143,10 @@ def test_shared_write_reaches_the_file_and_is_tracked_again_after_sync(box, img)
     check_all(box.k)
     box.run("write %d 0x%x AGAIN" % (pid, addr))             # faults, dirties again
     assert box.meminfo()["Dirty"] == 4
-    assert box.run("msync %d 0x%x 24K" % (pid, addr)) == "1 pages written"
+    for flags in ("async", "MS_INVALIDATE", "async,invalidate"):     # left to writeback
+        assert box.run("msync %d 0x%x 24K %s" % (pid, addr, flags)) == "0 pages written"
+    assert box.meminfo()["Dirty"] == 4
+    assert box.run("msync %d 0x%x 24K %s" % (pid, addr, "MS_SYNC|MS_INVALIDATE")) == "1 pages written"
     want[0:5] = b"AGAIN"
     assert host_get(img, "/f.bin") == bytes(want)
     assert box.meminfo()["Dirty"] == 0
@@ -352,7 +355,11 @@ def test_bad_mmap_input_is_one_error_and_nothing_is_pinned(box):
                      ("mmap %d 4K file=/mnt/f.bin fixed=0x123", "EINVAL"),
                      ("mmap %d 4K file=/mnt/f.bin offset=20T", "EOVERFLOW"),
                      ("msync %d 0x1000 4K", "EINVAL"),
-                     ("msync %d 0x400000 4K", "ENOMEM")):
+                     ("msync %d 0x400000 4K", "ENOMEM"),
+                     ("msync %d 0x400000 4K async", "ENOMEM"),
+                     ("msync %d 0x400000 4K sync,async", "EINVAL"),
+                     ("msync %d 0x400000 4K flush", "EINVAL"),
+                     ("msync %d 0x400000 4K sync|", "EINVAL")):
         assert box.err(cmd % pid).startswith("error: %s" % err), cmd
     assert box.run("cat /proc/%d/maps" % pid) == maps0
     _, ino = box.k.vfs.lookup("/mnt/f.bin")
