@@ -8,8 +8,11 @@ disk on /mnt and a small swap disk (swapon), and ops/len(backends)
 operations drawn from: spawn, fork, kill; mmap, touch (read or write),
 munmap, mprotect, sbrk; kmalloc/kfree (small, page-sized and
 kmalloc_large); kmem_cache_alloc/free on one cache of each backend;
-vmalloc/vfree; file writes, reads, removals and sync on /mnt; and, a set
-number of times, a hog that touches more than RAM + swap (an OOM event).
+vmalloc/vfree; file writes, reads, removals and sync on /mnt; shared
+mappings with known contents, of a file on /mnt (written back and read again
+through the page cache; the file sometimes removed while mapped) or anonymous
+(shmem, through swap), checked after msync too; and, a set number of times,
+a hog that touches more than RAM + swap (an OOM event).
 
 Data regions carry known contents, checked with the kernel's `memsum`
 against the host's closed form (kernel_py/mm/csum.py pattern_memsum):
@@ -28,8 +31,9 @@ Every `check_every` operations (and at the end):
           counters (kernel_py/mm/debug_vm.py); MemFree == the buddyinfo total;
   host    for every process, its page tables walked over QMP: each user
           mapping lies in a VMA of /proc/<pid>/maps with no more rights than
-          the VMA (write, exec), maps an anon or zero-page frame (mem_map
-          read over QMP: never kernel memory), and the whole address space
+          the VMA (write, exec), maps an anon or zero-page frame, or a
+          page-cache frame in a file VMA (mem_map read over QMP: never
+          kernel memory), and the whole address space
           has no W+X mapping and no user-accessible kernel mapping
           (ptdump's check_wx).
 Every `frag_every` operations, and just before and after each OOM hog, the
@@ -57,7 +61,7 @@ if __package__ in (None, ""):                      # run as a script
 
 from kernel_py.layout import USER_END
 from kernel_py.mm.csum import pattern_memsum
-from kernel_py.mm.page import KIND_ANON, KIND_ZERO, KIND_SHIFT
+from kernel_py.mm.page import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
 from kernel_py.x86 import PAGE_SIZE
 
 from kpyqemu import ptdump
@@ -68,6 +72,8 @@ GUEST_MEM = "64M"
 SWAP_MB = 48
 DATA_SIZES = (256, 1024, 2048, 4096)        # KiB per data region
 DATA_MB = 16
+SHARED_SIZES = (64, 256, 512, 1024)         # KiB per shared data region
+FILE_BYTES = 8 * MiB                        # files the soak keeps on the 16 MiB disk, at most
 MAX_PROCS = 6
 KMALLOC_SIZES = (8, 24, 64, 100, 200, 500, 1000, 2048, 3000, 4096, 8192, 20000)
 CACHE_SIZES = {"slab": 72, "slub": 136, "slob": 40}
@@ -86,14 +92,15 @@ class Report:
         self.pswpout = 0
         self.pswpin = 0
         self.data_checks = 0        # memsum verifications (swap-in, PROT_NONE, COW)
+        self.shared_checks = 0      # of them, of shared mappings (a file's or shmem)
         self.op_errors = {}         # errname -> count (ENOMEM under pressure is expected)
         self.seconds = 0.0
         self.frag = []              # (ops so far, [free blocks by order]) samples
         self.oom_marks = []         # indexes into frag of the samples just after an OOM hog
 
     def add(self, other):
-        for name in ("ops", "rounds", "checks", "data_checks", "oom_kills", "pswpout", "pswpin",
-                     "seconds"):
+        for name in ("ops", "rounds", "checks", "data_checks", "shared_checks", "oom_kills",
+                     "pswpout", "pswpin", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.violations += other.violations
         for k, v in other.op_errors.items():
@@ -104,9 +111,10 @@ class Report:
 
     def summary(self):
         return ("Soak: %d operations, %d invariant checks in %d rounds (%d of them data "
-                "checksums), %d violations, %d OOM events, %d swap-outs, %d swap-ins, "
-                "%.1f ops/s; op errors %s"
-                % (self.ops, self.checks, self.rounds, self.data_checks, len(self.violations),
+                "checksums, %d of shared mappings), %d violations, %d OOM events, %d swap-outs, "
+                "%d swap-ins, %.1f ops/s; op errors %s"
+                % (self.ops, self.checks, self.rounds, self.data_checks, self.shared_checks,
+                   len(self.violations),
                    self.oom_kills, self.pswpout, self.pswpin,
                    self.ops / self.seconds if self.seconds else 0.0, self.op_errors or "none"))
 
@@ -151,7 +159,9 @@ class Soak:
         self.report = Report()
         self.procs = {}             # pid -> [[addr, length, prot]]
         self.heap = {}              # pid -> bytes grown with sbrk
-        self.data = {}              # pid -> [[addr, length, seed, prot]] with known contents
+        self.data = {}              # pid -> [[addr, length, seed, prot, shared]] with known contents
+                                    # (shared: None, "shm", or the file's path)
+        self.sizes = {}             # path -> bytes, for files on /mnt (self.files and mapped ones)
         self.nseed = 0
         self.over_ram = over_ram
         self.working_set = working_set
@@ -238,7 +248,9 @@ class Soak:
         child = int(out)
         self.procs[child] = [list(r) for r in self.procs[pid]]
         self.heap[child] = self.heap.get(pid, 0)
-        self.data[child] = [list(r) for r in self.data.get(pid, ())]
+        # a shared region's contents belong to the parent's record: the
+        # child keeps the mapping but the soak leaves it alone
+        self.data[child] = [list(r) for r in self.data.get(pid, ()) if not r[4]]
         return child
 
     def op_kill(self):
@@ -330,23 +342,51 @@ class Soak:
             return self.op_kmalloc()
         x = self.rng.random()
         if self.files and x < 0.3:
-            self.cmd("rm %s" % self.files.pop(self.rng.randrange(len(self.files))))
+            self.rm(self.files.pop(self.rng.randrange(len(self.files))))
         elif self.files and x < 0.55:
             self.cmd("dd if=%s of=/dev/null bs=64K" % self.rng.choice(self.files), timeout=120)
         elif x < 0.6:
             self.cmd("sync", timeout=120)
         elif len(self.files) < 8:
-            name = "/mnt/f%d.bin" % self.nfile
-            self.nfile += 1
-            if self.cmd("fill %s %dK" % (name, self.rng.choice((4, 16, 64, 256))), timeout=120) is not None:
-                self.files.append(name)
+            self.new_file(self.rng.choice((4, 16, 64, 256)) << 10)
+
+    def new_file(self, size):
+        """A file of size bytes on /mnt (listed in self.files), or None when
+        the disk budget or the kernel says no."""
+        if self.disk_bytes() + size > FILE_BYTES:
+            return None
+        name = "/mnt/f%d.bin" % self.nfile
+        self.nfile += 1
+        if self.cmd("fill %s %d" % (name, size), timeout=120) is None:
+            return None
+        self.files.append(name)
+        self.sizes[name] = size
+        return name
+
+    def rm(self, name):
+        """Remove a file; if a live region maps it, it stays on the disk (an
+        orphan) until the last unmap, and still counts against the budget."""
+        self.cmd("rm %s" % name)
+        if name in self.files:
+            self.files.remove(name)
+        if not any(r[4] == name for rs in self.data.values() for r in rs):
+            self.sizes.pop(name, None)
+
+    def disk_bytes(self):
+        live = set(self.files) | {r[4] for rs in self.data.values() for r in rs if r[4] not in (None, "shm")}
+        for name in [n for n in self.sizes if n not in live]:
+            del self.sizes[name]            # an orphan whose last mapping went
+        return sum(self.sizes[n] for n in live if n in self.sizes)
 
     # -- data with known contents: swap, PROT_NONE, COW -------------------------
     def data_bytes(self):
         return sum(r[1] for regions in self.data.values() for r in regions)
 
-    def pick_data(self, prots=("rw",)):
-        cands = [(pid, r) for pid in sorted(self.data) for r in self.data[pid] if r[3] in prots]
+    def pick_data(self, prots=("rw",), shared=None):
+        """A random (pid, region) with one of prots; shared=False: private
+        ones only, True: shared ones only."""
+        cands = [(pid, r) for pid in sorted(self.data) for r in self.data[pid]
+                 if r[3] in prots and (shared is None or bool(r[4]) == shared)]
         return self.rng.choice(cands) if cands else (None, None)
 
     def fill(self, pid, r):
@@ -366,6 +406,7 @@ class Soak:
         if out is None or pid not in self.procs:
             return                          # ENOMEM, or the OOM killer took it
         self.report.data_checks += 1
+        self.report.shared_checks += 1 if r[4] else 0
         self.report.checks += 1
         want = pattern_memsum(r[0], r[1], r[2])
         # (an OOM report for another process may come before memsum's line)
@@ -386,7 +427,7 @@ class Soak:
             length = max(PAGE_SIZE, length & ~(PAGE_SIZE - 1))
             out = self.cmd("mmap %d %d prot=rw" % (pid, length))
             if out:
-                r = [int(out, 16), length, 0, "rw"]
+                r = [int(out, 16), length, 0, "rw", None]
                 if self.fill(pid, r) and pid in self.procs:
                     self.data.setdefault(pid, []).append(r)
             return
@@ -421,7 +462,7 @@ class Soak:
     def op_cow(self):
         """fork a process with data; the child re-fills one region: each
         side reads its own data back (the child's write broke COW)."""
-        pid, r = self.pick_data(("rw",))
+        pid, r = self.pick_data(("rw",), shared=False)
         if r is None or len(self.procs) >= MAX_PROCS:
             return self.op_data()
         idx = self.data[pid].index(r)
@@ -447,6 +488,43 @@ class Soak:
                 r[3] = "rw"
                 self.verify(pid, r, "at the end")
 
+    def op_shared(self):
+        """A shared data region: a new one (of a file on /mnt, mapped
+        MAP_SHARED, the file sometimes removed at once; or anonymous
+        MAP_SHARED), or an old one re-read (after msync for a file),
+        re-filled or verified. Its pages leave through writeback and
+        reclaim (a file's) or swap (shmem's) and come back by faults."""
+        pid, r = self.pick_data(("rw",), shared=True)
+        if r is not None and self.rng.random() < 0.6:
+            x = self.rng.random()
+            if x < 0.3:
+                self.fill(pid, r)
+            elif x < 0.5 and r[4] != "shm":
+                if self.cmd("msync %d 0x%x %d" % (pid, r[0], r[1]), timeout=120) is not None:
+                    self.verify(pid, r, "after msync")
+            else:
+                self.verify(pid, r, "shared, after pressure")
+            return
+        pid = self.pick_pid()
+        if pid is None:
+            return self.op_spawn()
+        length = self.rng.choice(SHARED_SIZES) << 10
+        path = None
+        if self.fat and self.rng.random() < 0.6:
+            path = self.new_file(length)
+        if path is not None:
+            out = self.cmd("mmap %d %d file=%s shared" % (pid, length, path))
+            if out and self.rng.random() < 0.4:
+                self.rm(path)               # mapped, then removed: an orphan
+                self.sizes[path] = length
+        else:
+            out = self.cmd("mmap %d %d shared" % (pid, length))
+        if not out:
+            return
+        r = [int(out, 16), length, 0, "rw", path or "shm"]
+        if self.fill(pid, r) and pid in self.procs:
+            self.data.setdefault(pid, []).append(r)
+
     def op_oom(self):
         """A hog that touches more than RAM + swap: the OOM killer must act."""
         if self.ooms_left <= 0:
@@ -465,7 +543,7 @@ class Soak:
 
     OPS = ((6, "spawn"), (4, "fork"), (3, "kill"), (14, "mmap"), (18, "touch"), (6, "munmap"),
            (6, "mprotect"), (4, "sbrk"), (12, "kmalloc"), (9, "cache"), (6, "vmalloc"), (8, "file"),
-           (24, "data"), (3, "protnone"), (3, "cow"))
+           (24, "data"), (3, "protnone"), (3, "cow"), (6, "shared"))
 
     def step(self):
         total = sum(w for w, _ in self.OPS)
@@ -517,12 +595,13 @@ class Soak:
                 self.cmd("kmem_cache_free soak-%s %s" % (backend, a))
         for a in self.vmallocs:
             self.cmd("vfree %s" % a)
-        for f in self.files:
-            self.cmd("rm %s" % f)
         self.sync_procs()
         for pid in sorted(self.procs):
             self.cmd("kill %d" % pid)
+        for f in self.files:
+            self.cmd("rm %s" % f)
         self.objs, self.vmallocs, self.files, self.procs, self.data = [], [], [], {}, {}
+        self.sizes = {}
         self.cache_objs = {b: [] for b in self.cache_objs}
 
     # -- invariants ----------------------------------------------------------------
@@ -564,9 +643,10 @@ class Soak:
         r = self.report
         maps = []
         for line in g.run("cat /proc/%d/maps" % pid, check=False).split("\n"):
-            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+            m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+ *(\S*)", line)
             if m:
-                maps.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3)))
+                maps.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3),
+                             m.group(4).startswith("/mnt/")))
         pgd = int(g.run("pgd %d" % pid), 16)
         w = g.walker(pgd)
         ents = ptdump.entries(w)
@@ -588,7 +668,7 @@ class Soak:
                 pfn = pa >> 12
                 kind = (mem_map[pfn * 16] | mem_map[pfn * 16 + 1] << 8) >> KIND_SHIFT \
                     if pfn < self.nr_pfns else -1
-                if kind not in (KIND_ANON, KIND_ZERO):
+                if kind not in (KIND_ANON, KIND_ZERO) and not (kind == KIND_PAGECACHE and vma[3]):
                     self.violation("pid %d: 0x%x maps frame 0x%x of kind %d (kernel memory?)"
                                    % (pid, m.va, pa, kind))
 

@@ -1,8 +1,8 @@
 """The soak (issue 7, item 6), short: a seeded random workload
 (kpyqemu/soak.py: processes, mmap/touch/fork/kill, mprotect, sbrk,
 kmalloc/kfree, a cache of each slab backend, vmalloc, files on /mnt, swap,
-one OOM hog; data regions with pattern checksums through swap, PROT_NONE
-and fork/COW) on a slab=slob guest (the make-soak run covers all three),
+one OOM hog; data regions with pattern checksums through swap, PROT_NONE,
+fork/COW and shared mappings of files and anonymous memory) on a slab=slob guest (the make-soak run covers all three),
 with the kernel's `check` and the host's page-table walks every 40
 operations: no violation. Then tools/memmap's picture of the same guest,
 its frame counts against /proc/meminfo and `check`, and the same picture
@@ -34,7 +34,7 @@ def test_short_soak_keeps_every_invariant_then_memmap_matches_meminfo(boot, tmp_
     assert rep.ops >= OPS and rep.rounds >= OPS // 40 + 2 and rep.checks > rep.rounds * 3
     assert rep.oom_kills >= 1 and rep.pswpout > 0
     assert set(rep.op_errors) <= {"ENOMEM"}
-    assert rep.data_checks > 0 and rep.pswpin > 0
+    assert rep.data_checks > 0 and rep.pswpin > 0 and rep.shared_checks > 0
     assert len(rep.frag) == OPS // 5 + 2 and all(len(row) == 11 for _, row in rep.frag)
 
     g.run("spawn painter")
