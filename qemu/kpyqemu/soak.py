@@ -465,11 +465,10 @@ class Soak:
         pid, r = self.pick_data(("rw",), shared=False)
         if r is None or len(self.procs) >= MAX_PROCS:
             return self.op_data()
-        idx = self.data[pid].index(r)
         child = self.fork(pid)
         if child is None:
             return
-        cr = self.data[child][idx]
+        cr = next(c for c in self.data[child] if c[0] == r[0])     # the same address
         self.verify(child, cr, "child before its write")
         if child in self.procs and self.fill(child, cr) and child in self.procs:
             self.verify(child, cr, "child after its write")
