@@ -11,9 +11,10 @@
 # followed by invlpg; mapping needs no flush, the TLB never holds
 # not-present entries (SDM 3A 4.10.2.3).
 #
-# Frames are free only in the buddy's sense: pages on the per-CPU list
-# (pcp.py) are allocated and stay mapped (Linux unmaps those too; here the
-# fault path pops them without a call). The buddy keeps its free lists in
+# Linux unmaps a page in free_pages_prepare, before it reaches a per-CPU
+# list; here the fault path pops the pcp list without a call, so with this
+# on fault.py runs the list with batch 1 and high 0: every user page freed
+# goes back to the buddy, out of the direct map. The buddy keeps its free lists in
 # mem_map, never in the frames, so it never touches an unmapped page; nor
 # does any other kernel code, since physical accessors (hw.read64(pa)...)
 # go through the same direct map and would fault too.

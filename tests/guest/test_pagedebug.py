@@ -39,6 +39,27 @@ def test_use_after_free_faults_with_the_last_owner(boot):
     assert g.walker().translate(DMB + pa2) is not None
 
 
+def test_a_process_page_leaves_the_direct_map_when_freed(boot):
+    """Not parked mapped on the per-CPU list: freed by munmap, the frame's
+    direct-map PTE is not present and a read through it faults."""
+    g = boot(mem="64M", cmdline="debug_pagealloc=on")
+    pid = int(g.run("spawn uaf"))
+    a = int(g.run("mmap %d 16K" % pid), 16)
+    g.run("touch %d 0x%x 16K w" % (pid, a))
+    pgd = int(g.run("pgd %d" % pid), 16)
+    pas = [g.walker(pgd).translate(a + i * 4096).pa for i in range(4)]
+    for pa in pas:
+        assert g.walker().translate(DMB + pa) is not None       # allocated: mapped
+    g.run("munmap %d 0x%x 16K" % (pid, a))
+    for pa in pas:
+        steps = g.walker().walk(DMB + pa)
+        assert not steps[-1].entry & 1, "frame 0x%x freed but still mapped" % pa
+    out = g.run("peek 0x%x" % (DMB + pas[0]), check=False, allow_oops=True)
+    assert "(freed page pfn 0x%x, " % (pas[0] >> 12) in out, out
+    assert g.run("echo alive") == "alive"
+    assert g.run("check").endswith("check: ok")
+
+
 def test_page_owner_records_and_sort(boot):
     g = boot(mem="64M", cmdline="page_owner=on")
     pa = int(g.run("alloc_pages 3"), 16)
