@@ -39,6 +39,7 @@ def bench_section(accel, quick):
     with Guest(mem="256M", accel=accel) as g:
         pairs_section(g, accel, n, "off")
     with Guest(mem="256M", accel=accel, cmdline="kmemleak=on") as g:
+        g.run("echo scan=off > /sys/kernel/debug/kmemleak")    # no scan thread between the runs
         pairs_section(g, accel, n // 4, "on")
         for objs in ((1000,) if quick else (1000, 10000)):
             out = g.run("bench kmemleak %d" % objs, timeout=1800)

@@ -134,7 +134,8 @@ class Kernel:
         self.buddy.reclaim = self.vmscan.direct_reclaim
 
     def background(self):
-        """Between console commands: the lru_add batch, kswapd."""
+        """Between console commands: the lru_add batch, kswapd, kmemleak's
+        scan thread."""
         procs = getattr(self, "procs", None)
         if procs is not None:
             procs.reap()                # OOM victims that were busy when chosen
@@ -144,6 +145,9 @@ class Kernel:
         vmscan = getattr(self, "vmscan", None)
         if vmscan is not None:
             vmscan.kswapd()
+        kml = getattr(self, "kmemleak", None)
+        if kml is not None:
+            kml.scan_thread()
         anchor = getattr(self, "debug_anchor", None)
         if anchor is not None:
             anchor.refresh()

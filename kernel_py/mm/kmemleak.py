@@ -73,6 +73,8 @@ DMB_HI = small(DIRECT_MAP_BASE >> 32)           # keys are address - DMB
 VMALLOC_KEY = small(VMALLOC_START - DIRECT_MAP_BASE)
 
 MIN_AGE_MS = 5000               # Linux's jiffies_min_age
+SCAN_SECS = 600                 # Linux's jiffies_scan_wait: the scan thread's period
+FIRST_SCAN_SECS = 60            # Linux's SECS_FIRST_SCAN
 HEX_MAX_LINES = 2
 HEX_ROW_SIZE = 16
 HEX_ASCII_COLUMN = HEX_ROW_SIZE * 3 + 1     # hex_dump_to_buffer, groupsize 1
@@ -119,6 +121,11 @@ class Kmemleak:
         self.via = None             # allocator name while kmalloc runs
         self.min_age = MIN_AGE_MS * HZ // 1000
         self.last_scan = 0
+        # the scan thread (kmemleak_scan_thread), run between console
+        # commands as kswapd is: the first scan a minute after boot, then
+        # one every scan_period jiffies; None: stopped
+        self.scan_period = SCAN_SECS * HZ
+        self.next_scan = self.jiffies() + FIRST_SCAN_SECS * HZ if scanning else None
         self.seq = 0
         self.patched = []           # (object, attribute, previous value)
         self.keys = self.slots = self.ends = ()
@@ -430,6 +437,23 @@ class Kmemleak:
                           % new)
         return new
 
+    def scan_thread(self):
+        """Between commands: a scan when the thread's time has come."""
+        if self.next_scan is None or not self.enabled or self.jiffies() < self.next_scan:
+            return
+        self.scan()
+        self.next_scan = self.jiffies() + self.scan_period
+
+    def set_scan_thread(self, secs):
+        """`scan=on` (None: the current period), `scan=off` / `scan=0`,
+        `scan=SECS`; a (re)started thread scans at the next chance."""
+        if secs == 0:
+            self.next_scan = None
+            return
+        if secs is not None:
+            self.scan_period = secs * HZ
+        self.next_scan = self.jiffies()
+
     def leaks(self):
         """Slots reported and still unreferenced, in allocation order."""
         o = self.obj
@@ -638,8 +662,9 @@ def kmemleak_init(k):
     t = Kmemleak(k, scanning)
     t.install()
     if scanning:
-        k.printk("kmemleak: Kernel memory leak detector initialized (min age %d ms, no scan thread)"
-                 % MIN_AGE_MS)
+        k.printk("kmemleak: Kernel memory leak detector initialized (min age %d ms)" % MIN_AGE_MS)
+        k.printk("kmemleak: Automatic memory scanning thread started (between console commands: "
+                 "the first scan in %d s, then every %d s)" % (FIRST_SCAN_SECS, SCAN_SECS))
     else:
         k.printk("slub: slub_debug=U: recording allocation sites (alloc_traces)")
     return t

@@ -17,7 +17,7 @@ from kernel_py.tsc import HZ
 from kernel_py.x86 import PAGE_SIZE
 
 KMEMLEAK_FILE = "/sys/kernel/debug/kmemleak"
-USAGE = "scan|clear|off|dump=ADDR|min_age=MS"
+USAGE = "scan|scan=on|scan=off|scan=SECS|clear|off|dump=ADDR|min_age=MS"
 TEST_LEAKS = (32, 32, 1024, 1024, 2048, 2048, 4096, 4096)
 TEST_VMALLOC = (64, 64)
 TEST_NODES = 10
@@ -53,6 +53,12 @@ def write_kmemleak(k, text):
     t = tracker(k)
     if cmd == "scan":
         t.scan()
+    elif cmd.startswith("scan="):
+        v = cmd[5:]
+        secs = None if v == "on" else 0 if v == "off" else parse_int(v, "scan period")
+        if secs is not None and secs < 0:
+            raise KernelError("EINVAL", "scan period %d s" % secs)
+        t.set_scan_thread(secs)
     elif cmd == "clear":
         t.clear()
     elif cmd == "off":

@@ -7,6 +7,7 @@ report's hex dump checked against the machine's memory read over QMP, the
 alloc_traces views (also with slub_debug=U alone), and bad input."""
 
 import re
+import time
 
 import pytest
 
@@ -25,6 +26,7 @@ def on(boot, backend="slub"):
     g = boot(cmdline="kmemleak=on slab=%s" % backend)
     assert "kmemleak: Kernel memory leak detector initialized" in g.banner
     g.run("echo min_age=0 > %s" % FILE)
+    g.run("echo scan=off > %s" % FILE)           # the tests scan when they choose
     return g
 
 
@@ -112,6 +114,21 @@ def test_kmemleak_test_corpus(boot, backend):
     r = set(reported(g))
     assert len(r & leaks) == 10 and r - leaks == set()
     assert not r & (nodes | set(held))
+
+
+def test_scan_thread_finds_a_leak_between_commands(boot):
+    g = on(boot)
+    leak = addr(g.run("kmalloc 200"))
+    g.run("kforget 0x%x" % leak)
+    out = g.run("echo scan=1 > %s" % FILE)  # started: a scan after this command, then every second
+    time.sleep(1.5)
+    out += "\n" + g.run("echo tick")       # the next scan runs after this command
+    time.sleep(1.5)
+    out += "\n" + g.run("echo tock")
+    assert "kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)" in out, out
+    assert set(reported(g)) == {leak}
+    g.run("echo scan=off > %s" % FILE)
+    assert "kmemleak:" not in g.run("kforget 0x%x" % addr(g.run("kmalloc 64")))
 
 
 def test_young_objects_wait_for_min_age(boot):

@@ -34,6 +34,8 @@ def boot(backend="slub", extra=" kmemleak=on", min_age=0):
     sh = Shell(k)
     if k.kmemleak is not None and min_age is not None:
         assert sh.execute("echo min_age=%d > %s" % (min_age, FILE)) == ""
+    if k.kmemleak is not None and k.kmemleak.scanning:
+        assert sh.execute("echo scan=off > %s" % FILE) == ""     # the tests scan when they choose
     return k, sh
 
 
@@ -394,3 +396,43 @@ def test_random_graphs_reported_exactly_the_unreachable(backend, seed):
             todo += [d for d in edges[va] if d != va]
     scan(sh)
     assert set(reported(sh)) == set(objs) - live
+
+
+def test_scan_thread_runs_between_commands_and_obeys_scan_knobs():
+    """Linux's kmemleak_scan_thread: the first scan a minute after boot, then
+    every 600 s; scan=off / scan=0 stop it, scan=on and scan=SECS start it
+    (at the next chance)."""
+    hw = Machine(64 << 20, "kmemleak=on", console=lambda text: None)
+    log = []
+    k = Kernel(hw, console=log.append)
+    k.boot()
+    sh = Shell(k)
+    t = k.kmemleak
+    scans = []
+    real_scan = t.scan
+    t.scan = lambda: scans.append(1) or real_scan()
+    assert any("Automatic memory scanning thread started" in m for m in log)
+    assert t.next_scan - t.jiffies() > 55 * KL.HZ and t.scan_period == 600 * KL.HZ
+    run(sh, "echo min_age=0 > %s" % FILE)
+    a = alloc(sh, "kmalloc 96")
+    run(sh, "kforget 0x%x" % a)
+    assert not scans                                    # not yet: the first scan waits a minute
+    run(sh, "echo scan=1 > %s" % FILE)                  # started: scans after this command
+    assert len(scans) == 1 and t.scan_period == KL.HZ
+    run(sh, "echo hello")
+    assert len(scans) == 1                              # the next one is a second away
+    t.next_scan = t.jiffies()                           # a second later
+    run(sh, "echo hello")
+    assert len(scans) == 2
+    assert any("kmemleak: 1 new suspected memory leaks" in m for m in log)
+    assert a in reported(sh)
+    run(sh, "echo scan=off > %s" % FILE)
+    assert t.next_scan is None
+    run(sh, "echo hello")
+    assert len(scans) == 2
+    run(sh, "echo scan=on > %s" % FILE)                 # the period stays 1 s
+    assert len(scans) == 3 and t.scan_period == KL.HZ
+    for bad in ("scan=-5", "scan=soon"):
+        assert sh.execute("echo %s > %s" % (bad, FILE)).startswith("error: EINVAL")
+    run(sh, "echo scan=0 > %s" % FILE)
+    assert t.next_scan is None
