@@ -1,7 +1,8 @@
 """Physical memory figures (issue 3), collected by bench/run.py:
 
 - alloc_pages/free_pages pairs per second at order 0 and order 3, timed in
-  the guest with the calibrated TSC (`bench pages ORDER N`);
+  the guest with the calibrated TSC (`bench pages ORDER N`; a free block of
+  the order waits on its list first, so no pair splits or merges);
 - mem_map bytes per frame at 4 GiB and 8 GiB (from the boot lines), and the
   boot time at 8 GiB (run.py already times 128M, 256M, 1G and 4G).
 

@@ -68,19 +68,37 @@ def teardown(k, root, frames):
 
 
 def pages(k, n, order=0):
-    """n alloc_pages/free_pages pairs of one order, each freed at once (the
-    block splits off a larger free block and merges back every time)."""
+    """n alloc_pages/free_pages pairs of one order, each freed at once.
+
+    The pairs start with a free block of that order on the free list, so
+    none splits a larger block or merges back: a block on a free list never
+    has a free buddy of its order. Without that the figure measured the
+    shape the boot left: with no free order-0 block each pair split an
+    order-2 block and merged it back (12.7k pairs/s), with one it did not
+    (20k); the 256 KiB PYSTACK array moved the kernel's end and with it that
+    shape, which looked like a slowdown of the allocator."""
     buddy = k.buddy
     alloc, free, rdtsc = buddy.alloc_pages, buddy.free_pages, k.clock.rdtsc
+    first = alloc(GFP_KERNEL, order)
+    held = alloc(GFP_KERNEL, order)     # first's buddy, when it split off: kept
+    if first is None or held is None:
+        for pa in (first, held):
+            if pa is not None:
+                free(pa, order)
+        raise KernelError("ENOMEM", "bench: no block of order %d" % order)
+    free(first, order)                  # on the free list now, its buddy not free
     t0 = rdtsc()
     i = 0
     while i < n:
         pa = alloc(GFP_KERNEL, order)
         if pa is None:
+            free(held, order)
             raise KernelError("ENOMEM", "bench: no block of order %d" % order)
         free(pa, order)
         i += 1
-    return rdtsc() - t0
+    t1 = rdtsc()
+    free(held, order)
+    return t1 - t0
 
 
 PAGES_DEFAULT = 100000
