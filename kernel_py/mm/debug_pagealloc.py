@@ -13,7 +13,7 @@
 #
 # Linux unmaps a page in free_pages_prepare, before it reaches a per-CPU
 # list; here the fault path pops the pcp list without a call, so with this
-# on fault.py runs the list with batch 1 and high 0: every user page freed
+# on pcp.py runs the list with batch 1 and high 0: every user page freed
 # goes back to the buddy, out of the direct map. The buddy keeps its free lists in
 # mem_map, never in the frames, so it never touches an unmapped page; nor
 # does any other kernel code, since physical accessors (hw.read64(pa)...)

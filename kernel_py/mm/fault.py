@@ -139,14 +139,7 @@ class FaultHandler:
             raise KernelError("ENOMEM", "no frame for the zero page")
         k.zero_page = zp
         self.zero_page = zp
-        pd = getattr(k, "page_debug", None)
-        if pd is not None and pd.dp is not None:
-            # debug_pagealloc: no per-CPU list (batch 1, high 0), so a user
-            # page freed leaves the direct map at once, as Linux unmaps it
-            # in free_pages_prepare before its pcp list
-            k.pcp = self.pcp = PerCpuPages(k, batch=1, high=0)
-        else:
-            k.pcp = self.pcp = PerCpuPages(k)
+        k.pcp = self.pcp = PerCpuPages(k)
         self.anon = k.anon
         self.handler = self._build()
 

@@ -25,7 +25,7 @@ from kernel_py.mm.page import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV, PG_active, PG_lru, RECORD_SHIFT,
 )
 
-EXT_SHIFT = const(19)           # rmap.EXT_SHIFT: frames per page_ext block
+EXT_SHIFT = const(19)           # frames per block of the rmap's page_ext (rmap.py imports it)
 _EXT_MASK = const(0x7FFFF)
 _DMB_HI = const(-0x7780)        # DIRECT_MAP_BASE >> 32, signed (see slub_fast.py)
 _32 = const(32)

@@ -21,6 +21,12 @@ ZERO_BYTES = bytes(PAGE_SIZE)
 
 class PerCpuPages:
     def __init__(self, k, batch=PCP_BATCH, high=PCP_HIGH, gfp=GFP_HIGHUSER_MOVABLE):
+        pd = getattr(k, "page_debug", None)
+        if pd is not None and pd.dp is not None:
+            # debug_pagealloc: no list to speak of (batch 1, high 0), so a
+            # freed page leaves the direct map at once, as Linux unmaps it
+            # in free_pages_prepare, before its pcp list
+            batch, high = 1, 0
         self.k = k
         self.buddy = k.buddy
         self.hw = k.hw

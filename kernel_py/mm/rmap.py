@@ -70,9 +70,12 @@ class AnonLru:
         self.active = LruList(mem_map, "active_anon")
         self.inactive = LruList(mem_map, "inactive_anon")
         self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, 3, "the anon rmap")    # pfn -> key
-        self.ext_pages = sum(1 for _ in self.ext)
         self.fast_drain = VIPER
-        self._ext_words = array("q", self.ext)     # the same, for lru_fast
+        # the same block addresses for lru_fast's viper, which reads an array
+        # with plain loads; the fault path keeps the list: indexing an
+        # array('q') there cost 0.6-2 us a write fault and ~4 us a COW
+        # fault, a list subscript in the viper drain ~0.2 us a page (TCG)
+        self._ext_words = array("q", self.ext)
         self._head = array("I", [0, 0, 0])         # a list head's (first, last, n) for lru_fast
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []

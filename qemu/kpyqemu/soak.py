@@ -365,18 +365,18 @@ class Soak:
 
     def rm(self, name):
         """Remove a file; if a live region maps it, it stays on the disk (an
-        orphan) until the last unmap, and still counts against the budget."""
+        orphan) until the last unmap, and still counts against the budget
+        (disk_bytes)."""
         self.cmd("rm %s" % name)
         if name in self.files:
             self.files.remove(name)
-        if not any(r[4] == name for rs in self.data.values() for r in rs):
-            self.sizes.pop(name, None)
 
     def disk_bytes(self):
+        """Bytes of the files listed and of the orphans a region still maps;
+        sizes of files gone for good are forgotten here."""
         live = set(self.files) | {r[4] for rs in self.data.values() for r in rs if r[4] not in (None, "shm")}
-        for name in [n for n in self.sizes if n not in live]:
-            del self.sizes[name]            # an orphan whose last mapping went
-        return sum(self.sizes[n] for n in live if n in self.sizes)
+        self.sizes = {n: b for n, b in self.sizes.items() if n in live}
+        return sum(self.sizes.values())
 
     # -- data with known contents: swap, PROT_NONE, COW -------------------------
     def data_bytes(self):
@@ -515,7 +515,6 @@ class Soak:
             out = self.cmd("mmap %d %d file=%s shared" % (pid, length, path))
             if out and self.rng.random() < 0.4:
                 self.rm(path)               # mapped, then removed: an orphan
-                self.sizes[path] = length
         else:
             out = self.cmd("mmap %d %d shared" % (pid, length))
         if not out:
