@@ -104,9 +104,6 @@ class AnonLru:
         return self.mms.get(key >> RID_SHIFT), (key & VPN_MASK) << 12
 
     # -- rmap
-    def ext_addr(self, pfn):
-        return self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3)
-
     def key(self, pfn):
         """The rmap word of pfn: 0, or the key of a PTE that maps it."""
         return self._r64(self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << 3))
