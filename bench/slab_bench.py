@@ -28,9 +28,9 @@ except AttributeError:          # CPython
     def ticks_diff(a, b):
         return a - b
 
-from kernel_py.mm.kmalloc import Kmalloc
-from kernel_py.mm.slab_common import SlabState
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.mm.slab.kmalloc import Kmalloc
+from kernel_py.mm.slab.common import SlabState
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 BACKENDS = ("slab", "slub", "slob")
 SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
@@ -130,7 +130,7 @@ def vmalloc_bench(k, out):
 
 
 def main(argv):
-    from kernel_py.kernel import Kernel
+    from kernel_py.kernel.kernel import Kernel
     from kernel_py.sim.machine import Machine
     quick = "--quick" in argv
     hw = Machine(1 << 30, "", console=lambda text: None)

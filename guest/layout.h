@@ -1,4 +1,4 @@
-/* Address-space constants the platform needs; kernel_py/layout.py holds the
+/* Address-space constants the platform needs; kernel_py/arch/x86/layout.py holds the
  * same values for Python (tests/model/test_layout.py checks they agree). */
 #ifndef KPY_LAYOUT_H
 #define KPY_LAYOUT_H

@@ -3,7 +3,7 @@
 
 import sys
 
-from kernel_py.kernel import Kernel
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.shell import console
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401 - registers every command and file

@@ -4,13 +4,13 @@
 # the FS metadata, later swap) goes through submit(), which keeps the
 # /proc/diskstats counters and the global pgpgin/pgpgout (KiB) of vmstat.
 #
-# Driver interface (kernel_py/block/ata.py, or any other):
+# Driver interface (kernel_py/drivers/ata.py, or any other):
 #   transfer(write, lba, segs)   segs: [(pa, nsect), ...] contiguous on disk
 #                                 from lba; pa is physical memory
 #   flush()                      write the device's volatile cache
 #   model (str)
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 
 SECTOR_SIZE = 512
 SECTOR_SHIFT = 9
@@ -133,7 +133,7 @@ def disk_name(i):
 def init(k):
     """Boot: probe the primary ATA channel; the disks become k.blk.devices
     (sda = IDE index 0, the data disk; sdb = index 1, the swap disk)."""
-    from kernel_py.block import ata
+    from kernel_py.drivers import ata
     layer = BlockLayer()
     layer.t0 = k.hw.rdtsc()
     k.blk = layer

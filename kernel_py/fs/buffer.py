@@ -8,8 +8,8 @@
 # sectors the metadata code changed, never stale copies of file data.
 
 from kernel_py.block.blkdev import SECTOR_SHIFT
-from kernel_py.mm.filemap import AddressSpace
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.filemap.filemap import AddressSpace
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 SECTORS_PER_PAGE = PAGE_SIZE >> SECTOR_SHIFT
 FULL_MASK = (1 << SECTORS_PER_PAGE) - 1

@@ -14,10 +14,10 @@
 
 import struct
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.fs.buffer import BufferCache
-from kernel_py.mm.filemap import AddressSpace, READAHEAD_PAGES
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.filemap.filemap import AddressSpace, READAHEAD_PAGES
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 ATTR_READ_ONLY = 0x01
 ATTR_HIDDEN = 0x02
@@ -250,7 +250,7 @@ class FatFs:
         slab = getattr(self.k, "slab", None)
         if slab is None:
             return
-        from kernel_py.mm.slab_common import SLAB_RECLAIM_ACCOUNT
+        from kernel_py.mm.slab.common import SLAB_RECLAIM_ACCOUNT
         for attr, name, size in (("inode_cachep", "fat_inode_cache", 256),
                                  ("dentry_cachep", "dentry", 192)):
             c = slab.by_name.get(name)
@@ -264,7 +264,7 @@ class FatFs:
         va = cachep.alloc()
         if va is None:
             raise KernelError("ENOMEM", "%s: no object" % cachep.name)
-        from kernel_py.layout import DIRECT_MAP_BASE
+        from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
         self.hw.writebytes(va - DIRECT_MAP_BASE, data[:cachep.object_size])
         return va
 

@@ -3,8 +3,8 @@
 # (k.pagecache), the block devices' buffer caches come with their FS, and
 # the data disk (sda) is mounted at /mnt when it holds a FAT file system.
 
-from kernel_py.errors import KernelError
-from kernel_py.mm.filemap import PageCache
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm.filemap.filemap import PageCache
 
 MOUNT_POINT = "/mnt"
 PATTERN_LINE = 32
@@ -210,7 +210,7 @@ class Vfs:
 
 
 def reclaim_hook(cache):
-    """Until reclaim lands (mm/vmscan.py), direct reclaim in the buddy's
+    """Until reclaim lands (mm/reclaim/vmscan.py), direct reclaim in the buddy's
     slow path frees clean page-cache pages."""
     def reclaim(gfp, order):
         return cache.shrink_page_cache(max(32, 2 << order))

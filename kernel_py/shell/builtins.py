@@ -1,6 +1,6 @@
 # Commands every Linux console has: help, echo, cat, ls, sysctl, dmesg, poweroff.
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command
 from kernel_py.shell.shell import resolve

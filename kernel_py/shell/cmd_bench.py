@@ -1,10 +1,10 @@
 # `bench`: measurements made inside the guest with the calibrated TSC.
 # Figures are integers (the guest VM has no floats); make bench collects them.
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.shell.registry import command
-from kernel_py import bench
-from kernel_py.mm import slabbench
+from kernel_py.bench import platform as bench
+from kernel_py.bench import slab as slabbench
 
 
 def parse_count(args, default):
@@ -24,7 +24,7 @@ def cmd_bench(k, args):
     if args and args[0] in slabbench.COMMANDS:
         return slabbench.cmd(k, args)
     if args and args[0] == "faults":
-        from kernel_py.mm import faultbench
+        from kernel_py.bench import faults as faultbench
         return faultbench.cmd(k, args[1:])
     if not args or args[0] not in bench.BENCHES:
         raise KernelError("EINVAL", "usage: bench loop [N] | pf [N]")

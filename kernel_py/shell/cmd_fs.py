@@ -5,11 +5,11 @@
 # /proc/mounts and the /proc/sys/vm page-cache knobs (drop_caches,
 # dirty_ratio, dirty_background_ratio, dirty_bytes, dirty_background_bytes).
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.fs.vfs import pattern
 from kernel_py.shell import cmd_mm
 from kernel_py.shell.registry import command, pseudo_file
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 MAX_DD_BS = 1 << 20
 
@@ -257,7 +257,7 @@ def cmd_sha256sum(k, args):
     try:
         from hashlib import sha256
     except ImportError:
-        from kernel_py.fs.sha256 import sha256
+        from kernel_py.lib.sha256 import sha256
     out = []
     for p in args:
         h = sha256()

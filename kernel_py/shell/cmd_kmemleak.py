@@ -4,17 +4,17 @@
 # (let go of a console handle), kwrite/kread (a word of a held object, e.g.
 # a pointer to another object), kmemleak-test (samples/kmemleak).
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
-from kernel_py.mm import kmemleak
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, VMALLOC_END, VMALLOC_START
+from kernel_py.mm.debug import kmemleak
 from kernel_py.mm.gfp import GFP_KERNEL, __GFP_ZERO
-from kernel_py.mm.slab_common import SLAB_STORE_USER
+from kernel_py.mm.slab.common import SLAB_STORE_USER
 from kernel_py.shell import handles
 from kernel_py.shell.cmd_mm import parse_int
 from kernel_py.shell.cmd_slab import need, parse_addr
 from kernel_py.shell.registry import command, pattern_file, pseudo_file
-from kernel_py.tsc import HZ
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.tsc import HZ
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 KMEMLEAK_FILE = "/sys/kernel/debug/kmemleak"
 USAGE = "scan|scan=on|scan=off|scan=SECS|clear|off|dump=ADDR|min_age=MS"

@@ -2,13 +2,14 @@
 # /proc/vmstat, extfrag_index, the page-table dumps, and the alloc_pages /
 # free_pages / pfdemo commands. /proc/meminfo comes from Kernel.meminfo.
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import USER_END
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import USER_END
 from kernel_py.mm import gfp as G
-from kernel_py.mm import pfdemo, ptdump
-from kernel_py.mm.zone import NR_ORDERS, ZONE_NAMES
+from kernel_py.demo import pfdemo
+from kernel_py.arch.x86 import ptdump
+from kernel_py.mm.page.zone import NR_ORDERS, ZONE_NAMES
 from kernel_py.shell.registry import command, pseudo_file
-from kernel_py.x86 import PTE_ADDR_MASK
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
 
 # fn(kernel) -> [(name, value)]: other subsystems append their /proc/vmstat lines.
 VMSTAT_SOURCES = []
@@ -27,7 +28,7 @@ def proc_buddyinfo(k):
 @pseudo_file("/sys/kernel/debug/extfrag/unusable_index")
 def debug_unusable_index(k):
     """Linux's format: one line per zone, the index of each order to three places."""
-    from kernel_py.mm.extfrag import unusable_free_index
+    from kernel_py.mm.page.extfrag import unusable_free_index
     out = []
     for z in populated(k):
         nr = z.nr_free()
@@ -209,7 +210,7 @@ def cmd_pfdemo(k, args):
 
 @command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters, the page tables and the swap maps")
 def cmd_check(k, args):
-    from kernel_py.mm import debug_vm
+    from kernel_py.mm.debug import debug_vm
     if args:
         raise KernelError("EINVAL", "usage: check")
     census, bad = debug_vm.check(k)
@@ -223,7 +224,7 @@ def cmd_check(k, args):
 @pseudo_file("/sys/kernel/debug/mem_map")
 def debug_mem_map(k):
     """Where mem_map is and how to read it from outside (tools/memmap):
-    the record layout of mm/page.py, the slab caches by id with their
+    the record layout of mm/page/mem_map.py, the slab caches by id with their
     backend, and the frames on the pcp list (KIND_ANON records, not mapped)."""
     mm = k.mem_map
     lines = ["base 0x%x" % mm.base, "nr_pfns %d" % mm.nr_pfns, "record_size 16"]

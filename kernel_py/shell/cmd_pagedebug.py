@@ -1,10 +1,10 @@
 # Page debugging on the console: /sys/kernel/debug/page_owner and the
 # page_owner_sort summary (tools/mm/page_owner_sort's report, by site),
 # and the fault-injection knobs /sys/kernel/debug/{failslab,fail_page_alloc}/*
-# (mm/page_owner.py, mm/fault_inject.py, mm/debug_pagealloc.py).
+# (mm/debug/page_owner.py, mm/debug/fault_inject.py, mm/debug/debug_pagealloc.py).
 
-from kernel_py.errors import KernelError
-from kernel_py.mm import fault_inject as FI
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm.debug import fault_inject as FI
 from kernel_py.shell.registry import command, pseudo_file
 
 

@@ -4,22 +4,22 @@
 # the process's CR3 and go through hw.v*: every first access is a real #PF),
 # /proc/<pid>/{maps,status,smaps}, /proc/vmstat's fault counters, and top.
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import USER_END, USER_START
-from kernel_py.mm import fault as fault_mod
-from kernel_py.mm import umalloc
-from kernel_py.mm.mmap import page_align
-from kernel_py.mm.vma import (
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import USER_END, USER_START
+from kernel_py.mm.vm import fault as fault_mod
+from kernel_py.demo import umalloc
+from kernel_py.mm.vm.mmap import page_align
+from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, SHM_SWAPPED,
     VM_SHARED, MappedFile, parse_prot,
 )
-from kernel_py.proc import STATE_NAMES
+from kernel_py.kernel.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
-from kernel_py.mm.page import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
-from kernel_py.mm.swap import PROTNONE_BIT
-from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
+from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
+from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
+from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
 MAX_TOUCH = 1 << 40
 MAX_READ = 4096

@@ -1,13 +1,13 @@
 # The slab layer on the console: /proc/slabinfo, slabtop, and commands that
 # drive kmalloc and kmem_caches by hand (they print the addresses they get).
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.slab_common import BACKENDS, slabinfo
+from kernel_py.mm.slab.common import BACKENDS, slabinfo
 from kernel_py.shell import handles
 from kernel_py.shell.cmd_mm import parse_gfp, parse_int
 from kernel_py.shell.registry import command, pseudo_file
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 
 @pseudo_file("/proc/slabinfo")

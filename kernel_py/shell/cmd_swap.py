@@ -3,15 +3,15 @@
 # proactive reclaim (cgroup v2's memory.reclaim at the root), the /proc/vmstat
 # lines of swap, the anon LRU, vmscan and the OOM killer; and two test
 # helpers: `pattern` writes a known pattern over a process's memory (a
-# stamp and a fill byte per page), `memsum` checksums it (mm/csum.py).
+# stamp and a fill byte per page), `memsum` checksums it (lib/csum.py).
 
-from kernel_py.errors import KernelError
-from kernel_py.mm import csum
-from kernel_py.mm.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
-from kernel_py.mm.vmscan import MAX_SWAPPINESS
+from kernel_py.lib.errors import KernelError
+from kernel_py.lib import csum
+from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
+from kernel_py.mm.reclaim.vmscan import MAX_SWAPPINESS
 from kernel_py.shell import cmd_mm
 from kernel_py.shell.registry import command, pid_file, pseudo_file
-from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK
+from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK
 
 SIZE_SUFFIX = {"K": 10, "M": 20, "G": 30}
 

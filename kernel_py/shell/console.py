@@ -7,7 +7,7 @@
 
 import sys
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.shell.shell import MAX_LINE, PROMPT, decode_line, error_line
 
 CR, LF, TAB = 0x0D, 0x0A, 0x09

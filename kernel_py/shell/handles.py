@@ -7,9 +7,9 @@
 # data referring to those objects, so it is one of kmemleak's roots;
 # dropping a handle with kforget makes a real leak.
 
-from kernel_py.errors import KernelError
-from kernel_py.mm import kmemleak
-from kernel_py.mm.kmalloc import ZERO_SIZE_PTR
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm.debug import kmemleak
+from kernel_py.mm.slab.kmalloc import ZERO_SIZE_PTR
 
 
 def hold(k, va, size, kind):

@@ -4,7 +4,7 @@
 # point (`echo text > /mnt/f`, through the page cache; `>>` appends). Every failure becomes exactly
 # one "error: ..." line; the kernel keeps running.
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
 
 PROMPT = "kpy# "

@@ -4,7 +4,7 @@
 says; the named properties are conveniences for tests.
 """
 
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     EXCEPTION_NAMES, PF_INSTR, PF_PROT, PF_RSVD, PF_USER, PF_WRITE, VEC_PF,
 )
 

@@ -7,12 +7,12 @@ pc_piix.c): conventional memory below the EBDA, the BIOS area, low RAM from
 BIOS flash below 4 GiB, and the rest of RAM above 4 GiB.
 """
 
-from kernel_py import layout
-from kernel_py.layout import (
+from kernel_py.arch.x86 import layout
+from kernel_py.arch.x86.layout import (
     E820_RAM, E820_RESERVED, KERNEL_BASE, DIRECT_MAP_BASE, BOOT_IDENTITY_SIZE,
 )
 from kernel_py.sim.pagetable import Builder
-from kernel_py.x86 import PMD_SIZE, _PAGE_PRESENT, _PAGE_RW, _PAGE_NX
+from kernel_py.arch.x86.cpu import PMD_SIZE, _PAGE_PRESENT, _PAGE_RW, _PAGE_NX
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -18,8 +18,8 @@ Section numbers refer to the Intel SDM, Volume 3A.
 import struct
 import time
 
-from kernel_py.layout import DIRECT_MAP_BASE
-from kernel_py.x86 import (
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.arch.x86.cpu import (
     CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, EFER_NXE, PF_INSTR, PF_PROT, PF_USER,
     PF_WRITE, PMD_SIZE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
     _PAGE_ACCESSED, _PAGE_DIRTY, is_canonical,

@@ -4,7 +4,7 @@ tables; model tests use it to lay out exactly the entries they exercise.
 (The kernel has its own page-table code in kernel_py/mm; this is not it.)
 """
 
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     LEVEL_SHIFTS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,
     _PAGE_PRESENT, _PAGE_RW, _PAGE_PSE,
 )

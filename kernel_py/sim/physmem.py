@@ -17,7 +17,7 @@ import mmap
 import struct
 import sys
 
-from kernel_py.layout import DIRECT_MAP_SIZE
+from kernel_py.arch.x86.layout import DIRECT_MAP_SIZE
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")

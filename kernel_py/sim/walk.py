@@ -6,7 +6,7 @@ caller's business (the simulated MMU does both; a host tool that walks a live
 guest's tables over QMP does neither), so both can share this code.
 """
 
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     LEVEL_SHIFTS, PTE_ADDR_MASK, PF_PROT, PF_RSVD,
     _PAGE_PRESENT, _PAGE_PSE, _PAGE_GLOBAL, _PAGE_DIRTY, _PAGE_NX,
 )

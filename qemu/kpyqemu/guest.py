@@ -654,7 +654,7 @@ class Guest:
         """A PageWalker over the guest's current CR3 (or `cr3`), reading
         physical memory through a fresh PhysCache. NX is honoured if
         EFER.NXE is set."""
-        from kernel_py.x86 import EFER_NXE
+        from kernel_py.arch.x86.cpu import EFER_NXE
         from .walker import PageWalker
         regs = self.registers()
         if cr3 is None:

@@ -8,7 +8,7 @@ samples. PNG is written here with zlib and struct (no imaging library).
     memmap.write_memmap_png("mem.png", snap)
     snap.counts()                              # {category: frames}
 
-mem_map's record layout is kernel_py/mm/page.py's (16 bytes a frame,
+mem_map's record layout is kernel_py/mm/page/mem_map.py's (16 bytes a frame,
 owner kind in the top nibble of the flags, the block order in byte 2, the
 slab cache id in byte 3). Only block heads carry an owner: the walk gives
 each head's kind to the 2^order frames of its block. What the host cannot
@@ -20,12 +20,12 @@ frames are really the per-cpu free list (pcp).
 import struct
 import zlib
 
-from kernel_py.mm import page as P
-from kernel_py.mm.extfrag import unusable_free_index
-from kernel_py.mm.kmalloc import LARGE_AUX
-from kernel_py.mm.slab_common import SLOB_AUX
-from kernel_py.mm.slob import BIG_AUX
-from kernel_py.mm.zone import NR_ORDERS
+from kernel_py.mm.page import mem_map as P
+from kernel_py.mm.page.extfrag import unusable_free_index
+from kernel_py.mm.slab.kmalloc import LARGE_AUX
+from kernel_py.mm.slab.common import SLOB_AUX
+from kernel_py.mm.slab.slob import BIG_AUX
+from kernel_py.mm.page.zone import NR_ORDERS
 
 # category -> RGB. Free blocks: light (order 0) to dark (order 10) green.
 FREE = ["free%d" % o for o in range(NR_ORDERS)]
@@ -120,9 +120,9 @@ def classify(records, nr_pfns, backends, pcp=()):
 def snapshot_qmp(machine):
     """The same from guest-physical memory alone (a running `make qemu`,
     its console the user's): the debug anchor at a fixed physical address
-    (kernel_py/mm/debug_anchor.py) says where mem_map is and each cache's
+    (kernel_py/mm/debug/debug_anchor.py) says where mem_map is and each cache's
     backend. The pcp list is not published, so its frames count as anon."""
-    from kernel_py.mm import debug_anchor
+    from kernel_py.mm.debug import debug_anchor
     meta = debug_anchor.parse(machine.read_phys(debug_anchor.ANCHOR_PA, debug_anchor.ANCHOR_BYTES))
     if meta is None:
         raise RuntimeError("no debug anchor at 0x%x: is the kernel booted?" % debug_anchor.ANCHOR_PA)
@@ -260,7 +260,7 @@ def write_memmap_png(path, snap, **kw):
 
 def unusable_index(row, order):
     """Linux's unusable free space index of `order` in thousandths
-    (kernel_py/mm/extfrag.py, the kernel's own
+    (kernel_py/mm/page/extfrag.py, the kernel's own
     /sys/kernel/debug/extfrag/unusable_index), for free blocks by order
     summed over the zones."""
     return unusable_free_index(row, order)

@@ -1,6 +1,6 @@
 """Host ptdump: the guest's page tables read from its physical memory over
 QMP, walked by kpyqemu.walker (never trusting the guest's own report), and
-printed through the guest's formatter (kernel_py.mm.ptdump.format_ptdump), so
+printed through the guest's formatter (kernel_py.arch.x86.ptdump.format_ptdump), so
 host and guest dumps of the same tables are the same text.
 
     from kpyqemu.ptdump import entries, dump, check_wx
@@ -24,9 +24,9 @@ import sys
 import tempfile
 import time
 
-from kernel_py.mm import ptdump as kptdump
-from kernel_py.mm.ptdump import KERNEL_SPACE, SHOWN, format_ptdump
-from kernel_py.x86 import (
+from kernel_py.arch.x86 import ptdump as kptdump
+from kernel_py.arch.x86.ptdump import KERNEL_SPACE, SHOWN, format_ptdump
+from kernel_py.arch.x86.cpu import (
     EFER_NXE, PAGE_SIZE, PTE_ADDR_MASK, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD,
     _PAGE_PSE, _PAGE_PWT, _PAGE_RW, _PAGE_USER,
 )
@@ -54,7 +54,7 @@ SIZE_WORDS = {"4K": 1, "PTE": 1, "2M": 2, "PMD": 2, "1G": 3, "PUD": 3}
 
 # -- walking -------------------------------------------------------------------
 def entries(walker, start=0, end=1 << 64):
-    """Present leaves within [start, end) as kernel_py.mm.ptdump entries
+    """Present leaves within [start, end) as kernel_py.arch.x86.ptdump entries
     (va, size, flags, level), va ascending: the form the guest's own walk
     produces, so both go through one formatter. Flags are the effective
     rights (RW and USR AND-ed over the levels, NX OR-ed) and the leaf's

@@ -15,7 +15,7 @@ through the page cache; the file sometimes removed while mapped) or anonymous
 a hog that touches more than RAM + swap (an OOM event).
 
 Data regions carry known contents, checked with the kernel's `memsum`
-against the host's closed form (kernel_py/mm/csum.py pattern_memsum):
+against the host's closed form (kernel_py/lib/csum.py pattern_memsum):
 each process's data regions are `pattern`-filled with a seed, and between
 them they hold more than the free RAM (MemFree at setup + `over_ram`, 8
 MiB by default; `working_set` sets the bytes outright), so re-reading and re-filling them pushes pages out to swap
@@ -28,7 +28,7 @@ violation.
 
 Every `check_every` operations (and at the end):
   inside  `check`: mem_map walked, frame conservation and each subsystem's
-          counters (kernel_py/mm/debug_vm.py); MemFree == the buddyinfo total;
+          counters (kernel_py/mm/debug/debug_vm.py); MemFree == the buddyinfo total;
   host    for every process, its page tables walked over QMP: each user
           mapping lies in a VMA of /proc/<pid>/maps with no more rights than
           the VMA (write, exec), maps an anon or zero-page frame, or a
@@ -59,10 +59,10 @@ if __package__ in (None, ""):                      # run as a script
                     str(Path(__file__).resolve().parents[2])]
     __package__ = "kpyqemu"
 
-from kernel_py.layout import USER_END
-from kernel_py.mm.csum import pattern_memsum
-from kernel_py.mm.page import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.layout import USER_END
+from kernel_py.lib.csum import pattern_memsum
+from kernel_py.mm.page.mem_map import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from kpyqemu import ptdump
 from kpyqemu.guest import Guest

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, List, NamedTuple, Optional
 
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int64ul, Array
 
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     LEVEL_SHIFTS,
     PAGE_SIZE,
     PMD_SIZE,

@@ -3,8 +3,8 @@ built; the CI guest suite in tests/guest/ requires it instead)."""
 
 import pytest
 
-from kernel_py.layout import DIRECT_MAP_BASE
-from kernel_py.x86 import CR0_PG, EFER_NXE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.arch.x86.cpu import CR0_PG, EFER_NXE
 from kpyqemu.guest import Guest, GuestError, image_path
 
 pytestmark = [

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kernel_py.fs.vfs import pattern
-from kernel_py.mm import csum
+from kernel_py.lib import csum
 
 from test_disk_pagecache import fields, host_get, host_put, make_disks, pytestmark  # noqa: F401
 from test_mm import status

@@ -4,8 +4,8 @@ a process's page tables over QMP compared with /proc/<pid>/maps."""
 
 import re
 
-from kernel_py.layout import KERNEL_BASE, USER_END
-from kernel_py.x86 import PTE_ADDR_MASK
+from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
 
 MiB = 1 << 20
 

@@ -3,7 +3,7 @@ host by walking each process's page tables and reading its frames over QMP."""
 
 from test_mm import spawn, status
 
-from kernel_py.layout import USER_END
+from kernel_py.arch.x86.layout import USER_END
 
 MiB = 1 << 20
 SECRET = 0x5A

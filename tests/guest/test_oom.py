@@ -8,7 +8,7 @@ on, and oom_score / oom_score_adj behave as typed."""
 
 import re
 
-from kernel_py.mm import csum
+from kernel_py.lib import csum
 
 MiB = 1 << 20
 

@@ -15,10 +15,10 @@ import pytest
 from kpyqemu import ptdump as hptdump
 from kpyqemu.guest import image_path
 
-from kernel_py.layout import DIRECT_MAP_BASE, E820_RAM, KERNEL_BASE
-from kernel_py.mm.ptdump import KERNEL_SPACE
-from kernel_py.mm.zone import int_sqrt
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, E820_RAM, KERNEL_BASE
+from kernel_py.arch.x86.ptdump import KERNEL_SPACE
+from kernel_py.mm.page.zone import int_sqrt
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 REPO = Path(__file__).resolve().parents[2]
 ZONE_LIMITS = {"DMA": 16 << 20, "DMA32": 4 << 30, "Normal": 1 << 52}

@@ -20,9 +20,9 @@ import subprocess
 
 import pytest
 
-from kernel_py.mm import csum
-from kernel_py.mm.swap import is_swap_pte, swp_offset, swp_type
-from kernel_py.x86 import _PAGE_PRESENT
+from kernel_py.lib import csum
+from kernel_py.mm.reclaim.swapfile import is_swap_pte, swp_offset, swp_type
+from kernel_py.arch.x86.cpu import _PAGE_PRESENT
 
 MiB = 1 << 20
 GUEST_MEM = "64M"

@@ -18,9 +18,9 @@ accounting that must come back after every failed attempt.
 
 import struct
 
-from kernel_py.errors import KernelError
-from kernel_py.x86 import PTE_ADDR_MASK
-from kernel_py.mm.page import KIND_ANON, KIND_NAMES, KIND_SHIFT, PG_buddy, PG_tail, RECORD_SHIFT
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
+from kernel_py.mm.page.mem_map import KIND_ANON, KIND_NAMES, KIND_SHIFT, PG_buddy, PG_tail, RECORD_SHIFT
 
 from mmcheck import check_all
 from pagedebugsupport import errors_in

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from kernel_py.kernel import Kernel
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401
 from kernel_py.sim.ata import attach_ide

@@ -1,6 +1,6 @@
 """Booted simulated machines for the physical-memory tests."""
 
-from kernel_py.kernel import Kernel
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.sim.machine import Machine
 
 

@@ -14,9 +14,9 @@ tests/guest/test_pagedebug.py).
 
 import random
 
-from kernel_py.layout import DIRECT_MAP_BASE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.sim.fault import Fault
-from kernel_py.x86 import VEC_PF
+from kernel_py.arch.x86.cpu import VEC_PF
 
 PHYS = ("read8", "read16", "read32", "read64", "write8", "write16", "write32", "write64")
 MASK = (1 << 64) - 1

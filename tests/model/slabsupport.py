@@ -1,12 +1,12 @@
 """Machines with the physical memory layer booted (memblock, mem_map, buddy)
 and the slab layer on top, for the slab/kmalloc/mempool/vmalloc tests."""
 
-from kernel_py.mm.buddy import init_zones
-from kernel_py.mm.memblock import Memblock
-from kernel_py.mm.memmap import MemoryMap
-from kernel_py.mm.page import alloc_mem_map
-from kernel_py.mm.slab_common import SlabState
-from kernel_py.mm.kmalloc import Kmalloc
+from kernel_py.mm.page.buddy import init_zones
+from kernel_py.mm.page.memblock import Memblock
+from kernel_py.arch.x86.e820 import MemoryMap
+from kernel_py.mm.page.mem_map import alloc_mem_map
+from kernel_py.mm.slab.common import SlabState
+from kernel_py.mm.slab.kmalloc import Kmalloc
 from kernel_py.sim.machine import Machine
 
 

@@ -1,7 +1,7 @@
 """Simulated machines with a swap disk (sdb) for the swap, reclaim and OOM
 model tests, and helpers to read their counters."""
 
-from kernel_py.kernel import Kernel
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.ata import attach_ide
 from kernel_py.sim.machine import Machine

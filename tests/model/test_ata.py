@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from kernel_py.block import ata
+from kernel_py.drivers import ata
 from kernel_py.block.blkdev import BlockDevice
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import GFP_KERNEL
 from kernel_py.sim.ata import attach_ide
 from kernel_py.sim.machine import Machine

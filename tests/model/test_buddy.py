@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm import page
-from kernel_py.mm.zone import MAX_ORDER, NR_ORDERS, ZONE_DMA, ZONE_DMA32, int_sqrt
-from kernel_py.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, ZONE_DMA, ZONE_DMA32, int_sqrt
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 from mmsupport import boot as boot_machine, state
 

@@ -5,11 +5,11 @@ import re
 import pytest
 
 import kernel_py.shell.all  # noqa: F401
-from kernel_py.layout import DIRECT_MAP_BASE
-from kernel_py.mm.zone import MAX_ORDER
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.mm.page.zone import MAX_ORDER
 from kernel_py.shell.cmd_mm import fragmentation_index
 from kernel_py.shell.shell import Shell
-from kernel_py.x86 import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_USER
+from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_USER
 
 from mmsupport import boot, state
 

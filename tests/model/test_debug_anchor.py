@@ -1,9 +1,9 @@
-"""The debug anchor (kernel_py/mm/debug_anchor.py): at frame 1 the kernel
+"""The debug anchor (kernel_py/mm/debug/debug_anchor.py): at frame 1 the kernel
 publishes mem_map's place and the slab caches' backends, the same as
 /sys/kernel/debug/mem_map says, and refreshes the cache table between
 commands after kmem_cache_create/destroy; tools/memmap --qmp reads it."""
 
-from kernel_py.mm import debug_anchor
+from kernel_py.mm.debug import debug_anchor
 from kernel_py.shell.shell import Shell
 from kpyqemu import memmap
 from mmsupport import boot

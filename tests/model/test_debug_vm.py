@@ -1,9 +1,9 @@
-"""`check` (kernel_py/mm/debug_vm.py) cross-checks page-table frames and swap
+"""`check` (kernel_py/mm/debug/debug_vm.py) cross-checks page-table frames and swap
 accounting: on a consistent kernel (processes, fork, vmalloc, pfdemo) it
 says ok, and a table frame nobody links, a wrong nr_pgtables or swapents,
 or a swap slot nobody refers to each become a violation naming the count."""
 
-from kernel_py.mm import debug_vm
+from kernel_py.mm.debug import debug_vm
 from kernel_py.shell.shell import Shell
 from mmsupport import boot
 import swapsupport

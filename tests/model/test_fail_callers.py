@@ -191,7 +191,7 @@ def test_vmalloc(size):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mempool_falls_back_to_its_reserve(backend):
-    from kernel_py.mm.mempool import mempool_create_kmalloc_pool
+    from kernel_py.mm.page.mempool import mempool_create_kmalloc_pool
     k, run = shell("slab=%s" % backend)
     km = k.kmalloc
     pool = mempool_create_kmalloc_pool(2, km, 256)

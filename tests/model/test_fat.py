@@ -300,6 +300,6 @@ def test_fincore_ls_dd_console(img):
     assert lines[0].startswith("total ")
     assert any(l.endswith(" 32768 z.bin") for l in lines)
     assert b.run("sha256sum /mnt/copy.bin") == hashlib.sha256(bytes(8192)).hexdigest() + "  /mnt/copy.bin"
-    from kernel_py.fs.sha256 import sha256           # the guest's fallback agrees
+    from kernel_py.lib.sha256 import sha256           # the guest's fallback agrees
     assert sha256(pattern(0, 5000)).hexdigest() == hashlib.sha256(pattern(0, 5000)).hexdigest()
     b.close()

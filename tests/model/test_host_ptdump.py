@@ -7,10 +7,10 @@ import types
 import pytest
 
 import kernel_py.shell.all  # noqa: F401
-from kernel_py.layout import DIRECT_MAP_BASE, KERNEL_BASE
-from kernel_py.mm.ptdump import KERNEL_SPACE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE
+from kernel_py.arch.x86.ptdump import KERNEL_SPACE
 from kernel_py.shell.shell import Shell
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_NX, _PAGE_PSE,
     _PAGE_RW, _PAGE_USER,
 )
@@ -81,7 +81,7 @@ def test_accessed_dirty_do_not_change_the_text(k):
 
 
 def test_entries_match_the_kernel_walk(k):
-    from kernel_py.mm import ptdump as kp
+    from kernel_py.arch.x86 import ptdump as kp
     assert hp.entries(walker(k)) == kp.walk(k.hw, k.init_mm.pgd)
 
 

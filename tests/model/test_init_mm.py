@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from kernel_py.layout import DIRECT_MAP_BASE, KERNEL_BASE, USER_END
-from kernel_py.mm import page, ptdump
-from kernel_py.x86 import (
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE, USER_END
+from kernel_py.mm.page import mem_map as page
+from kernel_py.arch.x86 import ptdump
+from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_PROT, PF_WRITE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,
     _PAGE_GLOBAL, _PAGE_NX, _PAGE_RW, _PAGE_USER,
 )

@@ -3,11 +3,11 @@ kzalloc/krealloc/ksize, bad input (state unchanged) and slub_debug."""
 
 import pytest
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import DIRECT_MAP_BASE, DMA_LIMIT
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, DMA_LIMIT
 from kernel_py.mm import gfp as G
-from kernel_py.mm.kmalloc import KMALLOC_SIZES, ZERO_SIZE_PTR
-from kernel_py.mm.slab_common import slabinfo
+from kernel_py.mm.slab.kmalloc import KMALLOC_SIZES, ZERO_SIZE_PTR
+from kernel_py.mm.slab.common import slabinfo
 
 from slabsupport import boot_slab
 
@@ -215,7 +215,7 @@ def test_debug_left_redzone(backend):
 
 
 def test_debug_per_cache_flag():
-    from kernel_py.mm.slab_common import SLAB_POISON, SLAB_RED_ZONE
+    from kernel_py.mm.slab.common import SLAB_POISON, SLAB_RED_ZONE
     st, km = boot_slab()
     c = st.kmem_cache_create("dbg", 40, 0, SLAB_POISON | SLAB_RED_ZONE)
     va = c.alloc()

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from kernel_py.kernel import Kernel
-from kernel_py.mm import kmemleak as KL
-from kernel_py.mm.kmalloc import Kmalloc
+from kernel_py.kernel.kernel import Kernel
+from kernel_py.mm.debug import kmemleak as KL
+from kernel_py.mm.slab.kmalloc import Kmalloc
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401
 from kernel_py.sim.machine import Machine

@@ -1,13 +1,14 @@
-"""The guest's viper drain of the lru_add batch (kernel_py/mm/lru_fast.py)
+"""The guest's viper drain of the lru_add batch (kernel_py/mm/reclaim/lru_fast.py)
 runs on the host over the simulated machine and must leave exactly what the
 Python drain leaves: the same inactive list in the same order, the same
 flags, on two machines driven alike. The batch holds frames still mapped,
 frames freed since (skipped), frames already on a list (skipped) and a
 frame listed twice."""
 
-from kernel_py.mm import lru_fast, slub_fast
-from kernel_py.mm.page import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
-from kernel_py.mm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
+from kernel_py.mm.reclaim import lru_fast
+from kernel_py.mm.slab import slub_fast
+from kernel_py.mm.page.mem_map import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
+from kernel_py.mm.vm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
 
 from swapsupport import MiB, boot
 

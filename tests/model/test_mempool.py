@@ -2,9 +2,9 @@
 
 import pytest
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.mempool import mempool_create, mempool_create_kmalloc_pool, mempool_create_slab_pool
+from kernel_py.mm.page.mempool import mempool_create, mempool_create_kmalloc_pool, mempool_create_slab_pool
 
 from slabsupport import boot_slab
 

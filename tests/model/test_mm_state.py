@@ -8,14 +8,14 @@ relatives) last wrote there, or zero."""
 from hypothesis import settings, HealthCheck, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, precondition
 
-from kernel_py.errors import KernelError
-from kernel_py.mm.fault import SegvError
-from kernel_py.mm.vma import (
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm.vm.fault import SegvError
+from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
     VM_READ, VM_WRITE,
 )
-from kernel_py.layout import USER_END
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.layout import USER_END
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from mmcheck import boot, check_all
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from kernel_py.mm.oom import c_div, oom_badness, oom_score
+from kernel_py.mm.reclaim.oom_kill import c_div, oom_badness, oom_score
 
 from mmcheck import check_all
 from swapsupport import MiB, boot, err, meminfo, run, status, vmstat

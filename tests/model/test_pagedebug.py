@@ -3,13 +3,13 @@ debug_pagealloc on the simulated machine (issue 7, items 2-4)."""
 
 import pytest
 
-from kernel_py.kernel import Kernel
-from kernel_py.layout import DIRECT_MAP_BASE
+from kernel_py.kernel.kernel import Kernel
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.mm import gfp as G
-from kernel_py.mm.fault_inject import FaultAttr, should_fail_alloc_page, should_failslab
+from kernel_py.mm.debug.fault_inject import FaultAttr, should_fail_alloc_page, should_failslab
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
-from kernel_py.x86 import _PAGE_PRESENT
+from kernel_py.arch.x86.cpu import _PAGE_PRESENT
 import kernel_py.shell.all  # noqa: F401
 
 from mmsupport import boot

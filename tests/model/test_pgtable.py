@@ -3,10 +3,10 @@ what a virtual access through CR3 reaches."""
 
 import pytest
 
-from kernel_py.errors import KernelError
+from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.pgtable import PgTable
-from kernel_py.x86 import (
+from kernel_py.arch.x86.pgtable import PgTable
+from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_PROT, PF_WRITE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,
     _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
 )

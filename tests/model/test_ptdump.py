@@ -1,8 +1,8 @@
 """ptdump's text format (arch/x86/mm/dump_pagetables.c)."""
 
-from kernel_py.layout import DIRECT_MAP_BASE, KERNEL_BASE
-from kernel_py.mm.ptdump import coalesce, format_ptdump, line
-from kernel_py.x86 import (
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE
+from kernel_py.arch.x86.ptdump import coalesce, format_ptdump, line
+from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PMD_SIZE, PUD_SIZE,
     _PAGE_ACCESSED, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE,
     _PAGE_PWT, _PAGE_RW, _PAGE_USER,
@@ -53,7 +53,7 @@ def test_coalescing_and_markers():
 
 
 def test_runs_split_at_markers():
-    from kernel_py.layout import VMALLOC_START
+    from kernel_py.arch.x86.layout import VMALLOC_START
     entries = [(VMALLOC_START - PAGE_SIZE, PAGE_SIZE, KERN, 1), (VMALLOC_START, PAGE_SIZE, KERN, 1)]
     text = format_ptdump(entries, start=DIRECT_MAP_BASE)
     assert text.split("\n")[1].endswith("pte") and text.split("\n")[2] == "---[ vmalloc() Area ]---"

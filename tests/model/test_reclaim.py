@@ -7,11 +7,11 @@ high watermark."""
 
 import pytest
 
-from kernel_py.mm.swap import is_swap_pte
-from kernel_py.mm.vmscan import (
+from kernel_py.mm.reclaim.swapfile import is_swap_pte
+from kernel_py.mm.reclaim.vmscan import (
     SCAN_ANON, SCAN_EQUAL, SCAN_FILE, SCAN_FRACT, get_scan_count, inactive_is_low, scan_balance,
 )
-from kernel_py.x86 import _PAGE_ACCESSED, _PAGE_PRESENT
+from kernel_py.arch.x86.cpu import _PAGE_ACCESSED, _PAGE_PRESENT
 
 from fssupport import make_fat, needs_mkfs
 from mmcheck import check_all
@@ -109,7 +109,7 @@ def test_accessed_bit_is_cleared_when_a_page_is_deactivated():
     assert all(e & _PAGE_ACCESSED for e in ptes_of(k, pid, a, MiB))
     vm = k.vmscan
     k.anon.drain()
-    from kernel_py.mm.vmscan import ScanControl
+    from kernel_py.mm.reclaim.vmscan import ScanControl
     vm.shrink_inactive_anon(ScanControl(1000, True, False), 256)     # referenced: activated
     assert k.anon.active.n == 256 and k.anon.inactive.n == 0
     assert all(not e & _PAGE_ACCESSED for e in ptes_of(k, pid, a, MiB))   # test-and-clear
@@ -154,7 +154,7 @@ def test_kswapd_runs_between_commands_from_low_to_high_watermark():
 @needs_mkfs
 @pytest.mark.parametrize("swappiness, more", [(10, "file"), (190, "anon")])
 def test_swappiness_steers_anon_vs_file(tmp_path, swappiness, more):
-    from kernel_py.kernel import Kernel
+    from kernel_py.kernel.kernel import Kernel
     from kernel_py.shell.shell import Shell
     from kernel_py.sim.ata import attach_ide
     from kernel_py.sim.machine import Machine
@@ -181,7 +181,7 @@ def test_swappiness_steers_anon_vs_file(tmp_path, swappiness, more):
     else:
         assert anon > 2 * file, (anon, file)
     # one pass at priority 2 scans exactly what get_scan_count says
-    from kernel_py.mm.vmscan import ScanControl
+    from kernel_py.mm.reclaim.vmscan import ScanControl
     run(sh, "touch %d 0x%x 6M w" % (pid, a))
     run(sh, "sha256sum /mnt/f.bin")                          # the file back in the cache
     vm = k.vmscan

@@ -3,13 +3,13 @@ sections, control registers and the boot page tables."""
 
 import pytest
 
-from kernel_py import layout
-from kernel_py.layout import (
+from kernel_py.arch.x86 import layout
+from kernel_py.arch.x86.layout import (
     DIRECT_MAP_BASE, KERNEL_BASE, E820_RAM, E820_RESERVED, BOOT_IDENTITY_SIZE,
 )
 from kernel_py.sim import Machine
 from kernel_py.sim.walk import R_EXEC, R_USER, R_WRITE
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, EFER_NXE, PMD_SIZE, PAGE_SIZE,
 )
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from kernel_py.layout import DIRECT_MAP_BASE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.sim import Machine
 from kernel_py.sim.ports import PortBus
 

@@ -3,10 +3,10 @@ handler's answer, retries, nested faults, oopses, and trap()."""
 
 import pytest
 
-from kernel_py.layout import KERNEL_BASE
+from kernel_py.arch.x86.layout import KERNEL_BASE
 from kernel_py.sim import Machine, Fault
 from kernel_py.sim.pagetable import Builder
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     PF_PROT, PF_WRITE, PAGE_SIZE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
     _PAGE_PRESENT as P, _PAGE_RW as RW,
 )

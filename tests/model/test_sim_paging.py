@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from kernel_py.sim import Machine, Fault
 from kernel_py.sim.pagetable import Builder
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     CR0_WP, EFER_NXE, PF_INSTR, PF_PROT, PF_RSVD, PF_USER, PF_WRITE, VEC_GP,
     VEC_PF, PMD_SIZE, PUD_SIZE, PAGE_SIZE,
     _PAGE_PRESENT as P, _PAGE_RW as RW, _PAGE_USER as US,
@@ -439,7 +439,7 @@ def test_rights_match_the_sdm_rules(levels, write, user, fetch, wp):
 @given(off=st.integers(0, 96 * MiB - 8), v=st.integers(0, (1 << 64) - 1))
 def test_direct_map_matches_physical(off, v):
     m = _shared()
-    from kernel_py.layout import DIRECT_MAP_BASE
+    from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
     m.vwrite64(DIRECT_MAP_BASE + off, v)
     assert m.read64(off) == v
     m.write32(off, 0xA5A5A5A5)

@@ -3,10 +3,10 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernel_py.layout import DIRECT_MAP_BASE, DIRECT_MAP_SIZE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, DIRECT_MAP_SIZE
 from kernel_py.sim import Machine, Fault
 from kernel_py.sim import machine as machine_mod
-from kernel_py.x86 import PF_WRITE, VEC_PF
+from kernel_py.arch.x86.cpu import PF_WRITE, VEC_PF
 
 MiB = 1 << 20
 

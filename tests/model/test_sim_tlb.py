@@ -6,7 +6,7 @@ import pytest
 
 from kernel_py.sim import Machine, Fault
 from kernel_py.sim.pagetable import Builder
-from kernel_py.x86 import (
+from kernel_py.arch.x86.cpu import (
     CR4_PGE, PF_PROT, PF_WRITE, PMD_SIZE, PUD_SIZE, PAGE_SIZE,
     _PAGE_PRESENT as P, _PAGE_RW as RW, _PAGE_USER as US, _PAGE_GLOBAL as G,
 )

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import settings, strategies as st_
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import DIRECT_MAP_BASE
-from kernel_py.mm import slab_common
-from kernel_py.mm.slab_common import SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RED_ZONE, slabinfo
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.mm.slab import common as slab_common
+from kernel_py.mm.slab.common import SLAB_HWCACHE_ALIGN, SLAB_POISON, SLAB_RED_ZONE, slabinfo
 
 from slabsupport import boot_slab
 

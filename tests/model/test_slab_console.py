@@ -2,7 +2,7 @@
 
 import pytest
 
-from kernel_py.kernel import Kernel
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401
 from kernel_py.sim.machine import Machine

@@ -1,4 +1,4 @@
-"""The guest's viper fast paths (kernel_py/mm/slub_fast.py) run on the host:
+"""The guest's viper fast paths (kernel_py/mm/slab/slub_fast.py) run on the host:
 the same functions, as plain Python, over the simulated machine, with
 viper's pointer casts stood in for by slub_fast.host_ptr32. The fixture
 switches SlubCache and Kmalloc to the methods the guest uses
@@ -9,13 +9,13 @@ import pytest
 
 import test_kmalloc
 import test_slab
-from kernel_py.layout import DIRECT_MAP_BASE
-from kernel_py.mm import kmalloc as kmalloc_mod
-from kernel_py.mm import slub as slub_mod
-from kernel_py.mm import slub_fast
-from kernel_py.mm.kmalloc import Kmalloc
-from kernel_py.mm.slub import SlubCache
-from kernel_py.errors import KernelError
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.mm.slab import kmalloc as kmalloc_mod
+from kernel_py.mm.slab import slub as slub_mod
+from kernel_py.mm.slab import slub_fast
+from kernel_py.mm.slab.kmalloc import Kmalloc
+from kernel_py.mm.slab.slub import SlubCache
+from kernel_py.lib.errors import KernelError
 
 from slabsupport import boot_slab
 

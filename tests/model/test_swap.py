@@ -11,12 +11,12 @@ import subprocess
 
 import pytest
 
-from kernel_py.errors import KernelError
-from kernel_py.mm import csum
-from kernel_py.mm.swap import (
+from kernel_py.lib.errors import KernelError
+from kernel_py.lib import csum
+from kernel_py.mm.reclaim.swapfile import (
     MAGIC, SWP_OFFSET_MASK, is_swap_pte, swp_entry, swp_offset, swp_type,
 )
-from kernel_py.x86 import PTE_ADDR_MASK, _PAGE_PRESENT
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT
 from kpyqemu.walker import PageWalker
 
 from mmcheck import check_all
@@ -250,7 +250,7 @@ def test_swap_area_made_by_linux_mkswap(tmp_path):
     subprocess.run([MKSWAP, "-L", "hostswap", str(img)], check=True, capture_output=True)
     data = bytearray(img.read_bytes())
     from kernel_py.sim.ata import attach_ide
-    from kernel_py.kernel import Kernel
+    from kernel_py.kernel.kernel import Kernel
     from kernel_py.shell.shell import Shell
     from kernel_py.sim.machine import Machine
     hw = Machine(24 * MiB, "nomount", console=lambda t: None)

@@ -6,7 +6,7 @@ after), leaves the cache when it is freed, reused for a write, or swapped
 off; mmcheck verifies the slot counts, flags and both directions of the
 cache after each step."""
 
-from kernel_py.mm import csum
+from kernel_py.lib import csum
 
 from mmcheck import check_all
 from swapsupport import MiB, boot, meminfo, run, vmstat

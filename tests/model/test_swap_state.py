@@ -10,8 +10,8 @@ byte a process reads is still the one it last wrote."""
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from kernel_py.mm.vma import VM_WRITE
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.mm.vm.vma import VM_WRITE
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from mmcheck import check_all
 from swapsupport import boot, err, run

@@ -3,13 +3,13 @@ guard pages that fault, vfree that unmaps (and flushes the TLB)."""
 
 import pytest
 
-from kernel_py.errors import KernelError
-from kernel_py.layout import VMALLOC_START
-from kernel_py.kernel import Kernel
+from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import VMALLOC_START
+from kernel_py.kernel.kernel import Kernel
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401
 from kernel_py.sim.machine import Machine
-from kernel_py.x86 import PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 
 def kernel():

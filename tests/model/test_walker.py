@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from kernel_py.layout import DIRECT_MAP_BASE, KERNEL_BASE, USER_START
-from kernel_py.x86 import (
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE, USER_START
+from kernel_py.arch.x86.cpu import (
     PAGE_SIZE,
     PMD_SIZE,
     PUD_SIZE,

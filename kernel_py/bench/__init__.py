@@ -1,0 +1,1 @@
+# Benchmarks that run inside the guest (make bench collects their lines).

@@ -1,0 +1,1 @@
+# Demonstrations on the console: the CR3 demo and a user-space malloc in miniature.

@@ -1,0 +1,1 @@
+# Device drivers: the ATA disk controller.

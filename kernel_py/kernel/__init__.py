@@ -1,0 +1,1 @@
+# The kernel object and processes (Linux's kernel/).

@@ -1,0 +1,189 @@
+# The process table (Linux's task list and kernel/fork.c, kernel/exit.c, in
+# miniature): pid, name, parent, state and an address space per process.
+# There is no scheduler and no user mode: a process is an mm the console
+# acts on. pid 1, init, exists from boot; fork duplicates an mm copy-on-write;
+# exit/kill tear it down and free every frame and page-table page.
+#
+# "Running" a process means loading its PML4 into CR3 (use_mm) so that the
+# kernel's virtual accesses go through its tables and fault into
+# mm/vm/fault.py; unuse_mm goes back to the previous CR3.
+
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm.vm.mmap import MmStruct
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
+
+PID_MAX = 32768
+STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "Z": "Z (zombie)"}
+
+
+class Task:
+    def __init__(self, pid, name, ppid, mm):
+        self.pid = pid
+        self.name = name
+        self.ppid = ppid
+        self.state = "S"
+        self.mm = mm
+        self.segv = 0               # SIGSEGVs reported for this process
+        self.children = []
+        self.heap = None            # the malloc demo's state (demo/umalloc.py)
+        self.oom_score_adj = 0      # -1000..1000 (/proc/<pid>/oom_score_adj)
+        self.oom_pending = False    # chosen by the OOM killer while busy: reaped later
+
+
+class ProcTable:
+    def __init__(self, k):
+        self.k = k
+        self.tasks = {}
+        self.last_pid = 0
+        self.current = None         # the Task whose mm is in CR3 (use_mm)
+        self.cur_mm = None          # its mm, for the fault handler
+        self.forks = 0
+        self.exits = 0
+        self.busy = []              # tasks kernel code is working on (not torn down by OOM)
+
+    def is_busy(self, t):
+        return t is self.current or t in self.busy
+
+    def reap(self):
+        """Exit the OOM victims that were busy when chosen."""
+        for pid in self.pids():
+            t = self.tasks.get(pid)
+            if t is not None and t.oom_pending and not self.is_busy(t):
+                self.k.oom.reap(t)
+
+    def pids(self):
+        return sorted(self.tasks)
+
+    def get(self, pid):
+        if type(pid) is not int:
+            try:
+                pid = int(pid, 10)
+            except ValueError:
+                raise KernelError("EINVAL", "pid %r is not a number" % (pid,))
+        t = self.tasks.get(pid)
+        if t is None:
+            raise KernelError("ESRCH", "no process %d" % pid)
+        return t
+
+    def alloc_pid(self):
+        pid = self.last_pid
+        for _ in range(PID_MAX):
+            pid += 1
+            if pid >= PID_MAX:
+                pid = 2
+            if pid not in self.tasks:
+                self.last_pid = pid
+                return pid
+        raise KernelError("EAGAIN", "no free pid")
+
+    def spawn(self, name, ppid=1):
+        """A new process with a fresh address space (a [stack] VMA only)."""
+        if not name or len(name) > 15:
+            raise KernelError("EINVAL", "name must be 1..15 characters (TASK_COMM_LEN)")
+        pid = self.alloc_pid()
+        mm = MmStruct(self.k)
+        mm.setup_stack()
+        if pid == 1:
+            ppid = 0
+        t = Task(pid, name, ppid, mm)
+        self.tasks[pid] = t
+        parent = self.tasks.get(ppid)
+        if parent is not None:
+            parent.children.append(pid)
+        return t
+
+    def fork(self, pid):
+        parent = self.get(pid)
+        child_pid = self.alloc_pid()
+        self.busy.append(parent)
+        try:
+            mm = parent.mm.dup()
+        finally:
+            self.busy.remove(parent)
+            self.reap()
+        if parent.pid not in self.tasks:        # the OOM killer took the parent
+            mm.destroy()
+            raise KernelError("ENOMEM", "fork: the parent was killed (out of memory)")
+        t = Task(child_pid, parent.name, parent.pid, mm)
+        t.oom_score_adj = parent.oom_score_adj
+        if parent.heap is not None:
+            t.heap = parent.heap.copy()
+        self.tasks[child_pid] = t
+        parent.children.append(child_pid)
+        self.forks += 1
+        return t
+
+    def exit(self, pid):
+        """exit/kill: free the address space; children go to init."""
+        t = self.get(pid)
+        if t.pid == 1:
+            raise KernelError("EPERM", "init cannot exit")
+        if self.current is t:
+            self.unuse_mm(self.k.init_mm.pgd)
+        t.mm.destroy()
+        t.state = "Z"
+        del self.tasks[t.pid]
+        parent = self.tasks.get(t.ppid)
+        if parent is not None and t.pid in parent.children:
+            parent.children.remove(t.pid)
+        init = self.tasks.get(1)
+        for c in t.children:
+            ct = self.tasks.get(c)
+            if ct is not None:
+                ct.ppid = 1
+                if init is not None:
+                    init.children.append(c)
+        self.exits += 1
+        return t
+
+    # -- running in a process's address space
+    def use_mm(self, task):
+        """Load task's tables; returns the CR3 to go back to."""
+        hw = self.k.hw
+        old = hw.read_cr3()
+        hw.write_cr3(task.mm.pgd)
+        self.current = task
+        self.cur_mm = task.mm
+        task.state = "R"
+        self.k.fault.last_segv = None
+        return old
+
+    def unuse_mm(self, old_cr3):
+        t = self.current
+        if t is not None:
+            t.state = "S"
+        self.current = None
+        self.cur_mm = None
+        self.k.hw.write_cr3(old_cr3 & PTE_ADDR_MASK)
+
+    def run_in(self, task, fn, *args):
+        """fn(*args) with task's address space loaded; a fault the handler
+        refused becomes one SIGSEGV error (the kernel goes on)."""
+        from kernel_py.mm.vm.fault import segv_report
+        k = self.k
+        old = self.use_mm(task)
+        try:
+            return fn(*args)
+        except k.hw.Fault as f:
+            raise segv_report(k, k.fault.last_segv, f.args)
+        finally:
+            self.unuse_mm(old)
+            if task.oom_pending:
+                self.reap()
+
+
+def proc_init(k):
+    """Boot: the process table with init (pid 1) and the #PF handler."""
+    from kernel_py.mm.vm.fault import FaultHandler
+    from kernel_py.mm.reclaim.rmap import AnonLru
+    from kernel_py.mm.reclaim.swapfile import SwapSystem
+    from kernel_py.mm.reclaim.swap_state import SwapCache
+    k.anon = AnonLru(k)
+    k.swap = SwapSystem(k)
+    k.swapcache = SwapCache(k)
+    k.procs = ProcTable(k)
+    k.fault = FaultHandler(k)
+    k.fault_handler = k.fault.handler
+    k.hw.set_fault_handler(k.fault_handler)
+    k.procs.spawn("init", 0)
+    return k.procs

@@ -1,0 +1,1 @@
+# The page cache: filemap, writeback, truncate.

@@ -1,0 +1,1 @@
+# Reclaim: LRU lists, rmap, vmscan, swap, the OOM killer.

@@ -1,0 +1,410 @@
+# Swap areas (Linux mm/swapfile.c, mm/page_io.c, include/linux/swapops.h):
+# anonymous pages written to a block device and found again through the
+# swap entry left in their non-present PTE.
+#
+# Swap entry in a PTE, x86-64 as Linux encodes it
+# (arch/x86/include/asm/pgtable_64.h):
+#
+#   bit  63..59      58..9               8   7..5   4..1   0
+#        TYPE (5)    ~OFFSET (50 bits)   0   0      0      P=0
+#
+#   - P (bit 0) is clear: the MMU never uses the entry, every access faults
+#     (the fault handler recognises the entry: non-zero, P clear, and bit 8,
+#     Linux's _PAGE_PROTNONE alias of G, clear);
+#   - bit 8 stays clear so a swap entry is never mistaken for a PROT_NONE
+#     page; bits 5..7 (A, D, PS) stay clear (hardware may set A/D on
+#     non-present entries: an erratum Linux avoids the same way);
+#   - the offset is stored inverted (L1TF mitigation: the would-be physical
+#     address bits of a non-present entry point far above RAM);
+#   - type 0 (the only type here so far) keeps the value below 2**59, a
+#     small int in the guest VM.
+#
+# Swap area: page 0 of the device holds Linux's swap header (mkswap's
+# format: "SWAPSPACE2" in the last 10 bytes, version 1, last_page,
+# nr_badpages and the bad page list at offset 1024); slot N is page N of the
+# device (sectors 8N..8N+7). The swap map is one byte per slot: its use
+# count (the PTEs holding the entry) plus SWAP_HAS_CACHE while a page read
+# back in is still in the swap cache (mm/reclaim/swap_state.py: the slot keeps the
+# page's copy, so a clean page goes out again without a write), or
+# SWAP_MAP_BAD for the header and bad pages. A slot is free when its byte
+# is 0. Slots are handed out in runs from a cursor, so a batch of pages
+# written by reclaim is one disk request.
+
+from array import array
+
+from kernel_py.lib.errors import KernelError
+from kernel_py.mm import gfp as G
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+
+SWP_TYPE_BITS = 5
+SWP_TYPE_SHIFT = 64 - SWP_TYPE_BITS         # 59
+SWP_OFFSET_FIRST_BIT = 9                    # _PAGE_BIT_PROTNONE + 1
+SWP_OFFSET_BITS = SWP_TYPE_SHIFT - SWP_OFFSET_FIRST_BIT    # 50
+SWP_OFFSET_MASK = (1 << SWP_OFFSET_BITS) - 1
+MAX_SWAPFILES = 1 << SWP_TYPE_BITS
+PROTNONE_BIT = 1 << 8
+HEADER_GFP = G.GFP_KERNEL | G.__GFP_ZERO   # (no __GFP_* inside a class: CPython mangles it)
+
+SWAP_MAP_MAX = 0x3e             # Linux's highest count kept in the map byte
+SWAP_MAP_BAD = 0x3f
+SWAP_HAS_CACHE = 0x40           # the slot's page is in the swap cache
+SWAP_COUNT_MASK = 0x3f
+SECTORS_PER_PAGE = PAGE_SIZE >> 9
+MAGIC = b"SWAPSPACE2"
+MAGIC_OFF = PAGE_SIZE - 10
+INFO_OFF = 1024                 # version, last_page, nr_badpages, uuid, label
+BADPAGES_OFF = INFO_OFF + 4 * 3 + 16 + 16 + 4 * 117
+MAX_BADPAGES = (MAGIC_OFF - BADPAGES_OFF) // 4
+
+
+def swp_entry(type_, offset):
+    """The PTE value of swap entry (type, offset) (Linux __swp_entry)."""
+    return ((~offset & SWP_OFFSET_MASK) << SWP_OFFSET_FIRST_BIT) | (type_ << SWP_TYPE_SHIFT)
+
+
+def swp_type(e):
+    return e >> SWP_TYPE_SHIFT
+
+
+def swp_offset(e):
+    return ~(e >> SWP_OFFSET_FIRST_BIT) & SWP_OFFSET_MASK
+
+
+def is_swap_pte(e):
+    """Non-zero, not present, not a PROT_NONE page: a swap entry."""
+    return e != 0 and not e & 1 and not e & PROTNONE_BIT
+
+
+def zeroed_u32(n):
+    """array('I') of n zeros (MicroPython's arrays cannot be multiplied,
+    CPython's cannot be made from bytes)."""
+    try:
+        return array("I", bytes(4 * n))
+    except TypeError:
+        return array("I", [0]) * n
+
+
+def le32(buf, off):
+    return buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16) | (buf[off + 3] << 24)
+
+
+def put_le32(buf, off, v):
+    for i in range(4):
+        buf[off + i] = (v >> (8 * i)) & 0xFF
+
+
+class SwapInfo:
+    """One active swap area (struct swap_info_struct)."""
+
+    def __init__(self, type_, dev, path, last_page, bad, prio):
+        self.type = type_
+        self.dev = dev
+        self.path = path
+        self.prio = prio
+        self.max = last_page + 1            # slots 0..last_page
+        self.map = bytearray(self.max)
+        self.map[0] = SWAP_MAP_BAD          # the header
+        nbad = 0
+        for b in bad:
+            if 0 < b < self.max and not self.map[b]:
+                self.map[b] = SWAP_MAP_BAD
+                nbad += 1
+        self.pages = self.max - 1 - nbad    # usable slots (Size in /proc/swaps)
+        self.inuse = 0                      # slots with a count
+        self.cursor = 1
+        self.writeok = True                 # swapoff clears it first
+        self.cache = zeroed_u32(self.max)   # slot -> pfn + 1 of its swap-cache page (0: none)
+
+    def alloc_run(self, n):
+        """(first, count): up to n contiguous free slots (count 0: full);
+        each gets a count of 0 here, the caller sets it."""
+        if self.inuse >= self.pages or not self.writeok:
+            return 0, 0
+        m, top = self.map, self.max
+        i = self.cursor
+        wrapped = False
+        while True:
+            if i >= top:
+                if wrapped:
+                    return 0, 0
+                wrapped = True
+                i = 1
+            if not m[i]:
+                break
+            i += 1
+        j = i + 1
+        while j < top and j - i < n and not m[j]:
+            j += 1
+        self.cursor = j
+        return i, j - i
+
+    def lba(self, slot):
+        return slot * SECTORS_PER_PAGE
+
+
+class SwapSystem:
+    """k.swap: the active swap areas, the entry refcounts, swap I/O, and
+    the counters of /proc/vmstat, /proc/meminfo and /proc/swaps."""
+
+    def __init__(self, k):
+        self.k = k
+        self.areas = [None] * MAX_SWAPFILES    # by type
+        self.least_priority = -1
+        self.nr_swap_pages = 0                 # free slots, all areas
+        self.total_swap_pages = 0
+        self.pswpin = 0
+        self.pswpout = 0
+        self.swap_ra = 0                       # pages read ahead (with a fault)
+
+    # -- state
+    def active(self):
+        return [si for si in self.areas if si is not None]
+
+    def can_swap_out(self):
+        return self.nr_swap_pages > 0 and any(si.writeok for si in self.active())
+
+    def lookup(self, e):
+        """(SwapInfo, slot) of a swap PTE in use, or (None, 0)."""
+        t = swp_type(e)
+        if t >= MAX_SWAPFILES:
+            return None, 0
+        si = self.areas[t]
+        if si is None:
+            return None, 0
+        off = swp_offset(e)
+        if not 0 < off < si.max:
+            return None, 0
+        c = si.map[off]
+        if c == 0 or c == SWAP_MAP_BAD:
+            return None, 0
+        return si, off
+
+    def count(self, e):
+        """PTEs holding entry e (the swap cache's hold not counted)."""
+        si, off = self.lookup(e)
+        return si.map[off] & SWAP_COUNT_MASK if si is not None else 0
+
+    def vm_swap_full(self):
+        """Linux's vm_swap_full: under half the swap space free; a page
+        swapped in then gives its slot up rather than stay in the cache."""
+        return self.nr_swap_pages * 2 < self.total_swap_pages
+
+    def dup(self, e, n=1):
+        """n more PTEs hold entry e (fork; reclaim unmapping a page that
+        kept its slot)."""
+        si, off = self.lookup(e)
+        if si is None:
+            raise KernelError("EINVAL", "swap_duplicate: bad swap entry 0x%x" % e)
+        c = si.map[off]
+        if (c & SWAP_COUNT_MASK) + n > SWAP_MAP_MAX:
+            raise KernelError("ENOMEM", "swap_duplicate: slot %d has %d users" % (off, c & SWAP_COUNT_MASK))
+        si.map[off] = c + n
+
+    def free_entry(self, e):
+        """One PTE holding e is gone (munmap, exit, swap-in)."""
+        si, off = self.lookup(e)
+        if si is None:
+            raise KernelError("EINVAL", "swap_free: bad swap entry 0x%x" % e)
+        self.put_slot(si, off)
+
+    def put_slot(self, si, off):
+        c = si.map[off] - 1
+        si.map[off] = c
+        if not c:
+            self.slot_freed(si, off)
+
+    def put_cache_slot(self, si, off):
+        """The swap cache let go of the slot's page."""
+        c = si.map[off] & ~SWAP_HAS_CACHE
+        si.map[off] = c
+        if not c:
+            self.slot_freed(si, off)
+
+    def slot_freed(self, si, off):
+        si.inuse -= 1
+        if si.writeok:                      # (swapoff took the area's slots out)
+            self.nr_swap_pages += 1
+        if off < si.cursor:
+            si.cursor = off
+
+    def get_swap_pages(self, n):
+        """(SwapInfo, first slot, count) of up to n contiguous free slots
+        from the highest-priority area that has some; count 0: none."""
+        best = None
+        for si in self.active():
+            if si.writeok and si.inuse < si.pages and (best is None or si.prio > best.prio):
+                best = si
+        if best is None:
+            return None, 0, 0
+        first, got = best.alloc_run(n)
+        return best, first, got
+
+    def claim(self, si, first, got, counts):
+        """Slots [first, first+got) now hold counts[i] references each."""
+        m = si.map
+        for i in range(got):
+            m[first + i] = counts[i]
+        si.inuse += got
+        self.nr_swap_pages -= got
+
+    # -- I/O
+    def write_pages(self, si, first, pas):
+        """Write frames pas to slots first.. in one request."""
+        si.dev.submit(True, si.lba(first), [(pa, SECTORS_PER_PAGE) for pa in pas])
+        self.pswpout += len(pas)
+
+    def read_page(self, si, off, pa):
+        si.dev.submit(False, si.lba(off), [(pa, SECTORS_PER_PAGE)])
+        self.pswpin += 1
+
+    def read_pages(self, si, first, pas):
+        si.dev.submit(False, si.lba(first), [(pa, SECTORS_PER_PAGE) for pa in pas])
+        self.pswpin += len(pas)
+
+    # -- swapon / swapoff / mkswap
+    def _header_page(self):
+        k = self.k
+        pa = k.buddy.alloc_pages(HEADER_GFP, 0)
+        if pa is None:
+            raise KernelError("ENOMEM", "no page for the swap header")
+        return pa
+
+    def mkswap(self, dev, label=""):
+        """Write Linux's swap header on dev; returns (pages, last_page)."""
+        if dev.holder is not None:
+            raise KernelError("EBUSY", "/dev/%s is in use (%s)" % (dev.name, dev.holder))
+        npages = dev.nr_sectors // SECTORS_PER_PAGE
+        if npages < 10:
+            raise KernelError("EINVAL", "/dev/%s: swap area needs at least 10 pages" % dev.name)
+        last_page = npages - 1
+        k = self.k
+        pa = self._header_page()
+        try:
+            hdr = bytearray(PAGE_SIZE)
+            put_le32(hdr, INFO_OFF, 1)                  # version
+            put_le32(hdr, INFO_OFF + 4, last_page)
+            put_le32(hdr, INFO_OFF + 8, 0)              # nr_badpages
+            seed = k.hw.rdtsc()
+            for i in range(16):                         # sws_uuid (version 4 style)
+                seed = (seed * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+                hdr[INFO_OFF + 12 + i] = (seed >> 33) & 0xFF
+            hdr[INFO_OFF + 12 + 6] = (hdr[INFO_OFF + 12 + 6] & 0x0F) | 0x40
+            hdr[INFO_OFF + 12 + 8] = (hdr[INFO_OFF + 12 + 8] & 0x3F) | 0x80
+            lab = label.encode()[:16]
+            hdr[INFO_OFF + 28:INFO_OFF + 28 + len(lab)] = lab
+            hdr[MAGIC_OFF:] = MAGIC
+            k.hw.writebytes(pa, hdr)
+            dev.write(0, SECTORS_PER_PAGE, pa)
+            dev.flush()
+        finally:
+            k.buddy.free_pages(pa, 0)
+        return last_page, uuid_text(hdr[INFO_OFF + 12:INFO_OFF + 28])
+
+    def read_header(self, dev):
+        """(last_page, [bad pages]) from dev's swap header; EINVAL if none."""
+        k = self.k
+        pa = self._header_page()
+        try:
+            dev.read(0, SECTORS_PER_PAGE, pa)
+            hdr = k.hw.readbytes(pa, PAGE_SIZE)
+        finally:
+            k.buddy.free_pages(pa, 0)
+        if hdr[MAGIC_OFF:] != MAGIC:
+            raise KernelError("EINVAL", "/dev/%s: no swap signature (mkswap it first)" % dev.name)
+        if le32(hdr, INFO_OFF) != 1:
+            raise KernelError("EINVAL", "/dev/%s: unsupported swap version %d" % (
+                dev.name, le32(hdr, INFO_OFF)))
+        last_page = le32(hdr, INFO_OFF + 4)
+        nbad = le32(hdr, INFO_OFF + 8)
+        if nbad > MAX_BADPAGES:
+            raise KernelError("EINVAL", "/dev/%s: %d bad pages" % (dev.name, nbad))
+        bad = [le32(hdr, BADPAGES_OFF + 4 * i) for i in range(nbad)]
+        npages = dev.nr_sectors // SECTORS_PER_PAGE
+        if last_page >= npages:
+            last_page = npages - 1      # Linux: the header may claim more than the device has
+        if last_page < 1:
+            raise KernelError("EINVAL", "/dev/%s: empty swap area" % dev.name)
+        last_page = min(last_page, SWP_OFFSET_MASK - 1)   # type 0, offset ~0 would be pte_none
+        return last_page, bad
+
+    def swapon(self, dev, prio=None):
+        for si in self.active():
+            if si.dev is dev:
+                raise KernelError("EBUSY", "/dev/%s is already a swap area" % dev.name)
+        if dev.holder is not None:
+            raise KernelError("EBUSY", "/dev/%s is in use (%s)" % (dev.name, dev.holder))
+        last_page, bad = self.read_header(dev)
+        t = 0
+        while t < MAX_SWAPFILES and self.areas[t] is not None:
+            t += 1
+        if t >= MAX_SWAPFILES:
+            raise KernelError("EPERM", "too many swap areas")
+        if prio is None:
+            self.least_priority -= 1
+            prio = self.least_priority
+        si = SwapInfo(t, dev, "/dev/" + dev.name, last_page, bad, prio)
+        dev.holder = "swap"
+        self.areas[t] = si
+        self.nr_swap_pages += si.pages
+        self.total_swap_pages += si.pages
+        self.k.printk("Adding %dk swap on /dev/%s.  Priority:%d extents:1 across:%dk" % (
+            si.pages * 4, dev.name, prio, si.pages * 4))
+        return si
+
+    def find(self, dev):
+        for si in self.active():
+            if si.dev is dev:
+                return si
+        raise KernelError("EINVAL", "/dev/%s is not a swap area" % dev.name)
+
+    def swapoff(self, dev):
+        """Bring every page of the area back into memory (try_to_unuse),
+        then forget it. ENOMEM leaves it active."""
+        si = self.find(dev)
+        si.writeok = False
+        self.nr_swap_pages -= si.pages - si.inuse
+        self.total_swap_pages -= si.pages
+        try:
+            self.k.swapcache.drop_area(si)  # its pages stay, as plain anon pages
+            if si.inuse:
+                self.k.vmscan.try_to_unuse(si)
+        except KernelError:
+            si.writeok = True
+            self.nr_swap_pages += si.pages - si.inuse
+            self.total_swap_pages += si.pages
+            raise
+        self.areas[si.type] = None
+        dev.holder = None
+        if si.prio < 0:                 # the later default priorities move up one
+            for other in self.active():
+                if other.prio < si.prio:
+                    other.prio += 1
+            self.least_priority += 1
+        return si
+
+    # -- reporting (pages)
+    def totals(self):
+        """(SwapTotal, SwapFree) in pages."""
+        return self.total_swap_pages, self.nr_swap_pages
+
+    def used_pages(self):
+        return sum(si.inuse for si in self.active())
+
+    def proc_swaps(self):
+        """/proc/swaps, seq_printf for seq_printf (swap_show)."""
+        lines = ["Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"]
+        for si in self.active():
+            size, used = si.pages * 4, si.inuse * 4
+            pad = 40 - len(si.path) if len(si.path) < 40 else 1
+            lines.append("%s%s%s\t%d\t%s%d\t%s%d" % (
+                si.path, " " * pad, "partition", size, "\t" if size < 10000000 else "",
+                used, "\t" if used < 10000000 else "", si.prio))
+        return "\n".join(lines)
+
+    def vmstat_pairs(self):
+        return [("pswpin", self.pswpin), ("pswpout", self.pswpout), ("swap_ra", self.swap_ra)]
+
+
+def uuid_text(b):
+    h = "".join("%02x" % x for x in b)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])

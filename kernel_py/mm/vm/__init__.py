@@ -1,0 +1,1 @@
+# Address spaces: VMAs, mmap, the fault handler, init_mm, vmalloc.
