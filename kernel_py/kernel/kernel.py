@@ -1,7 +1,18 @@
 # The kernel object: owns the machine (hw), boots the subsystems in order and
 # holds them, so the console and tests reach everything from one place.
 
+from kernel_py.arch.x86.entry import run_task
+from kernel_py.arch.x86.time import Tick
+from kernel_py.drivers import rtc
+from kernel_py.drivers.serial import Serial
+from kernel_py.drivers.tty import Tty
+from kernel_py.kernel.futex import Futexes
+from kernel_py.kernel.loadavg import LoadAvg
+from kernel_py.kernel.sched import Scheduler
+from kernel_py.kernel.syscalls import SyscallTable
+from kernel_py.kernel.time import TimeKeeping
 from kernel_py.lib import cmdline
+from kernel_py.lib.random import Random
 from kernel_py.arch.x86 import tsc
 from kernel_py.arch.x86.layout import BOOT_IDENTITY_SIZE
 from kernel_py.mm.page import buddy as buddy_mod
@@ -23,7 +34,7 @@ LOG_LINES = 1000
 class Kernel:
     def __init__(self, hw, console=print):
         self.hw = hw
-        self.console = console
+        self.log_out = console      # where printk's lines go (the serial console)
         self.params = cmdline.parse(hw.cmdline())
         self.log = []
         self.last_exception = None
@@ -46,12 +57,23 @@ class Kernel:
         self.kmemleak = None        # allocation tracking, kmemleak=on (mm/debug/kmemleak.py)
         self.command = None         # (name, handler name) of the console command running
         self.console_handles = {}   # addresses the console handed out (shell/handles.py)
+        # programs (kernel/, arch/x86/entry.py, drivers/)
+        self.sched = None           # the run queue and wait queues (kernel/sched.py)
+        self.tick = None            # the periodic timer, on while tasks need it (arch/x86/time.py)
+        self.syscalls = None        # the system call table (kernel/syscalls.py)
+        self.futex = None           # futex wait queues (kernel/futex.py)
+        self.time = None            # the wall clock (kernel/time.py)
+        self.loadavg = None         # the load average (kernel/loadavg.py)
+        self.random = None          # getrandom, AT_RANDOM, /dev/urandom (lib/random.py)
+        self.serial = None          # the UART (drivers/serial.py)
+        self.tty = None             # the console terminal (drivers/tty.py)
+        self.console = None         # the kpy# monitor (shell/console.py), made by main.start
 
     def printk(self, msg):
         self.log.append(msg)
         if len(self.log) > LOG_LINES:
             del self.log[0]
-        self.console(msg)
+        self.log_out(msg)
 
     def note_exception(self, exc):
         self.last_exception = exc
@@ -69,6 +91,7 @@ class Kernel:
         self.vmalloc_init()
         self.kmemleak_init()
         self.proc_init()
+        self.sched_init()
         self.printk(self.summary())
         self.printk(self.mm_summary())
         self.block_init()
@@ -117,6 +140,21 @@ class Kernel:
         handler: k.procs, k.fault, k.fault_handler."""
         from kernel_py.kernel.proc import proc_init
         proc_init(self)
+
+    def sched_init(self):
+        """Programs: the scheduler and the tick, the syscall table, the
+        console terminal, time and random numbers (kernel/sched.py...)."""
+        hw = self.hw
+        epoch = rtc.read_time(hw)
+        self.random = Random(hw.rdtsc() ^ (epoch << 20))
+        self.time = TimeKeeping(self.clock, epoch)
+        self.loadavg = LoadAvg(self.clock)
+        self.tick = Tick(hw)
+        self.sched = Scheduler(self, run_task)
+        self.syscalls = SyscallTable(self)
+        self.futex = Futexes(self)
+        self.serial = Serial(hw)
+        self.tty = Tty(self, self.serial.write)
 
     def block_init(self):
         """Disks (k.blk), the page cache (k.pagecache), /mnt (k.vfs)."""

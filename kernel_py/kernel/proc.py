@@ -9,25 +9,14 @@
 # mm/vm/fault.py; unuse_mm goes back to the previous CR3.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.kernel import signal
+from kernel_py.kernel.exit import do_exit
+from kernel_py.kernel.task import STATE_NAMES, Task  # noqa: F401 - STATE_NAMES for /proc
 from kernel_py.mm.vm.mmap import MmStruct
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
 
 PID_MAX = 32768
-STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "Z": "Z (zombie)"}
-
-
-class Task:
-    def __init__(self, pid, name, ppid, mm):
-        self.pid = pid
-        self.name = name
-        self.ppid = ppid
-        self.state = "S"
-        self.mm = mm
-        self.segv = 0               # SIGSEGVs reported for this process
-        self.children = []
-        self.heap = None            # the malloc demo's state (demo/umalloc.py)
-        self.oom_score_adj = 0      # -1000..1000 (/proc/<pid>/oom_score_adj)
-        self.oom_pending = False    # chosen by the OOM killer while busy: reaped later
+MAX_TASKS = 512                 # fork past this many tasks: EAGAIN (Linux: max_threads)
 
 
 class ProcTable:
@@ -38,6 +27,7 @@ class ProcTable:
         self.current = None         # the Task whose mm is in CR3 (use_mm)
         self.cur_mm = None          # its mm, for the fault handler
         self.forks = 0
+        self.max_tasks = MAX_TASKS
         self.exits = 0
         self.busy = []              # tasks kernel code is working on (not torn down by OOM)
 
@@ -85,7 +75,7 @@ class ProcTable:
         mm.setup_stack()
         if pid == 1:
             ppid = 0
-        t = Task(pid, name, ppid, mm)
+        t = Task(self.k, pid, name, ppid, mm)
         self.tasks[pid] = t
         parent = self.tasks.get(ppid)
         if parent is not None:
@@ -104,7 +94,7 @@ class ProcTable:
         if parent.pid not in self.tasks:        # the OOM killer took the parent
             mm.destroy()
             raise KernelError("ENOMEM", "fork: the parent was killed (out of memory)")
-        t = Task(child_pid, parent.name, parent.pid, mm)
+        t = Task(self.k, child_pid, parent.comm, parent.pid, mm)
         t.oom_score_adj = parent.oom_score_adj
         if parent.heap is not None:
             t.heap = parent.heap.copy()
@@ -113,11 +103,20 @@ class ProcTable:
         self.forks += 1
         return t
 
+    def check_task_limit(self, parent):
+        """fork's limit on tasks (max_threads, RLIMIT_NPROC): EAGAIN past it."""
+        if len(self.tasks) >= self.max_tasks:
+            raise KernelError("EAGAIN", "%d tasks: the limit" % len(self.tasks))
+
     def exit(self, pid):
-        """exit/kill: free the address space; children go to init."""
+        """exit/kill: free the address space; children go to init. A
+        program (a task that runs in ring 3) is killed as by SIGKILL: the
+        same teardown, then a zombie for its parent."""
         t = self.get(pid)
         if t.pid == 1:
             raise KernelError("EPERM", "init cannot exit")
+        if t.is_user():
+            return self.kill_user(t)
         if self.current is t:
             self.unuse_mm(self.k.init_mm.pgd)
         t.mm.destroy()
@@ -136,7 +135,34 @@ class ProcTable:
         self.exits += 1
         return t
 
-    # -- running in a process's address space
+    def kill_user(self, t):
+        """SIGKILL for a program: torn down now unless the kernel is working
+        on it (then at its next return towards ring 3)."""
+        k = self.k
+        signal.send_signal(k, t, signal.SIGKILL)
+        if not self.is_busy(t) and t.state not in ("Z", "X"):
+            do_exit(k, t, signal.SIGKILL)
+        return t
+
+    # -- running tasks and their address spaces
+    def use_task(self, t):
+        """t is the task the kernel works for: its tables in CR3, its mm
+        the one the fault handler serves."""
+        mm = t.mm
+        self.current = t
+        self.cur_mm = mm
+        if mm is not None and mm.pgd is not None:
+            hw = self.k.hw
+            if hw.read_cr3() & PTE_ADDR_MASK != mm.pgd:
+                hw.write_cr3(mm.pgd)
+
+    def unuse_task(self):
+        """Back to init_mm's tables (the task's mm is going away)."""
+        self.current = None
+        self.cur_mm = None
+        self.k.hw.write_cr3(self.k.init_mm.pgd)
+
+    # -- running in a process's address space (the console's commands)
     def use_mm(self, task):
         """Load task's tables; returns the CR3 to go back to."""
         hw = self.k.hw
@@ -144,13 +170,14 @@ class ProcTable:
         hw.write_cr3(task.mm.pgd)
         self.current = task
         self.cur_mm = task.mm
-        task.state = "R"
+        if not task.is_user():
+            task.state = "R"
         self.k.fault.last_segv = None
         return old
 
     def unuse_mm(self, old_cr3):
         t = self.current
-        if t is not None:
+        if t is not None and not t.is_user():
             t.state = "S"
         self.current = None
         self.cur_mm = None

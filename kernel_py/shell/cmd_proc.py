@@ -130,7 +130,7 @@ def cmd_ps(k, args):
         t = procs(k).tasks[pid]
         mm = t.mm
         lines.append("%7d %7d %s %8d %7d %s" % (t.pid, t.ppid, t.state, mm.total_vm() * 4,
-                                               mm.rss() * 4, t.name))
+                                               mm.rss() * 4, t.comm))
     return "\n".join(lines)
 
 
@@ -500,7 +500,7 @@ def status_pairs(mm):
 @pid_file("status")
 def proc_status(k, pid):
     t = pid_task(k, pid)
-    lines = ["Name:\t%s" % t.name, "Umask:\t0022", "State:\t%s" % STATE_NAMES.get(t.state, t.state),
+    lines = ["Name:\t%s" % t.comm, "Umask:\t0022", "State:\t%s" % STATE_NAMES.get(t.state, t.state),
              "Tgid:\t%d" % t.pid, "Ngid:\t0", "Pid:\t%d" % t.pid, "PPid:\t%d" % t.ppid,
              "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0"]
     for name, kb in status_pairs(t.mm):
@@ -624,5 +624,5 @@ def cmd_top(k, args):
         res = mm.rss() * 4
         lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s   0:00.00 %s" % (
             t.pid, "root", mm.total_vm() * 4, res, (mm.rss_file + mm.rss_shmem) * 4, t.state, "0.0",
-            tenths(res * 100, total), t.name))
+            tenths(res * 100, total), t.comm))
     return "\n".join(lines)

@@ -7,6 +7,7 @@
 
 import sys
 
+from kernel_py.kernel.signal import NAMES
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell.shell import MAX_LINE, PROMPT, decode_line, error_line
 
@@ -18,6 +19,7 @@ CTRL_C, CTRL_D, ESC = 0x03, 0x04, 0x1B
 # SS3 (ESC O) sequence. Cursor keys and the like are dropped whole, so an
 # arrow key does not leave "[A" in the line.
 PLAIN, AFTER_ESC, IN_CSI, IN_SS3 = 0, 1, 2, 3
+EOF = object()          # feed()'s answer to Ctrl-D at an empty line, where allowed
 
 
 def stdin_getc():
@@ -33,7 +35,8 @@ def stdout_write(data):
 
 
 class LineEditor:
-    """One line from a byte source. getc() -> int; write(bytes) echoes.
+    """One line from a byte source: readline() pulls bytes from getc(),
+    or the kernel's idle loop pushes them with feed(). write(bytes) echoes.
 
     Printable ASCII, TAB and bytes >= 0x80 (UTF-8) are kept and echoed;
     BS/DEL erase one character (a whole UTF-8 sequence); Ctrl-C discards the
@@ -46,38 +49,55 @@ class LineEditor:
     def __init__(self, getc, write):
         self.getc = getc
         self.write = write
+        self.buf = bytearray()
+        self.state = PLAIN
+        self.eof_ok = False
+
+    def start(self, prompt, eof_ok=False):
+        """Begin a line: show the prompt."""
+        self.write(prompt.encode())
+        self.buf = bytearray()
+        self.state = PLAIN
+        self.eof_ok = eof_ok
 
     def readline(self, prompt, eof_ok=False):
         """The line's bytes, or None at end of input (Ctrl-D, eof_ok only)."""
-        write = self.write
+        self.start(prompt, eof_ok)
         getc = self.getc
-        write(prompt.encode())
-        buf = bytearray()
-        state = PLAIN
         while True:
-            c = getc()
-            if c == CR or c == LF:
-                write(b"\n")
-                return bytes(buf)
-            if state != PLAIN:
-                state = self.escape(state, c)
-                continue
-            if c == ESC:
-                state = AFTER_ESC
-            elif c == BS or c == DEL:
-                buf = self.erase(buf)
-            elif c == CTRL_C:
-                write(b"^C\n")
-                return b""
-            elif c == CTRL_D:
-                if eof_ok and not buf:
-                    return None
-            elif c >= 0x20 or c == TAB:
-                if len(buf) < MAX_LINE:
-                    buf.append(c)
-                    write(buf[-1:])
-                elif len(buf) == MAX_LINE:
-                    buf.append(c)               # marks the line as too long
+            r = self.feed(getc())
+            if r is not None:
+                return None if r is EOF else r
+
+    def feed(self, c):
+        """Byte c of the line: the finished line's bytes, EOF, or None while
+        the line goes on."""
+        write = self.write
+        if c == CR or c == LF:
+            write(b"\n")
+            return bytes(self.buf)
+        if self.state != PLAIN:
+            self.state = self.escape(self.state, c)
+            return None
+        buf = self.buf
+        if c == ESC:
+            self.state = AFTER_ESC
+        elif c == BS or c == DEL:
+            self.buf = self.erase(buf)
+        elif c == CTRL_C:
+            write(b"^C\n")
+            self.buf = bytearray()
+            return b""
+        elif c == CTRL_D:
+            if self.eof_ok and not buf:
+                return EOF
+        elif c >= 0x20 or c == TAB:
+            if len(buf) < MAX_LINE:
+                buf.append(c)
+                write(buf[-1:])
+            elif len(buf) == MAX_LINE:
+                buf.append(c)               # marks the line as too long
+        return None
 
     @staticmethod
     def escape(state, c):
@@ -126,12 +146,64 @@ def editor():
     return _editor
 
 
-def run(shell):
-    ed = editor()
-    while True:
+class Console:
+    """The kpy# monitor on the serial line (k.console). The kernel's idle
+    loop (kernel/idle.py) hands it every byte that arrives; it edits and
+    runs command lines, and lends the terminal to a foreground program
+    (`run`), taking it back when the program exits or stops."""
+
+    def __init__(self, k, shell):
+        self.k = k
+        self.shell = shell
+        self.ed = LineEditor(None, k.serial.write)
+        self.fg = None                  # the foreground program's task
+        self.last_status = 0            # of the last foreground program ($? in a shell)
+
+    def prompt(self):
+        self.ed.start(PROMPT)
+
+    def receive(self, c):
+        """One byte from the line."""
+        if self.fg is not None:
+            self.k.tty.receive(c)
+            return
+        line = self.ed.feed(c)
+        if line is not None and line is not EOF:
+            self.execute(line)
+
+    def execute(self, line):
         try:
-            out = shell.execute(ed.readline(PROMPT))
+            out = self.shell.execute(line)
             if out:
                 print(out)
         except Exception as exc:  # noqa: BLE001 - a console bug must not end the kernel
             print(error_line(exc))
+        if self.fg is None:
+            self.prompt()
+
+    def foreground(self, t):
+        """t holds the terminal until it exits or stops (the `run` command)."""
+        self.fg = t
+        self.k.tty.set_foreground(t)
+
+    def check_foreground(self):
+        """The foreground program is done (or stopped): report it, prompt."""
+        t = self.fg
+        if t is None or t.state not in ("Z", "X", "T"):
+            return
+        self.fg = None
+        self.k.tty.release()
+        status = t.exit_code
+        self.last_status = status
+        if t.state == "T":
+            print("[%d] stopped (%s)" % (t.pid, signal_name(status >> 8)))
+        elif status & 0x7F:
+            print("%s: killed by %s%s" % (t.comm, signal_name(status & 0x7F),
+                                          " (core dumped)" if status & 0x80 else ""))
+        elif status >> 8:
+            print("%s: exit status %d" % (t.comm, status >> 8))
+        self.prompt()
+
+
+def signal_name(n):
+    return NAMES[n] if 1 <= n < len(NAMES) else "signal %d" % n

@@ -44,3 +44,14 @@ class Clock:
 
     def ns(self, ticks):
         return ticks * 1000000000 // self.hz
+
+    def uptime_ns(self):
+        """CLOCK_MONOTONIC: nanoseconds since boot."""
+        return (self.rdtsc() - self.t0) * 1000000000 // self.hz
+
+    def uptime_s(self):
+        return (self.rdtsc() - self.t0) // self.hz
+
+    def deadline(self, ns):
+        """The TSC value ns nanoseconds from now (a timed sleep's wake_at)."""
+        return self.rdtsc() + ns * self.hz // 1000000000 + 1

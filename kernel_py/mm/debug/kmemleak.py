@@ -141,7 +141,7 @@ class Kmemleak:
         cur = procs.current if procs is not None else None
         site = cmd[1] if cmd else "kernel"
         if cur is not None:
-            return cur.name, cur.pid, site
+            return cur.comm, cur.pid, site
         if cmd:
             return cmd[0], 1, site
         return "swapper/0", 0, site

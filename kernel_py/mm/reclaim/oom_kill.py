@@ -116,7 +116,7 @@ class OomKiller:
         if victim is not None and points is None:
             return 0                    # the earlier victim has not exited yet
         cur = procs.current
-        comm = cur.name if cur is not None else "kpysh"
+        comm = cur.comm if cur is not None else "kpysh"
         adj = cur.oom_score_adj if cur is not None else 0
         pr = k.printk
         pr("%s invoked oom-killer: gfp_mask=0x%x(%s), order=%d, oom_score_adj=%d" % (
@@ -129,13 +129,13 @@ class OomKiller:
             return 0
         mm = victim.mm
         pr("oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,"
-           "global_oom,task_memcg=/,task=%s,pid=%d,uid=0" % (victim.name, victim.pid))
+           "global_oom,task_memcg=/,task=%s,pid=%d,uid=0" % (victim.comm, victim.pid))
         pr("Out of memory: Killed process %d (%s) total-vm:%dkB, anon-rss:%dkB, file-rss:%dkB, "
            "shmem-rss:%dkB, UID:0 pgtables:%dkB oom_score_adj:%d" % (
-               victim.pid, victim.name, mm.total_vm() * 4, mm.rss_anon * 4, mm.rss_file * 4,
+               victim.pid, victim.comm, mm.total_vm() * 4, mm.rss_anon * 4, mm.rss_file * 4,
                mm.rss_shmem * 4, mm.nr_pgtables * 4, victim.oom_score_adj))
         self.oom_kill += 1
-        self.last_victim = (victim.pid, victim.name)
+        self.last_victim = (victim.pid, victim.comm)
         self.t_exhaust = t0 or k.hw.rdtsc()
         if procs.is_busy(victim):
             victim.oom_pending = True
@@ -151,7 +151,7 @@ class OomKiller:
         if getattr(k, "pcp", None) is not None:
             k.pcp.drain()
         k.printk("oom_reaper: reaped process %d (%s), now anon-rss:0kB, file-rss:0kB, "
-                 "shmem-rss:0kB" % (victim.pid, victim.name))
+                 "shmem-rss:0kB" % (victim.pid, victim.comm))
         freed = k.buddy.nr_free_pages() - before
         if self.t_exhaust:
             self.last_recovery = k.hw.rdtsc() - self.t_exhaust
@@ -195,7 +195,7 @@ class OomKiller:
             mm = t.mm
             pr("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s" % (
                 t.pid, 0, t.pid, mm.total_vm(), mm.rss(), mm.nr_pgtables * 4096,
-                mm.swapents, t.oom_score_adj, t.name))
+                mm.swapents, t.oom_score_adj, t.comm))
 
     def vmstat_pairs(self):
         return [("oom_kill", self.oom_kill)]

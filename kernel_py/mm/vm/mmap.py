@@ -83,6 +83,12 @@ class MmStruct:
         self.start_stack = STACK_TOP
         self.mmap_base = MMAP_BASE
         self.legacy_va_layout = False
+        self.users = 1               # tasks using it (mm_users: vfork's CLONE_VM shares)
+        self.start_code = self.end_code = 0      # the executable's layout (fs/binfmt_elf.py),
+        self.start_data = self.end_data = 0      # for /proc/PID/stat and status
+        self.arg_start = self.arg_end = 0        # argv and envp strings on the stack
+        self.env_start = self.env_end = 0
+        self.exe = None              # the executable's MappedFile (/proc/PID/exe)
         self.rid = 0
         self.rkey = 0                # rmap key base: rid << 36 (mm/reclaim/rmap.py)
         anon = getattr(k, "anon", None)

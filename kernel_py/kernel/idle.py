@@ -1,0 +1,36 @@
+# The loop the kernel runs after boot (Linux's kernel/sched/idle.c
+# do_idle, with the console's input loop folded in): take what arrived on
+# the serial line, run tasks while any is runnable, do the background work
+# (kernel/kthread.py), and sleep in hlt until the next interrupt when there
+# is nothing to do.
+
+BACKGROUND_MS = 100             # background work at least this often while tasks run
+
+
+def idle_loop(k):
+    console = k.console
+    serial = k.serial
+    sched = k.sched
+    hw = k.hw
+    clock = k.clock
+    getc = serial.getc
+    receive = console.receive
+    period = clock.hz * BACKGROUND_MS // 1000
+    next_bg = 0
+    console.prompt()
+    while True:
+        c = getc()
+        while c >= 0:
+            receive(c)
+            c = getc()
+        console.check_foreground()
+        sched.wake_sleepers()
+        if sched.run_one():
+            now = clock.rdtsc()
+            if now < next_bg:
+                continue
+            next_bg = now + period
+        k.background()
+        sched.tick_control()
+        if not sched.has_work() and not serial.ready():
+            hw.idle()

@@ -1,0 +1,204 @@
+# The scheduler (Linux's kernel/sched/core.c and kernel/sched/wait.c, in
+# miniature): one CPU, a round-robin run queue, wait queues, timed sleeps,
+# per-task CPU time, and the idle loop the kernel ends in after boot.
+#
+# Run to completion. The kernel runs each event (a syscall, a fault, an
+# interrupt) to its end on the one kernel stack (kernel/task.py says why).
+# A syscall that must wait calls sleep(), which parks the task with a
+# continuation and returns BLOCKED; the entry code then leaves the task and
+# the idle loop picks another. wake_up() makes the task runnable again; when
+# it is next picked, the entry code calls the continuation, which tries the
+# call again (and may sleep again) or returns its result. A signal wakes an
+# interruptible sleeper; the continuation then sees it pending and returns
+# -ERESTARTSYS, which signal delivery turns into EINTR or a restart, as on
+# Linux.
+#
+# Preemption: the timer interrupt (HZ ticks a second, arch/x86/time.py)
+# reaches the kernel only from ring 3 or the idle hlt; a task whose slice is
+# used up when another is runnable goes to the back of the queue.
+#
+# CPU time is measured, not sampled: the entry code reads the TSC around
+# every stretch in ring 3 (utime) and charges the rest of the task's events
+# to stime (Linux's CONFIG_VIRT_CPU_ACCOUNTING_GEN does the same on entry
+# and exit).
+
+from kernel_py.kernel.wait import WaitQueue  # noqa: F401 - the scheduler's queues
+from kernel_py.kernel.task import (
+    EXIT_DEAD, EXIT_ZOMBIE, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_STOPPED,
+    TASK_UNINTERRUPTIBLE,
+)
+
+SLICE_TICKS = 2              # a task runs this many timer ticks before yielding
+
+
+class _Blocked:
+    def __repr__(self):
+        return "BLOCKED"
+
+
+BLOCKED = _Blocked()         # a syscall's answer when the task sleeps or is gone
+
+
+class Scheduler:
+    def __init__(self, k, run_task):
+        self.k = k
+        self.run_task = run_task        # arch/x86/entry.py: ring 3 until the task yields
+        self.rq = []                    # runnable tasks, FIFO
+        self.current = None             # the task whose events run now
+        self.need_resched = False       # set by the tick: leave the current task
+        self.sleepers = []              # tasks with a wake_at deadline
+        self.nr_switches = 0            # context switches (/proc/stat ctxt)
+        self.slice_left = SLICE_TICKS
+        self.last = None                # the task that ran last (a switch when it changes)
+        self.ticks = 0                  # timer interrupts taken
+
+    # -- the run queue
+    def enqueue(self, t):
+        if not t.on_rq:
+            t.on_rq = True
+            self.rq.append(t)
+
+    def dequeue(self, t):
+        if t.on_rq:
+            t.on_rq = False
+            self.rq.remove(t)
+
+    def wake_up_process(self, t):
+        """try_to_wake_up: a sleeping (or stopped, by SIGCONT) task runs again."""
+        if t.state in (TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE, TASK_STOPPED):
+            t.state = TASK_RUNNING
+            if t.wake_at:
+                t.wake_at = 0
+                if t in self.sleepers:
+                    self.sleepers.remove(t)
+            self.enqueue(t)
+
+    def wake_up(self, wq):
+        """wake_up_all: every sleeper on wq; each rechecks its condition."""
+        tasks = wq.tasks
+        if not tasks:
+            return
+        wq.tasks = []
+        for t in tasks:
+            self.wake_up_process(t)
+
+    def sleep(self, t, wq, restart, wake_at=0, state=TASK_INTERRUPTIBLE):
+        """Park t on wq (and/or until the TSC reaches wake_at) with the
+        continuation restart(); returns BLOCKED for the syscall to return."""
+        t.state = state
+        t.restart = restart
+        if wq is not None:
+            wq.add(t)
+        if wake_at:
+            t.wake_at = wake_at
+            self.sleepers.append(t)
+        self.dequeue(t)
+        t.nvcsw += 1
+        return BLOCKED
+
+    def stop(self, t):
+        """A stop signal (SIGSTOP, SIGTSTP): off the run queue until SIGCONT."""
+        t.state = TASK_STOPPED
+        self.dequeue(t)
+
+    def remove(self, t):
+        """t exits: never scheduled again."""
+        self.dequeue(t)
+        if t in self.sleepers:
+            self.sleepers.remove(t)
+        if self.current is t:
+            self.current = None
+
+    def pick_next(self):
+        """The first runnable task (round robin: it goes to the back when
+        its slice ends)."""
+        rq = self.rq
+        while rq:
+            t = rq[0]
+            if t.state == TASK_RUNNING:
+                return t
+            rq.pop(0)
+            t.on_rq = False
+        return None
+
+    def preempt(self, t):
+        """The slice of t is over: to the back of the queue."""
+        self.need_resched = False
+        self.slice_left = SLICE_TICKS
+        if t.on_rq and len(self.rq) > 1:
+            self.rq.remove(t)
+            self.rq.append(t)
+            t.nivcsw += 1
+
+    def tick(self):
+        """The timer interrupt: time slices, timed sleeps, the load average."""
+        self.ticks += 1
+        self.wake_sleepers()
+        self.k.loadavg.update(self.nr_active())
+        self.slice_left -= 1
+        if self.slice_left <= 0 and len(self.rq) > 1:
+            self.need_resched = True
+
+    def wake_sleepers(self):
+        sl = self.sleepers
+        if not sl:
+            return
+        now = self.k.hw.rdtsc()
+        for t in list(sl):
+            if t.wake_at and t.wake_at <= now:
+                self.wake_up_process(t)
+
+    def nr_active(self):
+        """calc_load's count: runnable plus uninterruptible tasks."""
+        n = len(self.rq)
+        for t in self.k.procs.tasks.values():
+            if t.state == TASK_UNINTERRUPTIBLE:
+                n += 1
+        return n
+
+    def next_deadline(self):
+        """The earliest wake_at of a timed sleeper, 0 when none."""
+        best = 0
+        for t in self.sleepers:
+            if t.wake_at and (not best or t.wake_at < best):
+                best = t.wake_at
+        return best
+
+    # -- running tasks
+    def switch_to(self, t):
+        """Make t current: its address space in CR3 (the kernel half is
+        shared, so the kernel keeps running), its counters charged."""
+        if self.last is not t:
+            self.nr_switches += 1
+            self.last = t
+        self.current = t
+        self.k.procs.use_task(t)
+
+    def run_one(self):
+        """Run the next runnable task until it yields; False if none."""
+        t = self.pick_next()
+        if t is None:
+            return False
+        self.switch_to(t)
+        try:
+            self.run_task(self.k, t)
+        finally:
+            self.current = None
+        if t.state == TASK_RUNNING and self.need_resched:
+            self.preempt(t)
+        return True
+
+    def has_work(self):
+        return bool(self.rq)
+
+    def tick_control(self):
+        """The periodic tick runs while a task may need preempting or a
+        timed sleep ending (arch/x86/time.py)."""
+        if self.rq or self.sleepers:
+            self.k.tick.start()
+        else:
+            self.k.tick.stop()
+
+
+def is_gone(t):
+    return t.state == EXIT_ZOMBIE or t.state == EXIT_DEAD

@@ -1,0 +1,226 @@
+# Small system calls about the process and the system (Linux's
+# kernel/sys.c, kernel/resource limits, kernel/sched/core.c's sched_yield,
+# drivers/char/random.c's getrandom): ids, process groups and sessions,
+# uname, resource limits, sysinfo, getrandom, arch_prctl, set_tid_address,
+# set_robust_list and rseq.
+
+import struct
+
+from kernel_py.arch.x86.layout import USER_END
+from kernel_py.arch.x86.ptrace import FS_BASE, GS_BASE
+from kernel_py.kernel.signal import s32
+from kernel_py.lib.errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
+
+UTS_SYSNAME = "Linux"
+UTS_NODENAME = "kernel-py"
+UTS_RELEASE = "6.1.0-kernel_py"        # glibc checks the kernel is new enough
+UTS_VERSION = "#1 SMP PREEMPT_DYNAMIC"
+UTS_MACHINE = "x86_64"
+UTS_DOMAIN = "(none)"
+UTS_FIELD = 65
+
+# resource limits (include/uapi/asm-generic/resource.h), Linux's defaults
+RLIM_INFINITY = (1 << 64) - 1
+RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_CORE = 0, 1, 2, 3, 4
+RLIMIT_RSS, RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_MEMLOCK, RLIMIT_AS = 5, 6, 7, 8, 9
+RLIM_NLIMITS = 16
+NR_OPEN = 1024                          # RLIMIT_NOFILE's default soft and hard limit here
+
+
+def default_rlimits(max_tasks):
+    r = [[RLIM_INFINITY, RLIM_INFINITY] for _ in range(RLIM_NLIMITS)]
+    r[RLIMIT_STACK] = [8 << 20, RLIM_INFINITY]
+    r[RLIMIT_CORE] = [0, RLIM_INFINITY]
+    r[RLIMIT_NPROC] = [max_tasks, max_tasks]
+    r[RLIMIT_NOFILE] = [NR_OPEN, NR_OPEN]
+    r[RLIMIT_MEMLOCK] = [8 << 20, 8 << 20]
+    r[10] = [RLIM_INFINITY, RLIM_INFINITY]      # RLIMIT_LOCKS
+    r[11] = [max_tasks, max_tasks]              # RLIMIT_SIGPENDING
+    r[12] = [819200, 819200]                    # RLIMIT_MSGQUEUE
+    r[13] = [0, 0]                              # RLIMIT_NICE
+    r[14] = [0, 0]                              # RLIMIT_RTPRIO
+    return r
+
+
+# -- ids (no users here: everything runs as root, uid 0) ------------------------
+
+def sys_getpid(t):
+    return t.tgid
+
+
+def sys_gettid(t):
+    return t.pid
+
+
+def sys_getppid(t):
+    return t.ppid
+
+
+def sys_getuid(t):
+    return 0
+
+
+sys_geteuid = sys_getgid = sys_getegid = sys_getuid
+
+
+def sys_getpgid(t, pid):
+    p = find(t, pid)
+    return p.pgid if p is not None else -ESRCH
+
+
+def sys_getpgrp(t):
+    return t.pgid
+
+
+def sys_getsid(t, pid):
+    p = find(t, pid)
+    return p.sid if p is not None else -ESRCH
+
+
+def sys_setpgid(t, pid, pgid):
+    pid, pgid = s32(pid), s32(pgid)
+    if pgid < 0:
+        return -EINVAL
+    p = find(t, pid)
+    if p is None or (p is not t and p.ppid != t.pid):
+        return -ESRCH
+    if p.sid != t.sid:
+        return -EPERM
+    if p.pid == p.sid:
+        return -EPERM                           # a session leader keeps its group
+    if pgid == 0:
+        pgid = p.pid
+    if pgid != p.pid and not any(q.pgid == pgid and q.sid == t.sid
+                                 for q in t.k.procs.tasks.values()):
+        return -EPERM
+    p.pgid = pgid
+    return 0
+
+
+def sys_setsid(t):
+    if any(q.pgid == t.pid for q in t.k.procs.tasks.values() if q is not t):
+        return -EPERM                           # already a group leader
+    t.sid = t.pgid = t.pid
+    return t.pid
+
+
+def find(t, pid):
+    pid = s32(pid)
+    if pid == 0:
+        return t
+    p = t.k.procs.tasks.get(pid)
+    if p is None or p.state == "Z":
+        return None
+    return p
+
+
+# -- the system ---------------------------------------------------------------
+
+def sys_uname(t, buf):
+    b = bytearray(UTS_FIELD * 6)
+    for i, s in enumerate((UTS_SYSNAME, UTS_NODENAME, UTS_RELEASE, UTS_VERSION,
+                           UTS_MACHINE, UTS_DOMAIN)):
+        e = s.encode()[:UTS_FIELD - 1]
+        b[i * UTS_FIELD:i * UTS_FIELD + len(e)] = e
+    return 0 if t.k.hw.copy_to_user(buf, b) else -EFAULT
+
+
+def sys_sysinfo(t, buf):
+    """struct sysinfo: uptime, loads (x 65536), RAM and swap in mem_unit
+    bytes (1 here), procs."""
+    k = t.k
+    b = bytearray(112)
+    uptime = k.clock.uptime_s()
+    loads = k.loadavg.sysinfo_loads()
+    total = k.buddy.managed_pages() * 4096
+    free = k.buddy.nr_free_pages() * 4096
+    stotal, sfree = k.swap.totals()
+    struct.pack_into("<qQQQQQQQQQH", b, 0, uptime, loads[0], loads[1], loads[2],
+                     total, free, k.shmem_pages() * 4096, k.bufferram_pages() * 4096,
+                     stotal << 10, sfree << 10, len(k.procs.tasks))
+    struct.pack_into("<QQI", b, 88, 0, 0, 1)     # totalhigh, freehigh, mem_unit
+    return 0 if k.hw.copy_to_user(buf, b) else -EFAULT
+
+
+def sys_getrandom(t, buf, count, flags):
+    if flags & ~0x7:                            # GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE
+        return -EINVAL
+    if count < 0:
+        return -EINVAL
+    count = min(count, 1 << 25)
+    data = t.k.random.get_bytes(count)
+    return count if t.k.hw.copy_to_user(buf, data) else -EFAULT
+
+
+# -- resource limits ------------------------------------------------------------
+
+def sys_prlimit64(t, pid, resource, new, old):
+    k = t.k
+    p = find(t, pid)
+    if p is None:
+        return -ESRCH
+    if resource < 0 or resource >= RLIM_NLIMITS:
+        return -EINVAL
+    lim = p.rlim[resource]
+    if new:
+        b = k.hw.copy_from_user(new, 16)
+        if b is None:
+            return -EFAULT
+        cur, mx = struct.unpack("<QQ", b)
+        if cur > mx:
+            return -EINVAL
+        if resource == RLIMIT_NOFILE and mx > NR_OPEN:
+            return -EPERM
+    if old and not k.hw.copy_to_user(old, struct.pack("<QQ", lim[0], lim[1])):
+        return -EFAULT
+    if new:
+        lim[0], lim[1] = cur, mx
+    return 0
+
+
+def sys_getrlimit(t, resource, rlim):
+    return sys_prlimit64(t, 0, resource, 0, rlim)
+
+
+def sys_setrlimit(t, resource, rlim):
+    return sys_prlimit64(t, 0, resource, rlim, 0)
+
+
+# -- thread-area and libc start-up calls -----------------------------------------
+
+ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
+
+
+def sys_arch_prctl(t, code, addr):
+    regs = t.regs
+    if code == ARCH_SET_FS or code == ARCH_SET_GS:
+        if addr < 0 or addr >= USER_END:
+            return -EPERM                       # Linux: a non-canonical or kernel base
+        regs[FS_BASE if code == ARCH_SET_FS else GS_BASE] = addr
+        return 0
+    if code == ARCH_GET_FS or code == ARCH_GET_GS:
+        v = regs[FS_BASE if code == ARCH_GET_FS else GS_BASE]
+        return 0 if t.k.hw.copy_to_user(addr, struct.pack("<q", v)) else -EFAULT
+    return -EINVAL
+
+
+def sys_set_tid_address(t, tidptr):
+    t.clear_child_tid = tidptr
+    return t.pid
+
+
+def sys_set_robust_list(t, head, size):
+    if size != 24:                              # sizeof(struct robust_list_head)
+        return -EINVAL
+    t.robust_list = head
+    return 0
+
+
+def sys_rseq(t, rseq, rseq_len, flags, sig):
+    return -ENOSYS                              # glibc then does without
+
+
+def sys_sched_yield(t):
+    k = t.k
+    k.sched.need_resched = True
+    return 0
