@@ -3,10 +3,15 @@
 - `kpyqemu.guest.Guest`: boot the kernel under QEMU, drive its serial console
   (pexpect), read registers and physical memory (QMP).
 - `kpyqemu.walker.PageWalker`: walk x86-64 page tables in physical memory.
+- `kpyqemu.pytest_plugin`: the pytest plugin `kpyqemu` (guest fixtures,
+  serial logs kept on failure), loaded by pytest's `pytest11` entry point.
+- `kpyqemu.ptdump`, `.pfault`, `.memmap`: the commands kpy-ptdump,
+  kpy-pfault and kpy-memmap (`[project.scripts]`; tools/ in a checkout).
 
-This package lives in the repository's `qemu/` directory, which is *not* a
-Python package itself (QEMU's QMP library is imported as `qemu.qmp`): put
-`qemu/` (and the repository root, for `kernel_py`) on sys.path.
+Installed with kernel_py (`pip install -e .`, `make venv`). This package
+lives in the repository's `qemu/` directory, which is *not* a Python package
+itself (QEMU's QMP library is imported as `qemu.qmp`); without installing,
+put `qemu/` (and the repository root, for `kernel_py`) on sys.path.
 """
 
 import os as _os

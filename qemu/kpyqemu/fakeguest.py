@@ -4,7 +4,8 @@ Run by `Guest(backend="fake")` in place of QEMU: it speaks on stdio like the
 real console (banner, `kpy# ` prompt, echo, "\\r\\n" line ends, `error:`
 lines, oops blocks, poweroff with an exit status). It has no QMP.
 
-Commands: echo ARGS | cat /proc/cmdline | lines N | sleep SECONDS |
+Commands: echo ARGS | cat /proc/cmdline | cat /proc/meminfo (its first
+lines, in Linux's format, sized from --mem) | lines N | sleep SECONDS |
 oops | hang | crash | python (a REPL) | poweroff [STATUS]; anything else
 is an error.
 """
@@ -82,12 +83,22 @@ def main(argv):
         line = readline(PROMPT)
         if line is None:
             continue
-        status = run(line, cmdline)
+        status = run(line, cmdline, mem)
         if status is not None:
             return status
 
 
-def run(line, cmdline):
+def meminfo(mem):
+    """The first lines of /proc/meminfo for a guest of `mem` ('256M')."""
+    n, unit = (mem[:-1], mem[-1].upper()) if mem[-1:].isalpha() else (mem, "M")
+    kb = int(n) << {"K": 0, "M": 10, "G": 20}[unit]
+    total = kb - kb // 10          # what the image and the firmware keep
+    free = total - 1024
+    return "".join("%-16s%8d kB\n" % (name + ":", v) for name, v in (
+        ("MemTotal", total), ("MemFree", free), ("MemAvailable", free - 3072)))
+
+
+def run(line, cmdline, mem="256M"):
     words = line.split()
     if not words:
         return None
@@ -96,6 +107,8 @@ def run(line, cmdline):
         out(" ".join(args) + "\n")
     elif cmd == "cat" and args == ["/proc/cmdline"]:
         out(cmdline + "\n")
+    elif cmd == "cat" and args == ["/proc/meminfo"]:
+        out(meminfo(mem))
     elif cmd == "lines":
         out("".join("line %d\n" % n for n in range(int(args[0]))))
     elif cmd == "sleep":

@@ -8,9 +8,17 @@ is in when the image's kernel.elf is at hand.
     from kpyqemu.pfault import summarize
     for line in summarize(log_text):
         print(line)
+
+The command line is `kpy-pfault` (or tools/pfault):
+
+    kpy-pfault tests/logs/some_test.call.log [--elf guest/build/kernel.elf]
+    make qemu 2>&1 | tee serial.log; kpy-pfault serial.log
+    kpy-pfault - < serial.log
 """
 
+import argparse
 import re
+import sys
 import shutil
 import subprocess
 from pathlib import Path
@@ -168,3 +176,26 @@ def summarize(text, elf=None):
         return []
     syms = Symbols(elf)
     return [describe(r, syms) for r in reports]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="the oops and SIGSEGV reports in a kernel_py serial log, one line "
+                    "each with the faulting instruction disassembled and its symbol")
+    ap.add_argument("logs", nargs="+", help="serial log files ('-' for stdin)")
+    ap.add_argument("--elf", help="kernel.elf for symbols (default guest/build/kernel.elf)")
+    args = ap.parse_args(argv)
+    found = 0
+    for name in args.logs:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(errors="replace")
+        lines = summarize(text, args.elf)
+        for line in lines:
+            print(("%s: " % name if len(args.logs) > 1 else "") + line)
+        found += len(lines)
+    if not found:
+        print("no fault reports")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

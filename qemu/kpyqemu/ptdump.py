@@ -13,9 +13,9 @@ tools/ptdump) keep only the leaves that match; runs are then coalesced as in
 the guest, so a filtered dump is the unfiltered one with lines removed
 (a run that only partly matches is printed for its matching part).
 
-The command line (tools/ptdump) connects to a running guest's QMP socket
-(`-qmp unix:PATH,server=on,wait=off`; `make qemu` opens build/qmp.sock), or
-boots one itself with --boot.
+The command line (`kpy-ptdump`, or tools/ptdump) connects to a running
+guest's QMP socket (`-qmp unix:PATH,server=on,wait=off`; `make qemu` opens
+build/qmp.sock), or boots one itself with --boot.
 """
 
 import argparse
@@ -255,7 +255,6 @@ def parse_addr(text):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="ptdump",
         description="Dump a kernel_py guest's page tables in Linux's ptdump format, "
                     "walked from guest physical memory over QMP; check for W+X and "
                     "user-accessible kernel mappings (CONFIG_DEBUG_WX).")
@@ -323,6 +322,15 @@ def run(machine, args, out=sys.stdout, guest=None):
 
 
 def main(argv=None):
+    """The command line (kpy-ptdump, tools/ptdump); returns the exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:          # `kpy-ptdump ... | head`: quietly done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv):
     args = build_parser().parse_args(argv)
     try:
         parse_flags(args.flags or "")

@@ -71,10 +71,47 @@ def test_kmalloc_pool_survives_exhaustion():
 
 
 def test_slab_pool():
-    st, km = boot_slab()
+    """The reserve holds objects of the cache; allocations come from the
+    cache while it can give them, then from the reserve; frees refill the
+    reserve first; destroy gives the reserve back to the cache."""
+    st, km = boot_slab(16 << 20)
     c = st.kmem_cache_create("io", 200)
     pool = mempool_create_slab_pool(2, c)
+    reserve = set(pool.elements)
+    assert pool.curr_nr == 2 and len(reserve) == 2
+    assert c.counts()[0] == 2                       # two live objects of c
     va = pool.alloc()
-    pool.free(va)
+    assert va is not None and va not in reserve     # the cache first
+    assert c.counts()[0] == 3 and pool.curr_nr == 2
+    pool.free(va)                                   # reserve full: back to c
+    assert c.counts()[0] == 2 and pool.curr_nr == 2
+
+    pages = []                                      # no more slabs for c
+    for order in range(10, -1, -1):
+        while True:
+            pa = st.buddy.alloc_pages(G.GFP_ATOMIC, order)
+            if pa is None:
+                break
+            pages.append((pa, order))
+    objs = []                                       # and no free object in c
+    while True:
+        o = c.alloc(G.GFP_ATOMIC)
+        if o is None:
+            break
+        objs.append(o)
+    got = [pool.alloc(G.GFP_ATOMIC) for _ in range(2)]
+    assert set(got) == reserve and pool.curr_nr == 0  # the reserve backs them
+    assert pool.alloc(G.GFP_ATOMIC) is None
+    pool.free(got[0])                               # refills the reserve first
+    assert pool.curr_nr == 1
+    assert pool.alloc(G.GFP_ATOMIC) == got[0]
+
+    for o in objs + got:
+        pool.free(o)                                # two to the reserve, the rest to c
+    assert pool.curr_nr == 2 and c.counts()[0] == 2
+    for pa, order in pages:
+        st.buddy.free_pages(pa, order)
     pool.destroy()
-    st.kmem_cache_destroy(c)
+    assert pool.curr_nr == 0 and c.counts()[0] == 0
+    st.kmem_cache_destroy(c)                        # EBUSY if an object were left
+    assert "io" not in st.by_name
