@@ -12,8 +12,8 @@
 The data disk is FAT16 (mkfs.fat -F 16 -s 8: 4 KiB clusters, label KPYDATA,
 the format kernel_py/fs/fat.py mounts), with every program of build/user/
 under /bin and the test ELF files of user/mkbadelf.sh under /badelf. A
-pristine image is built once per process (mkfs.fat + mcopy) and each call
-gets a sparse copy of it, so a test never writes the shared build/disk.img
+pristine image is built once per process (mkfs.fat + mcopy, in a temporary
+directory removed at exit) and each call gets a sparse copy of it, so a test never writes the shared build/disk.img
 (which `make` keeps across boots, with whatever a user stored on it).
 
 The swap disk is a sparse file with Linux's swap header (mkswap's format:
@@ -32,6 +32,7 @@ makes the image only when it is missing. Standard library only.
 """
 
 import argparse
+import atexit
 import os
 import shutil
 import struct
@@ -195,6 +196,13 @@ def sparse_copy(src, dst):
 
 
 _templates = {}
+_template_dirs = []
+
+
+@atexit.register
+def _remove_templates():
+    for d in _template_dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _template(size_mb, user_dir):
@@ -204,6 +212,7 @@ def _template(size_mb, user_dir):
     path = _templates.get(key)
     if path is None or not path.exists():
         d = Path(tempfile.mkdtemp(prefix="kpy-disk-template-"))
+        _template_dirs.append(d)
         path = make_data_disk(d / "data.img", size_mb, user_dir)
         _templates[key] = path
     return path
