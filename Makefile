@@ -2,7 +2,9 @@
 #   make qemu    boot the guest to its console (Ctrl-A X leaves QEMU)
 #   make test    model tests on the host, then guest tests under QEMU
 # Both install what they need first: Debian packages, the virtualenv, and
-# MicroPython's source (fetched, pinned, never committed).
+# MicroPython's source (fetched, pinned, never committed). They also build the
+# user programs (user/, static Linux x86-64 executables) and the disks they
+# live on (build/disk.img, FAT, the kernel's sda; build/swap.img, sdb).
 SHELL := /bin/bash
 
 MEM ?= 256M
@@ -16,28 +18,59 @@ PY := $(VENV)/bin/python
 STAMPS := build/stamps
 MPY_DIR := build/micropython-1.25.0
 IMAGE := guest/build/kernel.bin
-DEB_PACKAGES := qemu-system-x86 qemu-utils gcc make python3 python3-venv xz-utils mtools dosfstools
+# libc6-dev: glibc's static libc.a for the user programs; util-linux: mkswap
+DEB_PACKAGES := qemu-system-x86 qemu-utils gcc make python3 python3-venv xz-utils mtools dosfstools \
+	libc6-dev util-linux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+Q := $(if $(V),,@)
 
-.PHONY: qemu test test-model test-guest image bench soak deps venv clean
+# --- user programs (user/*.c) -> build/user/, static glibc -----------------
+USER_CC ?= gcc
+USER_CFLAGS ?= -static -O2 -fno-omit-frame-pointer -Wall
+USER_DIR := build/user
+USER_PROGS := hello usertests spin hog malloc100 segv forkbomb
+USER_BINS := $(addprefix $(USER_DIR)/,$(USER_PROGS))
+# mmbench is the planning side's file, built unmodified as its README says
+# (gcc -static -O2); a clone without it builds everything else.
+MMBENCH_SRC ?= ../shared/mmbench/mmbench.c
+MMBENCH_BIN := $(if $(wildcard $(MMBENCH_SRC)),$(USER_DIR)/mmbench)
+# Linux's mm self-tests, from Debian's linux-source-6.1 (user/fetch-selftests.sh
+# pins the version and the .deb's sha256; SELFTESTS=0 leaves them out)
+SELFTESTS ?= 1
+SELFTESTS_VERSION := $(shell sed -n 's/^DEB_VERSION=\([^ ]*\).*/\1/p' user/fetch-selftests.sh)
+SELFTESTS_SRC := build/linux-selftests-$(SELFTESTS_VERSION)
+SELFTESTS_PROGS := map_fixed_noreplace mremap_dontunmap mremap_test
+SELFTESTS_BINS := $(if $(filter 1,$(SELFTESTS)),$(addprefix $(USER_DIR)/,$(SELFTESTS_PROGS)))
+# execve's test files (truncated, corrupt headers, dynamic...) and EXPECT
+BADELF := $(USER_DIR)/badelf/EXPECT
+# the disks: data (FAT16, kept across boots, programs refreshed in /bin)
+# and swap (Linux's swap header); `make qemu` attaches both
+DISK := build/disk.img
+DISK_MB ?= 128
+SWAP := build/swap.img
+SWAP_MB ?= 64
+DRIVES ?= -drive file=$(DISK),format=raw,if=ide,index=0,media=disk \
+	-drive file=$(SWAP),format=raw,if=ide,index=1,media=disk
 
-qemu: $(IMAGE)
+.PHONY: qemu test test-model test-guest image bench soak deps venv clean user disks selftests mmbench-note
+
+qemu: $(IMAGE) disks
 	qemu-system-x86_64 -machine pc -cpu max -accel $(ACCEL) -m $(MEM) \
 	  -display none -no-reboot -serial mon:stdio -monitor none \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	  -qmp unix:$(QMP),server=on,wait=off \
-	  -kernel $(IMAGE) -append "$(CMDLINE)" || true
+	  $(DRIVES) -kernel $(IMAGE) -append "$(CMDLINE)" || true
 
-test: $(IMAGE) venv
+test: $(IMAGE) venv disks
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-model: venv
 	$(PY) -m pytest tests/model $(PYTEST_ARGS)
 
-test-guest: $(IMAGE) venv
+test-guest: $(IMAGE) venv disks
 	$(PY) -m pytest tests/guest $(PYTEST_ARGS)
 
-bench: $(IMAGE) venv
+bench: $(IMAGE) venv disks
 	$(PY) bench/run.py
 
 # Long runs (issue 7): the seeded soak over slub, slab and slob (kernel
@@ -55,6 +88,44 @@ soak: $(IMAGE) venv
 
 image: $(IMAGE)
 
+user: $(USER_BINS) $(MMBENCH_BIN) $(SELFTESTS_BINS) $(BADELF) mmbench-note
+
+selftests: $(addprefix $(USER_DIR)/,$(SELFTESTS_PROGS))
+
+disks: $(DISK) $(SWAP)
+
+mmbench-note:
+	@$(if $(MMBENCH_BIN),:,echo "mmbench: $(MMBENCH_SRC) not found (MMBENCH_SRC=...); building without it")
+
+$(USER_BINS): $(USER_DIR)/%: user/%.c | $(STAMPS)/deps
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(USER_CC) $(USER_CFLAGS) -o $@ $<
+
+$(USER_DIR)/mmbench: $(MMBENCH_SRC) | $(STAMPS)/deps
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (from $(MMBENCH_SRC), unmodified)"
+	$(Q)$(USER_CC) -static -O2 -o $@ $<
+
+$(SELFTESTS_SRC)/.fetched: | $(STAMPS)/deps
+	$(Q)user/fetch-selftests.sh build
+
+# built unmodified from Linux's tree: only kselftest.h from ../ is needed
+$(addprefix $(USER_DIR)/,$(SELFTESTS_PROGS)): $(USER_DIR)/%: $(SELFTESTS_SRC)/.fetched
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (Linux $(SELFTESTS_VERSION) tools/testing/selftests/vm)"
+	$(Q)$(USER_CC) $(USER_CFLAGS) -o $@ $(SELFTESTS_SRC)/tools/testing/selftests/vm/$*.c
+
+$(BADELF): user/mkbadelf.sh user/hello.c $(USER_DIR)/hello
+	@echo "  GEN     $(@D)"
+	$(Q)user/mkbadelf.sh $(@D) $(USER_DIR)/hello user/hello.c $(USER_CC)
+
+$(DISK): $(USER_BINS) $(MMBENCH_BIN) $(SELFTESTS_BINS) $(BADELF) qemu/kpyqemu/disks.py
+	$(Q)python3 qemu/kpyqemu/disks.py data $@ --size-mb $(DISK_MB) --user-dir $(USER_DIR)
+
+$(SWAP): | $(STAMPS)/deps
+	$(Q)python3 qemu/kpyqemu/disks.py swap $@ --size-mb $(SWAP_MB)
+
 # Always ask guest/Makefile: it knows when the image is up to date.
 $(IMAGE): $(MPY_DIR)/.fetched FORCE
 	$(MAKE) -C guest
@@ -63,7 +134,7 @@ $(MPY_DIR)/.fetched: | $(STAMPS)/deps
 	guest/fetch-micropython.sh build
 
 deps: $(STAMPS)/deps
-$(STAMPS)/deps:
+$(STAMPS)/deps: Makefile
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:" $$missing; \
@@ -78,7 +149,8 @@ $(STAMPS)/venv: pyproject.toml | $(STAMPS)/deps
 	$(VENV)/bin/pip install -q -e '.[test]'
 	@touch $@
 
+# (build/disk.img and build/swap.img stay: they hold what a user stored)
 clean:
-	rm -rf guest/build build/stamps
+	rm -rf guest/build build/stamps $(USER_DIR)
 
 FORCE:
