@@ -7,12 +7,10 @@ from kernel_py.arch.x86.layout import BOOT_IDENTITY_SIZE
 from kernel_py.mm.page import buddy as buddy_mod
 from kernel_py.mm.vm import init_mm as init_mm_mod
 from kernel_py.mm.page import mem_map as page
-from kernel_py.mm.slab import common as slab_common
 from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
 from kernel_py.mm.page.memblock import Memblock
 from kernel_py.arch.x86.e820 import MemoryMap
 from kernel_py.arch.x86.pgtable import PgTable
-from kernel_py.mm.page.zone import totalreserve_pages
 
 BOOT_TABLE_GFP = GFP_DMA32 | __GFP_ZERO
 TABLE_GFP = GFP_KERNEL | __GFP_ZERO
@@ -160,45 +158,6 @@ class Kernel:
     def free_table(self, pa):
         self.buddy.free_pages(pa, 0)
 
-    def meminfo(self):
-        """/proc/meminfo; each subsystem adds its lines as it lands."""
-        if self.buddy is None:
-            total = self.memmap.total_usable() >> 10
-            return meminfo_lines((("MemTotal", total), ("MemFree", total), ("MemAvailable", total)))
-        b = self.buddy
-        free = b.nr_free_pages()
-        available = max(0, free - totalreserve_pages(self.zones))
-        pc = self.pagecache
-        extra = []
-        swap = getattr(self, "swap", None)
-        stotal, sfree = swap.totals() if swap is not None else (0, 0)
-        if pc is not None:
-            # si_mem_available: the file LRU counts, less what the low watermarks keep
-            file = pc.active.n + pc.inactive.n
-            low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
-            available += file - min(file // 2, low)
-            swapcache = getattr(self, "swapcache", None)
-            pairs = list(pc.meminfo_pairs(stotal, sfree, swapcache.nr if swapcache is not None else 0))
-            anon = getattr(self, "anon", None)
-            if anon is not None:
-                anon.drain()
-                for i in range(len(pairs)):     # Linux's order: anon before file
-                    if pairs[i][0] == "Active(file)":
-                        pairs[i:i] = [("Active(anon)", anon.active.n * 4),
-                                      ("Inactive(anon)", anon.inactive.n * 4)]
-                        break
-                pairs.append(("AnonPages", anon.nr_anon_pages() * 4))
-            pairs.append(("Mapped", pc.nr_mapped() * 4))
-            if anon is not None:
-                pairs.append(("Shmem", anon.nr_shmem() * 4))
-            extra += pairs
-        if self.slab is not None:
-            extra += slab_common.meminfo_pairs(self.slab)
-        if self.vmalloc is not None:
-            extra += self.vmalloc.meminfo_pairs()
-        return meminfo_lines((("MemTotal", b.managed_pages() * 4), ("MemFree", free * 4),
-                              ("MemAvailable", available * 4)) + tuple(extra))
-
     def summary(self):
         m = self.memmap
         return "kernel_py: %d MiB RAM in %d ranges, %d KiB usable, accel=%s, cmdline=%r" % (
@@ -211,8 +170,3 @@ class Kernel:
         return "mm: mem_map %d KiB at 0x%x, managed pages %s, cr3=0x%x%s" % (
             self.mem_map.size >> 10, self.mem_map.base, zones, self.init_mm.pgd,
             " gbpages" if self.init_mm.gbpages else "")
-
-
-def meminfo_lines(pairs):
-    """Linux's layout: the name and colon padded to 16 columns, kB right-aligned in 8."""
-    return "\n".join("%-16s%8d kB" % (name + ":", kb) for name, kb in pairs)

@@ -1,19 +1,16 @@
 # Physical memory on the console: /proc/buddyinfo, /proc/zoneinfo,
-# /proc/vmstat, extfrag_index, the page-table dumps, and the alloc_pages /
-# free_pages / pfdemo commands. /proc/meminfo comes from Kernel.meminfo.
+# /proc/vmstat (mm/vmstat.py's table), extfrag_index, the page-table dumps,
+# and the alloc_pages / free_pages / pfdemo commands.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.mm import gfp as G
+from kernel_py.mm import vmstat
 from kernel_py.demo import pfdemo
 from kernel_py.arch.x86 import ptdump
 from kernel_py.mm.page.zone import NR_ORDERS, ZONE_NAMES
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
-
-# fn(kernel) -> [(name, value)]: other subsystems append their /proc/vmstat lines.
-VMSTAT_SOURCES = []
-
 
 def populated(k):
     return [z for z in k.zones if z.present_pages]
@@ -58,21 +55,9 @@ def proc_zoneinfo(k):
     return "\n".join(out)
 
 
-def vmstat_pairs(k):
-    b = k.buddy
-    pairs = [("nr_free_pages", b.nr_free_pages())]
-    for i in range(len(ZONE_NAMES)):
-        pairs.append(("pgalloc_" + ZONE_NAMES[i].lower(), b.pgalloc[i]))
-    pairs.append(("pgfree", b.pgfree))
-    pairs.append(("allocstall_normal", b.allocstall))
-    for source in VMSTAT_SOURCES:
-        pairs.extend(source(k))
-    return pairs
-
-
 @pseudo_file("/proc/vmstat")
 def proc_vmstat(k):
-    return "\n".join("%s %d" % p for p in vmstat_pairs(k))
+    return vmstat.vmstat_show(k)
 
 
 def fragmentation_index(nr_free, order):

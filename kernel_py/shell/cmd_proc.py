@@ -6,15 +6,14 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END, USER_START
-from kernel_py.mm.vm import fault as fault_mod
 from kernel_py.demo import umalloc
+from kernel_py.mm import vmstat
 from kernel_py.mm.vm.mmap import page_align
 from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, SHM_SWAPPED,
     VM_SHARED, MappedFile, parse_prot,
 )
 from kernel_py.kernel.proc import STATE_NAMES
-from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
 from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
@@ -24,9 +23,6 @@ from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_
 MAX_TOUCH = 1 << 40
 MAX_READ = 4096
 MAX_FILL = 1 << 32
-
-VMSTAT_SOURCES.append(fault_mod.vmstat_pairs)
-
 
 def procs(k):
     p = getattr(k, "procs", None)
@@ -591,14 +587,10 @@ def cmd_top(k, args):
     unit, shift = top_args(args)
     ps = procs(k)
     tasks = [ps.tasks[p] for p in ps.pids()]
-    mi = {}
-    for line in k.meminfo().split("\n"):
-        name, _, rest = line.partition(":")
-        mi[name] = int(rest.split()[0])
+    mi = dict(vmstat.meminfo_pairs(k))
     total = mi["MemTotal"]
     free = mi["MemFree"]
-    slab = getattr(k, "slab", None)
-    sreclaim = slab.slab_pages()[0] * 4 if slab is not None else 0
+    sreclaim = vmstat.counter(k, "nr_slab_reclaimable") * 4
     bc = mi.get("Buffers", 0) + mi.get("Cached", 0) + sreclaim
     used = total - free - bc
     if used < 0:

@@ -9,7 +9,6 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.lib import csum
 from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from kernel_py.mm.reclaim.vmscan import MAX_SWAPPINESS
-from kernel_py.shell import cmd_mm
 from kernel_py.shell.registry import command, pid_file, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK
 
@@ -169,19 +168,6 @@ def write_oom_score_adj(k, pid, text):
 @pid_file("oom_score_adj", write_oom_score_adj)
 def proc_oom_score_adj(k, pid):
     return "%d" % task(k, pid).oom_score_adj
-
-
-# -- /proc/vmstat
-def vmstat_source(k):
-    out = []
-    for name in ("anon", "swap", "swapcache", "vmscan", "oom"):
-        obj = getattr(k, name, None)
-        if obj is not None:
-            out.extend(obj.vmstat_pairs())
-    return out
-
-
-cmd_mm.VMSTAT_SOURCES.append(vmstat_source)
 
 
 # -- pattern / memsum

@@ -1,5 +1,6 @@
 # Generic /proc files. Subsystems register their own files beside their code.
 
+from kernel_py.mm import vmstat
 from kernel_py.shell.registry import pseudo_file
 
 
@@ -15,4 +16,4 @@ def proc_version(k):
 
 @pseudo_file("/proc/meminfo")
 def proc_meminfo(k):
-    return k.meminfo()
+    return vmstat.meminfo_show(k)

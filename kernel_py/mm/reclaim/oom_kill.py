@@ -196,6 +196,3 @@ class OomKiller:
             pr("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s" % (
                 t.pid, 0, t.pid, mm.total_vm(), mm.rss(), mm.nr_pgtables * 4096,
                 mm.swapents, t.oom_score_adj, t.name))
-
-    def vmstat_pairs(self):
-        return [("oom_kill", self.oom_kill)]

@@ -503,12 +503,6 @@ class Vmscan:
                 if mm.pgd is None:
                     return
 
-    def vmstat_pairs(self):
-        return [("pgscan_kswapd", self.pgscan_kswapd), ("pgscan_direct", self.pgscan_direct),
-                ("pgsteal_kswapd", self.pgsteal_kswapd), ("pgsteal_direct", self.pgsteal_direct),
-                ("pgscan_anon", self.pgscan_anon), ("pgsteal_anon", self.pgsteal_anon),
-                ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
-
 
 def shmem_swapin(k, shm, off, v):
     """Read the swapped page at index off of a shared anonymous object

@@ -473,18 +473,5 @@ class FaultHandler:
         return True
 
 
-def vmstat_pairs(k):
-    """/proc/vmstat lines of the fault path (Linux names where Linux has them)."""
-    fh = getattr(k, "fault", None)
-    if fh is None:
-        return []
-    s = fh.stats
-    return [("pgfault", s.pgfault), ("pgmajfault", s.pgmajfault),
-            ("pgcowfault", s.cow), ("pgcowreuse", s.reuse),
-            ("pgzeropage", s.zero), ("pganonfault", s.anon),
-            ("pgshmemfault", s.shmem), ("pgfilefault", s.file), ("pgspurious", s.spurious),
-            ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
-
-
 __all__ = ["FaultHandler", "FaultStats", "SegvError", "SegvInfo", "segv_report",
-           "vmstat_pairs", "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]
+           "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]
