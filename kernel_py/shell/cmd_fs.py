@@ -165,7 +165,7 @@ def cmd_rmdir(k, args):
 
 def elapsed(k, t0):
     """(seconds, milliseconds) since rdtsc value t0, or None without a clock."""
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     if clock is None or not clock.hz:
         return None
     us = clock.us(k.hw.rdtsc() - t0)
@@ -383,10 +383,10 @@ def cmd_vmstat(k, args):
     total, free, buffers, cached, avail, stotal, sfree = mem_numbers(k)
     bi = bo = 0
     blk = k.blk
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     secs = 1
     if blk is not None:
-        if clock is not None and clock.hz and getattr(blk, "t0", None) is not None:
+        if clock is not None and clock.hz and blk.t0 is not None:
             secs = max(1, (k.hw.rdtsc() - blk.t0) // clock.hz)
         bi = vmstat.counter(k, "pgpgin") // secs
         bo = vmstat.counter(k, "pgpgout") // secs

@@ -215,7 +215,7 @@ def debug_mem_map(k):
     lines = ["base 0x%x" % mm.base, "nr_pfns %d" % mm.nr_pfns, "record_size 16"]
     for s in k.slab.all_caches():
         lines.append("cache %d %s %s" % (s.id, s.backend, s.name))
-    pcp = getattr(k, "pcp", None)
+    pcp = k.pcp
     if pcp is not None:
         lines.append("pcp " + " ".join("%x" % (pa >> 12) for pa in pcp.list))
     return "\n".join(lines)

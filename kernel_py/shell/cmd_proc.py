@@ -25,7 +25,7 @@ MAX_READ = 4096
 MAX_FILL = 1 << 32
 
 def procs(k):
-    p = getattr(k, "procs", None)
+    p = k.procs
     if p is None:
         raise KernelError("ENOSYS", "no process table (boot failed?)")
     return p
@@ -517,7 +517,7 @@ def write_legacy(k, text):
 
 @pseudo_file("/proc/sys/vm/legacy_va_layout", write_legacy)
 def proc_legacy_va_layout(k):
-    return "1" if getattr(k, "legacy_va_layout", False) else "0"
+    return "1" if k.legacy_va_layout else "0"
 
 
 # -- top ------------------------------------------------------------------------
@@ -531,7 +531,7 @@ def tenths(num_, den):
 
 
 def uptime_text(k):
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     secs = 0
     if clock is not None:
         secs = clock.rdtsc() // max(1, clock.hz)

@@ -16,7 +16,7 @@ SIZE_SUFFIX = {"K": 10, "M": 20, "G": 30}
 
 
 def swap_sys(k):
-    s = getattr(k, "swap", None)
+    s = k.swap
     if s is None:
         raise KernelError("ENOSYS", "no swap support (boot failed?)")
     return s
@@ -97,7 +97,7 @@ def parse_int(text, lo, hi, what):
 
 
 def vmscan(k):
-    v = getattr(k, "vmscan", None)
+    v = k.vmscan
     if v is None:
         raise KernelError("ENOSYS", "no reclaim (boot failed?)")
     return v

@@ -123,13 +123,11 @@ class Shell:
 
     def idle(self):
         """Between commands: the kernel's background work (kswapd)."""
-        bg = getattr(self.kernel, "background", None)
-        if bg is not None:
-            try:
-                bg()
-            except Exception as exc:  # noqa: BLE001
-                self.kernel.note_exception(exc)
-                self.kernel.printk("kswapd: %s: %s" % (type(exc).__name__, exc))
+        try:
+            self.kernel.background()
+        except Exception as exc:  # noqa: BLE001
+            self.kernel.note_exception(exc)
+            self.kernel.printk("kswapd: %s: %s" % (type(exc).__name__, exc))
 
     def run_one(self, text):
         words = split_words(text)

@@ -85,7 +85,7 @@ class MmStruct:
         self.legacy_va_layout = False
         self.rid = 0
         self.rkey = 0                # rmap key base: rid << 36 (mm/reclaim/rmap.py)
-        anon = getattr(k, "anon", None)
+        anon = k.anon
         if anon is not None:
             anon.register(self)
 
