@@ -11,6 +11,11 @@ from kernel_py.mm import vmstat
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
+try:
+    from hashlib import sha256
+except ImportError:             # MicroPython built without hashlib: the pure-Python one
+    from kernel_py.lib.sha256 import sha256
+
 MAX_DD_BS = 1 << 20
 
 
@@ -254,10 +259,6 @@ def cmd_fincore(k, args):
 def cmd_sha256sum(k, args):
     if not args:
         raise KernelError("EINVAL", "usage: sha256sum FILE...")
-    try:
-        from hashlib import sha256
-    except ImportError:
-        from kernel_py.lib.sha256 import sha256
     out = []
     for p in args:
         h = sha256()

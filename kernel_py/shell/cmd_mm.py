@@ -6,6 +6,8 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.mm import gfp as G
 from kernel_py.mm import vmstat
+from kernel_py.mm.debug import debug_vm
+from kernel_py.mm.page.extfrag import unusable_free_index
 from kernel_py.demo import pfdemo
 from kernel_py.arch.x86 import ptdump
 from kernel_py.mm.page.zone import NR_ORDERS, ZONE_NAMES
@@ -25,7 +27,6 @@ def proc_buddyinfo(k):
 @pseudo_file("/sys/kernel/debug/extfrag/unusable_index")
 def debug_unusable_index(k):
     """Linux's format: one line per zone, the index of each order to three places."""
-    from kernel_py.mm.page.extfrag import unusable_free_index
     out = []
     for z in populated(k):
         nr = z.nr_free()
@@ -195,7 +196,6 @@ def cmd_pfdemo(k, args):
 
 @command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters, the page tables and the swap maps")
 def cmd_check(k, args):
-    from kernel_py.mm.debug import debug_vm
     if args:
         raise KernelError("EINVAL", "usage: check")
     census, bad = debug_vm.check(k)

@@ -6,6 +6,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
+from kernel_py.shell.cmd_fs import write_text
 
 PROMPT = "kpy# "
 MAX_LINE = 4096
@@ -148,8 +149,7 @@ class Shell:
             return output
         k = self.kernel
         if target not in registry.FILES and k.vfs is not None and k.vfs.owns(target):
-            from kernel_py.shell.cmd_fs import write_text    # a file on a mounted FS
-            write_text(k, target, output or "", append)
+            write_text(k, target, output or "", append)       # a file on a mounted FS
             return ""
         write = resolve(target)[1]
         if write is None:
