@@ -9,4 +9,4 @@ import kernel_py.shell.cmd_bench  # noqa: F401
 import kernel_py.shell.cmd_fs  # noqa: F401
 import kernel_py.shell.cmd_swap  # noqa: F401
 import kernel_py.shell.cmd_pagedebug  # noqa: F401
-import kernel_py.shell.cmd_proc  # noqa: F401 - last: `write`/`fill`/`free PID ...` extend the file commands
+import kernel_py.shell.cmd_proc  # noqa: F401

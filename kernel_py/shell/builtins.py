@@ -9,13 +9,13 @@ from kernel_py.shell.shell import resolve
 @command("help", "help [command]", "list commands, or show one command's usage")
 def cmd_help(k, args):
     if args:
-        entry = registry.COMMANDS.get(args[0])
+        entry = registry.help_entry(args[0])
         if entry is None:
             raise KernelError("ENOENT", "no command %r" % args[0])
-        return "usage: %s\n  %s" % (entry[1] or args[0], entry[2])
+        return "usage: %s\n  %s" % (entry[0] or args[0], entry[1])
     lines = []
-    for name in sorted(registry.COMMANDS):
-        lines.append("%-14s %s" % (name, registry.COMMANDS[name][2]))
+    for name in registry.names():
+        lines.append("%-14s %s" % (name, registry.help_entry(name)[1]))
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from kernel_py.mm.vm.vma import (
 )
 from kernel_py.kernel.proc import STATE_NAMES
 from kernel_py.shell import registry
-from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.shell.registry import command, pid_file, pid_variant, pseudo_file
 from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
 from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
@@ -51,7 +51,7 @@ def num(word, what):
 
 
 def usage(k, name):
-    return KernelError("EINVAL", "usage: " + MY_USAGE.get(name, registry.COMMANDS[name][1]))
+    return KernelError("EINVAL", "usage: " + registry.usage_of(name))
 
 
 def user_range(addr, length):
@@ -59,31 +59,6 @@ def user_range(addr, length):
         raise KernelError("EINVAL", "length must be positive")
     if addr < USER_START or addr + length > USER_END:
         raise KernelError("EFAULT", "0x%x-0x%x is outside user space" % (addr, addr + length))
-
-
-def pid_command(name, use, summary):
-    """Register a command that acts on a pid; when another module already
-    has a command of that name (the file system's `write FILE`, procps'
-    `free`), both stay: a first argument that is a pid selects this one.
-    (shell/all.py imports this module last.)"""
-    def register(fn):
-        prev = registry.COMMANDS.get(name)
-        if prev is None:
-            registry.COMMANDS[name] = (fn, use, summary)
-            return fn
-        other = prev[0]
-
-        def either(k, args):
-            if len(args) >= 2 and args[0].isdigit():
-                return fn(k, args)
-            return other(k, args)
-        registry.COMMANDS[name] = (either, prev[1] + " | " + use, prev[2] + "; " + summary)
-        MY_USAGE[name] = use
-        return fn
-    return register
-
-
-MY_USAGE = {}
 
 
 # -- processes --------------------------------------------------------------
@@ -267,7 +242,7 @@ def cmd_malloc(k, args):
     return "0x%x" % umalloc.malloc(k, task_of(k, args[0]), num(args[1], "size"))
 
 
-@pid_command("free", "free PID ADDR", "C-library free in the process")
+@pid_variant("free", "free PID ADDR", "C-library free in the process")
 def cmd_free(k, args):
     if len(args) != 2:
         raise usage(k, "free")
@@ -338,7 +313,7 @@ def parse_data(word):
     return word.encode()
 
 
-@pid_command("write", "write PID ADDR HEXBYTES|STRING", "store bytes (hex digits) or a string in the process's memory")
+@pid_variant("write", "write PID ADDR HEXBYTES|STRING", "store bytes (hex digits) or a string in the process's memory")
 def cmd_write(k, args):
     if len(args) != 3:
         raise usage(k, "write")
@@ -350,7 +325,7 @@ def cmd_write(k, args):
     return ""
 
 
-@pid_command("fill", "fill PID ADDR LENGTH BYTE", "memset the process's memory")
+@pid_variant("fill", "fill PID ADDR LENGTH BYTE", "memset the process's memory")
 def cmd_fill(k, args):
     if len(args) != 4:
         raise usage(k, "fill")

@@ -158,7 +158,7 @@ class Shell:
         return ""
 
     def dispatch(self, words):
-        entry = registry.COMMANDS.get(words[0])
+        entry = registry.lookup(words[0], words[1:])
         if entry is None:
             raise KernelError("ENOENT", "unknown command %r (try help)" % words[0])
         k = self.kernel
