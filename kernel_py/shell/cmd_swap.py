@@ -1,15 +1,13 @@
-# Swap, reclaim and the OOM killer on the console: mkswap, swapon, swapoff,
-# /proc/swaps, vm.swappiness, /proc/<pid>/oom_score and oom_score_adj,
-# proactive reclaim (cgroup v2's memory.reclaim at the root), the /proc/vmstat
-# lines of swap, the anon LRU, vmscan and the OOM killer; and two test
-# helpers: `pattern` writes a known pattern over a process's memory (a
-# stamp and a fill byte per page), `memsum` checksums it (lib/csum.py).
+# Swap and reclaim on the console: mkswap, swapon, swapoff, /proc/swaps,
+# vm.swappiness, proactive reclaim (cgroup v2's memory.reclaim at the
+# root); and two test helpers: `pattern` writes a known pattern over a
+# process's memory (a stamp and a fill byte per page), `memsum` checksums
+# it (lib/csum.py). The OOM killer's /proc/<pid>/ files are in proc_pid.py.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.lib import csum
-from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from kernel_py.mm.reclaim.vmscan import MAX_SWAPPINESS
-from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK
 
 SIZE_SUFFIX = {"K": 10, "M": 20, "G": 30}
@@ -145,29 +143,6 @@ def write_memory_reclaim(k, text):
 @pseudo_file("/sys/fs/cgroup/memory.reclaim", write=write_memory_reclaim)
 def sys_memory_reclaim(k):
     return ""
-
-
-# -- /proc/<pid>/oom_score, oom_score_adj
-def task(k, pid):
-    t = k.procs.tasks.get(pid)
-    if t is None:
-        raise KernelError("ENOENT", "/proc/%d" % pid)
-    return t
-
-
-@pid_file("oom_score")
-def proc_oom_score(k, pid):
-    return "%d" % k.oom.score(task(k, pid))
-
-
-def write_oom_score_adj(k, pid, text):
-    t = task(k, pid)
-    t.oom_score_adj = parse_int(text, OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX, "oom_score_adj")
-
-
-@pid_file("oom_score_adj", write_oom_score_adj)
-def proc_oom_score_adj(k, pid):
-    return "%d" % task(k, pid).oom_score_adj
 
 
 # -- pattern / memsum

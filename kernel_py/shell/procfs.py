@@ -1,4 +1,6 @@
-# Generic /proc files. Subsystems register their own files beside their code.
+# Generic /proc files: cmdline, version, meminfo (from mm/vmstat.py's
+# counters). The subsystems' own files are in the cmd_* modules, the
+# per-process ones in proc_pid.py.
 
 from kernel_py.mm import vmstat
 from kernel_py.shell.registry import pseudo_file

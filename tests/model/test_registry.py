@@ -17,7 +17,7 @@ import kernel_py.shell.all  # noqa: F401
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 MODULES = ["builtins", "procfs", "cmd_mm", "cmd_slab", "cmd_kmemleak", "cmd_bench", "cmd_fs",
-           "cmd_swap", "cmd_pagedebug", "cmd_proc"]
+           "cmd_swap", "cmd_pagedebug", "cmd_proc", "proc_pid", "cmd_top"]
 
 # argument lists that tell the meanings of a command apart
 ARGS = ([], ["-m"], ["/mnt/f", "text"], ["2", "0x400000"], ["2", "0x400000", "4K", "7"],
