@@ -51,7 +51,7 @@ def page_faults(k, n):
         ticks = hw.rdtsc() - t0
     finally:
         hw.write_cr3(old_cr3)
-        hw.set_fault_handler(getattr(k, "fault_handler", None))
+        hw.set_fault_handler(k.fault_handler)
         teardown(k, root, frames)
     if len(frames) != n:
         raise KernelError("EIO", "bench: %d faults for %d pages" % (len(frames), n))

@@ -26,7 +26,7 @@ class Demo:
 
 def restore(k):
     """Back to init_mm's tables; free the previous demo's frames."""
-    d = getattr(k, "pfdemo", None)
+    d = k.pfdemo
     if d is None:
         return
     hw = k.hw
@@ -66,7 +66,7 @@ def run(k):
         hw.vwrite64(DEMO_VA, MAGIC)
         value = hw.vread64(DEMO_VA)
     finally:
-        hw.set_fault_handler(getattr(k, "fault_handler", None))
+        hw.set_fault_handler(k.fault_handler)
     if value != MAGIC or d.pa is None or hw.read64(d.pa) != MAGIC:
         raise KernelError("EIO", "pfdemo: the page does not hold what was written")
     return "cr3=0x%x va=0x%x pa=0x%x faults=%d" % (root, DEMO_VA, d.pa, d.faults)

@@ -247,7 +247,7 @@ class FatFs:
         return nbytes >> (2 if self.fat32 else 1)
 
     def _slab_init(self):
-        slab = getattr(self.k, "slab", None)
+        slab = self.k.slab
         if slab is None:
             return
         from kernel_py.mm.slab.common import SLAB_RECLAIM_ACCOUNT

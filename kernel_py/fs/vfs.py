@@ -220,7 +220,7 @@ def reclaim_hook(cache):
 def init(k):
     """Boot: the page cache, the VFS, and /mnt from sda when it holds FAT.
     Reads one or two sectors; never scans the disk."""
-    blk = getattr(k, "blk", None)
+    blk = k.blk
     cache = PageCache(k.hw, k.mem_map, k.buddy, blk)
     k.pagecache = cache
     k.vfs = Vfs(k)

@@ -1,5 +1,11 @@
 # The kernel object: owns the machine (hw), boots the subsystems in order and
 # holds them, so the console and tests reach everything from one place.
+#
+# Every member is declared in __init__, grouped by layer as Linux's struct
+# declarations are: what it is and which file owns it. A member is None
+# while its subsystem is switched off or not booted yet; boot() fills them
+# in one order, and nothing adds a member afterwards (tests/model/
+# test_kernel_members.py checks that over a console workload).
 
 from kernel_py.arch.x86.entry import run_task
 from kernel_py.arch.x86.time import Tick
@@ -15,15 +21,29 @@ from kernel_py.lib import cmdline
 from kernel_py.lib.random import Random
 from kernel_py.arch.x86 import tsc
 from kernel_py.arch.x86.layout import BOOT_IDENTITY_SIZE
-from kernel_py.mm.page import buddy as buddy_mod
-from kernel_py.mm.vm import init_mm as init_mm_mod
-from kernel_py.mm.page import mem_map as page
-from kernel_py.mm.slab import common as slab_common
-from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
-from kernel_py.mm.page.memblock import Memblock
 from kernel_py.arch.x86.e820 import MemoryMap
 from kernel_py.arch.x86.pgtable import PgTable
-from kernel_py.mm.page.zone import totalreserve_pages
+from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
+from kernel_py.mm.page import buddy as buddy_mod
+from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.page.memblock import Memblock
+from kernel_py.mm.page.pcp import PerCpuPages
+from kernel_py.mm.vm import init_mm as init_mm_mod
+from kernel_py.mm.vm.fault import FaultHandler
+from kernel_py.mm.vm.vmalloc import vmalloc_init
+from kernel_py.mm.slab.common import kmem_cache_init
+from kernel_py.mm.reclaim.rmap import AnonLru
+from kernel_py.mm.reclaim.swapfile import SwapSystem
+from kernel_py.mm.reclaim.swap_state import SwapCache
+from kernel_py.mm.reclaim.vmscan import Vmscan
+from kernel_py.mm.reclaim.oom_kill import OomKiller
+from kernel_py.mm.debug.debug_pagealloc import page_debug_init
+from kernel_py.mm.debug.fault_inject import FaultInjection
+from kernel_py.mm.debug.kmemleak import kmemleak_init
+from kernel_py.mm.debug.debug_anchor import DebugAnchor
+from kernel_py.block import blkdev
+from kernel_py.fs import vfs
+from kernel_py.kernel.proc import ProcTable
 
 BOOT_TABLE_GFP = GFP_DMA32 | __GFP_ZERO
 TABLE_GFP = GFP_KERNEL | __GFP_ZERO
@@ -33,41 +53,77 @@ LOG_LINES = 1000
 
 class Kernel:
     def __init__(self, hw, console=print):
-        self.hw = hw
-        self.log_out = console      # where printk's lines go (the serial console)
-        self.params = cmdline.parse(hw.cmdline())
-        self.log = []
-        self.last_exception = None
-        self.memmap = None
-        self.memblock = None
-        self.mem_map = None
-        self.buddy = None
-        self.zones = []
-        self.pgtable = None
-        self.init_mm = None
-        self.slab = None            # kmem caches (mm/slab/common.py)
-        self.kmalloc = None
-        self.vmalloc = None
-        self.blk = None             # block devices (block/blkdev.py)
-        self.pagecache = None       # the page cache (mm/filemap/filemap.py)
-        self.vfs = None             # mounts (fs/vfs.py)
-        self.comm = "swapper"       # the running console command (page_owner's site)
-        self.page_debug = None      # page_owner / debug_pagealloc (mm/debug/debug_pagealloc.py)
-        self.fault_inject = None    # failslab / fail_page_alloc (mm/debug/fault_inject.py)
-        self.kmemleak = None        # allocation tracking, kmemleak=on (mm/debug/kmemleak.py)
-        self.command = None         # (name, handler name) of the console command running
-        self.console_handles = {}   # addresses the console handed out (shell/handles.py)
-        # programs (kernel/, arch/x86/entry.py, drivers/)
-        self.sched = None           # the run queue and wait queues (kernel/sched.py)
-        self.tick = None            # the periodic timer, on while tasks need it (arch/x86/time.py)
-        self.syscalls = None        # the system call table (kernel/syscalls.py)
-        self.futex = None           # futex wait queues (kernel/futex.py)
-        self.time = None            # the wall clock (kernel/time.py)
-        self.loadavg = None         # the load average (kernel/loadavg.py)
-        self.random = None          # getrandom, AT_RANDOM, /dev/urandom (lib/random.py)
-        self.serial = None          # the UART (drivers/serial.py)
-        self.tty = None             # the console terminal (drivers/tty.py)
-        self.console = None         # the kpy# monitor (shell/console.py), made by main.start
+        # -- the machine and the kernel's own records (this file)
+        self.hw = hw                    # the machine: the guest's `hw` module, or sim/machine.py
+        self.log_out = console          # where printk writes (the serial console)
+        self.params = cmdline.parse(hw.cmdline())  # the command line, name -> value (lib/cmdline.py)
+        self.log = []                   # printk's last LOG_LINES lines (dmesg)
+        self.last_exception = None      # the last exception a console command raised
+        self.memmap = None              # the firmware memory map (arch/x86/e820.py)
+        self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)
+
+        # -- physical memory (mm/page/)
+        self.memblock = None            # the boot allocator, retired once mem_map exists (memblock.py)
+        self.mem_map = None             # one 16-byte record per frame, kept in frames (mem_map.py)
+        self.buddy = None               # the zones' free lists, watermarks, GFP (buddy.py)
+        self.zones = []                 # buddy.zones: DMA, DMA32, Normal (zone.py)
+        self.pcp = None                 # the per-cpu list of user frames (pcp.py)
+        self.zero_page = None           # pa of the shared zero page (allocated by mm/vm/fault.py)
+
+        # -- the kernel's address space (arch/x86/pgtable.py, mm/vm/)
+        self.pgtable = None             # page-table writer over alloc_table/free_table (pgtable.py)
+        self.table_gfp = BOOT_TABLE_GFP  # GFP of page-table frames: DMA32 until the takeover
+        self.init_mm = None             # the kernel's tables, loaded in CR3 (init_mm.py)
+        self.vmalloc = None             # the vmalloc area allocator (vmalloc.py)
+
+        # -- object allocators (mm/slab/)
+        self.slab = None                # the kmem caches and their backend (common.py)
+        self.kmalloc = None             # kmalloc's size classes (kmalloc.py)
+
+        # -- processes and faults
+        self.procs = None               # the process table, init = pid 1 (kernel/proc.py)
+        self.fault = None               # the #PF handler's state and counters (mm/vm/fault.py)
+        self.fault_handler = None       # fault.handler: the callable hw runs on a #PF
+        self.anon = None                # the anon LRU and reverse map (mm/reclaim/rmap.py)
+        self.legacy_va_layout = False   # /proc/sys/vm/legacy_va_layout (shell/cmd_proc.py)
+
+        # -- reclaim and swap (mm/reclaim/)
+        self.swap = None                # swap areas, swapon/swapoff (swapfile.py)
+        self.swapcache = None           # the swap cache (swap_state.py)
+        self.vmscan = None              # direct reclaim and kswapd (vmscan.py)
+        self.oom = None                 # the OOM killer (oom_kill.py)
+
+        # -- block devices and files
+        self.blk = None                 # the block layer and its disks (block/blkdev.py)
+        self.pagecache = None           # the page cache and file LRU (mm/filemap/filemap.py)
+        self.vfs = None                 # mounts, /mnt (fs/vfs.py)
+
+        # -- debugging (mm/debug/): None when switched off
+        self.page_debug = None          # page_owner / debug_pagealloc (debug_pagealloc.py)
+        self.fault_inject = None        # failslab / fail_page_alloc (fault_inject.py)
+        self.kmemleak = None            # leak detector, kmemleak=on or slub_debug=U (kmemleak.py)
+        self.debug_anchor = None        # mem_map's address for host tools over QMP (debug_anchor.py)
+
+        # -- programs (kernel/, arch/x86/entry.py, drivers/)
+        self.sched = None               # the run queue, sleeps, the idle loop's scheduler (kernel/sched.py)
+        self.tick = None                # the periodic timer, on while tasks need it (arch/x86/time.py)
+        self.syscalls = None            # the system call table (kernel/syscalls.py)
+        self.futex = None               # futex wait queues (kernel/futex.py)
+        self.time = None                # the wall clock, from the RTC at boot (kernel/time.py)
+        self.loadavg = None             # the load average (kernel/loadavg.py)
+        self.random = None              # getrandom, AT_RANDOM, /dev/urandom (lib/random.py)
+        self.serial = None              # the UART (drivers/serial.py)
+        self.tty = None                 # the console terminal (drivers/tty.py)
+        self.console = None             # the kpy# monitor (shell/console.py), made by main.start
+
+        # -- demos (demo/)
+        self.pfdemo = None              # pfdemo's table while it is in CR3 (demo/pfdemo.py)
+
+        # -- what the console is running and holds (shell/)
+        self.comm = "swapper"           # current->comm: the running command (page_owner, fault_inject)
+        self.command = None             # (name, handler name) of that command (kmemleak's site)
+        self.console_handles = {}       # address -> (size, kind) handed out (shell/handles.py)
+        self.kmemleak_test_lists = []   # list heads kmemleak-test built (shell/cmd_kmemleak.py)
 
     def printk(self, msg):
         self.log.append(msg)
@@ -79,8 +135,7 @@ class Kernel:
         self.last_exception = exc
 
     def pids(self):
-        procs = getattr(self, "procs", None)
-        return procs.pids() if procs is not None else []
+        return self.procs.pids() if self.procs is not None else []
 
     def boot(self):
         hw = self.hw
@@ -96,14 +151,14 @@ class Kernel:
         self.printk(self.mm_summary())
         self.block_init()
         self.reclaim_init()
-        from kernel_py.mm.debug.debug_anchor import DebugAnchor
         self.debug_anchor = DebugAnchor(self)     # for host tools over QMP alone
         self.debug_anchor.publish()
 
     def mm_init(self):
         """memblock -> mem_map -> zones and buddy -> the kernel's page tables.
         Boot-time metadata stays below BOOT_IDENTITY_SIZE, which every boot
-        table maps; so do the takeover tables (GFP_DMA32)."""
+        table maps; so do the takeover tables (GFP_DMA32). Then page_owner
+        and debug_pagealloc when asked for (k.page_debug)."""
         hw, m = self.hw, self.memmap
         self.memblock = Memblock(m.usable)
         self.mem_map = page.alloc_mem_map(hw, self.memblock, m.max_pfn(), BOOT_IDENTITY_SIZE)
@@ -114,36 +169,42 @@ class Kernel:
         self.table_gfp = BOOT_TABLE_GFP
         self.init_mm = init_mm_mod.takeover(hw, self.pgtable, m.ram, self.params, self.buddy)
         self.table_gfp = TABLE_GFP
-        from kernel_py.mm.debug.debug_pagealloc import page_debug_init
-        page_debug_init(self)
+        self.page_debug = page_debug_init(self)
 
     def slab_init(self):
-        """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
-        from kernel_py.mm.slab.common import kmem_cache_init
-        from kernel_py.mm.debug.fault_inject import FaultInjection
+        """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc; fault
+        injection's attributes over both allocators (k.fault_inject)."""
         self.slab, self.kmalloc = kmem_cache_init(self)
         self.fault_inject = FaultInjection(self)
 
     def vmalloc_init(self):
         """The vmalloc area allocator over init_mm's tables: k.vmalloc."""
-        from kernel_py.mm.vm.vmalloc import vmalloc_init
         self.vmalloc = vmalloc_init(self)
 
     def kmemleak_init(self):
         """kmemleak=on: track every slab/kmalloc/vmalloc allocation from
         here on (k.kmemleak); off, nothing on those paths changes."""
-        from kernel_py.mm.debug.kmemleak import kmemleak_init
         self.kmemleak = kmemleak_init(self)
 
     def proc_init(self):
-        """The process table with init (pid 1), the zero page and the #PF
-        handler: k.procs, k.fault, k.fault_handler."""
-        from kernel_py.kernel.proc import proc_init
-        proc_init(self)
+        """The anon LRU (k.anon), swap areas (k.swap, empty until swapon)
+        and the swap cache; the process table (k.procs); the per-cpu page
+        list (k.pcp), the zero page and the #PF handler (k.fault); then
+        init, pid 1."""
+        self.anon = AnonLru(self)
+        self.swap = SwapSystem(self)
+        self.swapcache = SwapCache(self)
+        self.procs = ProcTable(self)
+        self.pcp = PerCpuPages(self)
+        self.fault = FaultHandler(self)
+        self.zero_page = self.fault.zero_page
+        self.fault_handler = self.fault.handler
+        self.hw.set_fault_handler(self.fault_handler)
+        self.procs.spawn("init", 0)
 
     def sched_init(self):
         """Programs: the scheduler and the tick, the syscall table, the
-        console terminal, time and random numbers (kernel/sched.py...)."""
+        console terminal, time and random numbers."""
         hw = self.hw
         epoch = rtc.read_time(hw)
         self.random = Random(hw.rdtsc() ^ (epoch << 20))
@@ -158,39 +219,30 @@ class Kernel:
 
     def block_init(self):
         """Disks (k.blk), the page cache (k.pagecache), /mnt (k.vfs)."""
-        from kernel_py.block import blkdev
-        from kernel_py.fs import vfs
-        blkdev.init(self)
+        self.blk = blkdev.init(self)
         vfs.init(self)
 
     def reclaim_init(self):
         """Reclaim and the OOM killer: k.vmscan (buddy.reclaim is its
-        direct reclaim; kswapd runs between console commands), k.oom.
-        Swap areas (k.swap) exist from proc_init; swapon adds one."""
-        from kernel_py.mm.reclaim.oom_kill import OomKiller
-        from kernel_py.mm.reclaim.vmscan import Vmscan
+        direct reclaim; kswapd runs between console commands), k.oom."""
         self.vmscan = Vmscan(self)
         self.oom = OomKiller(self)
         self.buddy.reclaim = self.vmscan.direct_reclaim
 
     def background(self):
-        """Between console commands: the lru_add batch, kswapd, kmemleak's
-        scan thread."""
-        procs = getattr(self, "procs", None)
-        if procs is not None:
-            procs.reap()                # OOM victims that were busy when chosen
-        anon = getattr(self, "anon", None)
-        if anon is not None and anon.pending:
-            anon.drain()
-        vmscan = getattr(self, "vmscan", None)
-        if vmscan is not None:
-            vmscan.kswapd()
-        kml = getattr(self, "kmemleak", None)
-        if kml is not None:
-            kml.scan_thread()
-        anchor = getattr(self, "debug_anchor", None)
-        if anchor is not None:
-            anchor.refresh()
+        """Between console commands: OOM victims that were busy when
+        chosen, the lru_add batch, kswapd, kmemleak's scan thread, the
+        debug anchor."""
+        if self.procs is not None:
+            self.procs.reap()
+        if self.anon is not None and self.anon.pending:
+            self.anon.drain()
+        if self.vmscan is not None:
+            self.vmscan.kswapd()
+        if self.kmemleak is not None:
+            self.kmemleak.scan_thread()
+        if self.debug_anchor is not None:
+            self.debug_anchor.refresh()
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
@@ -198,59 +250,14 @@ class Kernel:
     def free_table(self, pa):
         self.buddy.free_pages(pa, 0)
 
-    def meminfo(self):
-        """/proc/meminfo; each subsystem adds its lines as it lands."""
-        if self.buddy is None:
-            total = self.memmap.total_usable() >> 10
-            return meminfo_lines((("MemTotal", total), ("MemFree", total), ("MemAvailable", total)))
-        b = self.buddy
-        free = b.nr_free_pages()
-        available = max(0, free - totalreserve_pages(self.zones))
-        pc = self.pagecache
-        extra = []
-        swap = getattr(self, "swap", None)
-        stotal, sfree = swap.totals() if swap is not None else (0, 0)
-        if pc is not None:
-            # si_mem_available: the file LRU counts, less what the low watermarks keep
-            file = pc.active.n + pc.inactive.n
-            low = sum(z.low_wmark() for z in self.zones if z.managed_pages)
-            available += file - min(file // 2, low)
-            swapcache = getattr(self, "swapcache", None)
-            pairs = list(pc.meminfo_pairs(stotal, sfree, swapcache.nr if swapcache is not None else 0))
-            anon = getattr(self, "anon", None)
-            if anon is not None:
-                anon.drain()
-                for i in range(len(pairs)):     # Linux's order: anon before file
-                    if pairs[i][0] == "Active(file)":
-                        pairs[i:i] = [("Active(anon)", anon.active.n * 4),
-                                      ("Inactive(anon)", anon.inactive.n * 4)]
-                        break
-                pairs.append(("AnonPages", anon.nr_anon_pages() * 4))
-            pairs.append(("Mapped", pc.nr_mapped() * 4))
-            if anon is not None:
-                pairs.append(("Shmem", anon.nr_shmem() * 4))
-            extra += pairs
-        if self.slab is not None:
-            extra += slab_common.meminfo_pairs(self.slab)
-        if self.vmalloc is not None:
-            extra += self.vmalloc.meminfo_pairs()
-        return meminfo_lines((("MemTotal", b.managed_pages() * 4), ("MemFree", free * 4),
-                              ("MemAvailable", available * 4)) + tuple(extra))
-
     def summary(self):
         m = self.memmap
         return "kernel_py: %d MiB RAM in %d ranges, %d KiB usable, accel=%s, cmdline=%r" % (
             m.total_ram() >> 20, len(m.ram), m.total_usable() >> 10,
             self.hw.accel(), self.hw.cmdline())
 
-
     def mm_summary(self):
         zones = " ".join("%s=%d" % (z.name, z.managed_pages) for z in self.zones if z.present_pages)
         return "mm: mem_map %d KiB at 0x%x, managed pages %s, cr3=0x%x%s" % (
             self.mem_map.size >> 10, self.mem_map.base, zones, self.init_mm.pgd,
             " gbpages" if self.init_mm.gbpages else "")
-
-
-def meminfo_lines(pairs):
-    """Linux's layout: the name and colon padded to 16 columns, kB right-aligned in 8."""
-    return "\n".join("%-16s%8d kB" % (name + ":", kb) for name, kb in pairs)

@@ -11,8 +11,9 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.kernel import signal
 from kernel_py.kernel.exit import do_exit
-from kernel_py.kernel.task import STATE_NAMES, Task  # noqa: F401 - STATE_NAMES for /proc
+from kernel_py.kernel.task import Task
 from kernel_py.mm.vm.mmap import MmStruct
+from kernel_py.mm.vm.fault import segv_report
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
 
 PID_MAX = 32768
@@ -186,7 +187,6 @@ class ProcTable:
     def run_in(self, task, fn, *args):
         """fn(*args) with task's address space loaded; a fault the handler
         refused becomes one SIGSEGV error (the kernel goes on)."""
-        from kernel_py.mm.vm.fault import segv_report
         k = self.k
         old = self.use_mm(task)
         try:
@@ -198,19 +198,3 @@ class ProcTable:
             if task.oom_pending:
                 self.reap()
 
-
-def proc_init(k):
-    """Boot: the process table with init (pid 1) and the #PF handler."""
-    from kernel_py.mm.vm.fault import FaultHandler
-    from kernel_py.mm.reclaim.rmap import AnonLru
-    from kernel_py.mm.reclaim.swapfile import SwapSystem
-    from kernel_py.mm.reclaim.swap_state import SwapCache
-    k.anon = AnonLru(k)
-    k.swap = SwapSystem(k)
-    k.swapcache = SwapCache(k)
-    k.procs = ProcTable(k)
-    k.fault = FaultHandler(k)
-    k.fault_handler = k.fault.handler
-    k.hw.set_fault_handler(k.fault_handler)
-    k.procs.spawn("init", 0)
-    return k.procs

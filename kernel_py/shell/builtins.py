@@ -1,7 +1,7 @@
 # Commands every Linux console has: help, echo, cat, ls, sysctl, dmesg, poweroff.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.shell import registry
+from kernel_py.shell import cmd_fs, registry, repl
 from kernel_py.shell.registry import command
 from kernel_py.shell.shell import resolve
 
@@ -9,13 +9,13 @@ from kernel_py.shell.shell import resolve
 @command("help", "help [command]", "list commands, or show one command's usage")
 def cmd_help(k, args):
     if args:
-        entry = registry.COMMANDS.get(args[0])
+        entry = registry.help_entry(args[0])
         if entry is None:
             raise KernelError("ENOENT", "no command %r" % args[0])
-        return "usage: %s\n  %s" % (entry[1] or args[0], entry[2])
+        return "usage: %s\n  %s" % (entry[0] or args[0], entry[1])
     lines = []
-    for name in sorted(registry.COMMANDS):
-        lines.append("%-14s %s" % (name, registry.COMMANDS[name][2]))
+    for name in registry.names():
+        lines.append("%-14s %s" % (name, registry.help_entry(name)[1]))
     return "\n".join(lines)
 
 
@@ -31,7 +31,6 @@ def cmd_cat(k, args):
     out = []
     for path in args:
         if k.vfs is not None and k.vfs.owns(path):
-            from kernel_py.shell import cmd_fs
             out.append(cmd_fs.cat_file(k, path))
         else:
             out.append(resolve(path)[0](k).rstrip("\n"))
@@ -41,12 +40,10 @@ def cmd_cat(k, args):
 @command("ls", "ls [-l] [DIR]", "list pseudo-files under a directory, or a directory under /mnt")
 def cmd_ls(k, args):
     if k.vfs is not None and args and k.vfs.owns(args[-1]):
-        from kernel_py.shell import cmd_fs
         return cmd_fs.ls(k, args)
     prefix = (args[0] if args else "/").rstrip("/") + "/"
     names = set()
     if k.vfs is not None:
-        from kernel_py.shell import cmd_fs
         names = cmd_fs.mount_names(k, prefix)
     for path in registry.FILES:
         if path.startswith(prefix):
@@ -103,7 +100,6 @@ def cmd_poweroff(k, args):
 def cmd_python(k, args):
     if args:
         raise KernelError("EINVAL", "usage: python (it takes no arguments)")
-    from kernel_py.shell import repl
     repl.run(k)
     return ""
 

@@ -4,6 +4,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell.registry import command
 from kernel_py.bench import platform as bench
+from kernel_py.bench import faults as faultbench
 from kernel_py.bench import slab as slabbench
 
 
@@ -24,7 +25,6 @@ def cmd_bench(k, args):
     if args and args[0] in slabbench.COMMANDS:
         return slabbench.cmd(k, args)
     if args and args[0] == "faults":
-        from kernel_py.bench import faults as faultbench
         return faultbench.cmd(k, args[1:])
     if not args or args[0] not in bench.BENCHES:
         raise KernelError("EINVAL", "usage: bench loop [N] | pf [N]")

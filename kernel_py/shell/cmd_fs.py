@@ -7,9 +7,14 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.fs.vfs import pattern
-from kernel_py.shell import cmd_mm
+from kernel_py.mm import vmstat
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+
+try:
+    from hashlib import sha256
+except ImportError:             # MicroPython built without hashlib: the pure-Python one
+    from kernel_py.lib.sha256 import sha256
 
 MAX_DD_BS = 1 << 20
 
@@ -165,7 +170,7 @@ def cmd_rmdir(k, args):
 
 def elapsed(k, t0):
     """(seconds, milliseconds) since rdtsc value t0, or None without a clock."""
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     if clock is None or not clock.hz:
         return None
     us = clock.us(k.hw.rdtsc() - t0)
@@ -254,10 +259,6 @@ def cmd_fincore(k, args):
 def cmd_sha256sum(k, args):
     if not args:
         raise KernelError("EINVAL", "usage: sha256sum FILE...")
-    try:
-        from hashlib import sha256
-    except ImportError:
-        from kernel_py.lib.sha256 import sha256
     out = []
     for p in args:
         h = sha256()
@@ -334,15 +335,10 @@ def cmd_df(k, args):
 
 # -- memory summaries
 def mem_numbers(k):
-    """KiB: total, free, buffers, cached (incl. SReclaimable), available."""
-    info = {}
-    for line in k.meminfo().split("\n"):
-        name, _, rest = line.partition(":")
-        info[name] = int(rest.split()[0])
-    sreclaimable = 0
-    slab = getattr(k, "slab", None)
-    if slab is not None:
-        sreclaimable = slab.slab_pages()[0] * (PAGE_SIZE >> 10)
+    """KiB: total, free, buffers, cached (incl. SReclaimable), available,
+    swap total, swap free: /proc/meminfo's figures (mm/vmstat.py)."""
+    info = dict(vmstat.meminfo_pairs(k))
+    sreclaimable = vmstat.counter(k, "nr_slab_reclaimable") * (PAGE_SIZE >> 10)
     return (info["MemTotal"], info["MemFree"], info.get("Buffers", 0),
             info.get("Cached", 0) + sreclaimable, info["MemAvailable"],
             info.get("SwapTotal", 0), info.get("SwapFree", 0))
@@ -388,29 +384,20 @@ def cmd_vmstat(k, args):
     total, free, buffers, cached, avail, stotal, sfree = mem_numbers(k)
     bi = bo = 0
     blk = k.blk
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     secs = 1
     if blk is not None:
-        if clock is not None and clock.hz and getattr(blk, "t0", None) is not None:
+        if clock is not None and clock.hz and blk.t0 is not None:
             secs = max(1, (k.hw.rdtsc() - blk.t0) // clock.hz)
-        bi = blk.pgpgin() // secs
-        bo = blk.pgpgout() // secs
+        bi = vmstat.counter(k, "pgpgin") // secs
+        bo = vmstat.counter(k, "pgpgout") // secs
     swpd = stotal - sfree
-    si = so = 0
-    swap = getattr(k, "swap", None)
-    if swap is not None:        # KiB/s since boot, as vmstat's first line
-        si = swap.pswpin * 4 // secs
-        so = swap.pswpout * 4 // secs
+    # KiB/s since boot, as vmstat's first line
+    si = vmstat.counter(k, "pswpin") * 4 // secs
+    so = vmstat.counter(k, "pswpout") * 4 // secs
     line = "%2d %2d %6d %6d %6d %6d %4d %4d %5d %5d %4d %4d %2d %2d %2d %2d %2d" % (
         1, 0, swpd, free, buffers, cached, si, so, bi, bo, 0, 0, 0, 0, 0, 0, 0)
     return "\n".join(VMSTAT_HEAD + (line,))
-
-
-def vmstat_source(k):
-    return k.pagecache.vmstat_pairs() if k.pagecache is not None else []
-
-
-cmd_mm.VMSTAT_SOURCES.append(vmstat_source)
 
 
 # -- block devices

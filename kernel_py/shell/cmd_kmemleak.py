@@ -185,10 +185,7 @@ def put64(k, pa, value):
 
 def test_lists(k):
     """The heads of the lists kmemleak-test built (the module's data)."""
-    lists = getattr(k, "kmemleak_test_lists", None)
-    if lists is None:
-        lists = k.kmemleak_test_lists = []
-    return lists
+    return k.kmemleak_test_lists
 
 
 kmemleak.register_root("kmemleak-test test_list", test_lists)

@@ -1,19 +1,18 @@
 # Physical memory on the console: /proc/buddyinfo, /proc/zoneinfo,
-# /proc/vmstat, extfrag_index, the page-table dumps, and the alloc_pages /
-# free_pages / pfdemo commands. /proc/meminfo comes from Kernel.meminfo.
+# /proc/vmstat (mm/vmstat.py's table), extfrag_index, the page-table dumps,
+# and the alloc_pages / free_pages / pfdemo commands.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.mm import gfp as G
+from kernel_py.mm import vmstat
+from kernel_py.mm.debug import debug_vm
+from kernel_py.mm.page.extfrag import unusable_free_index
 from kernel_py.demo import pfdemo
 from kernel_py.arch.x86 import ptdump
 from kernel_py.mm.page.zone import NR_ORDERS, ZONE_NAMES
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
-
-# fn(kernel) -> [(name, value)]: other subsystems append their /proc/vmstat lines.
-VMSTAT_SOURCES = []
-
 
 def populated(k):
     return [z for z in k.zones if z.present_pages]
@@ -28,7 +27,6 @@ def proc_buddyinfo(k):
 @pseudo_file("/sys/kernel/debug/extfrag/unusable_index")
 def debug_unusable_index(k):
     """Linux's format: one line per zone, the index of each order to three places."""
-    from kernel_py.mm.page.extfrag import unusable_free_index
     out = []
     for z in populated(k):
         nr = z.nr_free()
@@ -58,21 +56,9 @@ def proc_zoneinfo(k):
     return "\n".join(out)
 
 
-def vmstat_pairs(k):
-    b = k.buddy
-    pairs = [("nr_free_pages", b.nr_free_pages())]
-    for i in range(len(ZONE_NAMES)):
-        pairs.append(("pgalloc_" + ZONE_NAMES[i].lower(), b.pgalloc[i]))
-    pairs.append(("pgfree", b.pgfree))
-    pairs.append(("allocstall_normal", b.allocstall))
-    for source in VMSTAT_SOURCES:
-        pairs.extend(source(k))
-    return pairs
-
-
 @pseudo_file("/proc/vmstat")
 def proc_vmstat(k):
-    return "\n".join("%s %d" % p for p in vmstat_pairs(k))
+    return vmstat.vmstat_show(k)
 
 
 def fragmentation_index(nr_free, order):
@@ -210,7 +196,6 @@ def cmd_pfdemo(k, args):
 
 @command("check", "check", "walk mem_map: frames by owner, checked against the buddy, slab, vmalloc, page-cache and anon counters, the page tables and the swap maps")
 def cmd_check(k, args):
-    from kernel_py.mm.debug import debug_vm
     if args:
         raise KernelError("EINVAL", "usage: check")
     census, bad = debug_vm.check(k)
@@ -230,7 +215,7 @@ def debug_mem_map(k):
     lines = ["base 0x%x" % mm.base, "nr_pfns %d" % mm.nr_pfns, "record_size 16"]
     for s in k.slab.all_caches():
         lines.append("cache %d %s %s" % (s.id, s.backend, s.name))
-    pcp = getattr(k, "pcp", None)
+    pcp = k.pcp
     if pcp is not None:
         lines.append("pcp " + " ".join("%x" % (pa >> 12) for pa in pcp.list))
     return "\n".join(lines)

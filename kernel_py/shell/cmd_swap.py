@@ -1,23 +1,20 @@
-# Swap, reclaim and the OOM killer on the console: mkswap, swapon, swapoff,
-# /proc/swaps, vm.swappiness, /proc/<pid>/oom_score and oom_score_adj,
-# proactive reclaim (cgroup v2's memory.reclaim at the root), the /proc/vmstat
-# lines of swap, the anon LRU, vmscan and the OOM killer; and two test
-# helpers: `pattern` writes a known pattern over a process's memory (a
-# stamp and a fill byte per page), `memsum` checksums it (lib/csum.py).
+# Swap and reclaim on the console: mkswap, swapon, swapoff, /proc/swaps,
+# vm.swappiness, proactive reclaim (cgroup v2's memory.reclaim at the
+# root); and two test helpers: `pattern` writes a known pattern over a
+# process's memory (a stamp and a fill byte per page), `memsum` checksums
+# it (lib/csum.py). The OOM killer's /proc/<pid>/ files are in proc_pid.py.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.lib import csum
-from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from kernel_py.mm.reclaim.vmscan import MAX_SWAPPINESS
-from kernel_py.shell import cmd_mm
-from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK
 
 SIZE_SUFFIX = {"K": 10, "M": 20, "G": 30}
 
 
 def swap_sys(k):
-    s = getattr(k, "swap", None)
+    s = k.swap
     if s is None:
         raise KernelError("ENOSYS", "no swap support (boot failed?)")
     return s
@@ -98,7 +95,7 @@ def parse_int(text, lo, hi, what):
 
 
 def vmscan(k):
-    v = getattr(k, "vmscan", None)
+    v = k.vmscan
     if v is None:
         raise KernelError("ENOSYS", "no reclaim (boot failed?)")
     return v
@@ -146,42 +143,6 @@ def write_memory_reclaim(k, text):
 @pseudo_file("/sys/fs/cgroup/memory.reclaim", write=write_memory_reclaim)
 def sys_memory_reclaim(k):
     return ""
-
-
-# -- /proc/<pid>/oom_score, oom_score_adj
-def task(k, pid):
-    t = k.procs.tasks.get(pid)
-    if t is None:
-        raise KernelError("ENOENT", "/proc/%d" % pid)
-    return t
-
-
-@pid_file("oom_score")
-def proc_oom_score(k, pid):
-    return "%d" % k.oom.score(task(k, pid))
-
-
-def write_oom_score_adj(k, pid, text):
-    t = task(k, pid)
-    t.oom_score_adj = parse_int(text, OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX, "oom_score_adj")
-
-
-@pid_file("oom_score_adj", write_oom_score_adj)
-def proc_oom_score_adj(k, pid):
-    return "%d" % task(k, pid).oom_score_adj
-
-
-# -- /proc/vmstat
-def vmstat_source(k):
-    out = []
-    for name in ("anon", "swap", "swapcache", "vmscan", "oom"):
-        obj = getattr(k, name, None)
-        if obj is not None:
-            out.extend(obj.vmstat_pairs())
-    return out
-
-
-cmd_mm.VMSTAT_SOURCES.append(vmstat_source)
 
 
 # -- pattern / memsum

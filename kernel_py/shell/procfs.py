@@ -1,5 +1,8 @@
-# Generic /proc files. Subsystems register their own files beside their code.
+# Generic /proc files: cmdline, version, meminfo (from mm/vmstat.py's
+# counters). The subsystems' own files are in the cmd_* modules, the
+# per-process ones in proc_pid.py.
 
+from kernel_py.mm import vmstat
 from kernel_py.shell.registry import pseudo_file
 
 
@@ -15,4 +18,4 @@ def proc_version(k):
 
 @pseudo_file("/proc/meminfo")
 def proc_meminfo(k):
-    return k.meminfo()
+    return vmstat.meminfo_show(k)

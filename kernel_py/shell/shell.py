@@ -6,6 +6,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
+from kernel_py.shell.cmd_fs import write_text
 
 PROMPT = "kpy# "
 MAX_LINE = 4096
@@ -123,13 +124,11 @@ class Shell:
 
     def idle(self):
         """Between commands: the kernel's background work (kswapd)."""
-        bg = getattr(self.kernel, "background", None)
-        if bg is not None:
-            try:
-                bg()
-            except Exception as exc:  # noqa: BLE001
-                self.kernel.note_exception(exc)
-                self.kernel.printk("kswapd: %s: %s" % (type(exc).__name__, exc))
+        try:
+            self.kernel.background()
+        except Exception as exc:  # noqa: BLE001
+            self.kernel.note_exception(exc)
+            self.kernel.printk("kswapd: %s: %s" % (type(exc).__name__, exc))
 
     def run_one(self, text):
         words = split_words(text)
@@ -150,8 +149,7 @@ class Shell:
             return output
         k = self.kernel
         if target not in registry.FILES and k.vfs is not None and k.vfs.owns(target):
-            from kernel_py.shell.cmd_fs import write_text    # a file on a mounted FS
-            write_text(k, target, output or "", append)
+            write_text(k, target, output or "", append)       # a file on a mounted FS
             return ""
         write = resolve(target)[1]
         if write is None:
@@ -160,7 +158,7 @@ class Shell:
         return ""
 
     def dispatch(self, words):
-        entry = registry.COMMANDS.get(words[0])
+        entry = registry.lookup(words[0], words[1:])
         if entry is None:
             raise KernelError("ENOENT", "unknown command %r (try help)" % words[0])
         k = self.kernel

@@ -1,6 +1,8 @@
 """The buddy allocator on the simulated machine: property tests of alloc and
 free across orders and zones, watermarks, GFP flags and bad input."""
 
+import weakref
+
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -14,9 +16,12 @@ from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 from mmsupport import boot as boot_machine, state
 
 
+BOOT_ALLOCATED = weakref.WeakKeyDictionary()     # kernel -> allocated_at_boot(kernel)
+
+
 def boot(mem, cmdline=""):
     k = boot_machine(mem, cmdline)
-    k.boot_allocated = allocated_at_boot(k)
+    BOOT_ALLOCATED[k] = allocated_at_boot(k)
     return k
 
 ZERO = G.__GFP_ZERO       # (no __name inside a class body: name mangling)
@@ -41,7 +46,7 @@ def check_buddy(k, allocated):
     """The allocator invariants, from the mem_map records and the lists."""
     b, mm = k.buddy, k.mem_map
     allocated = dict(allocated)
-    allocated.update(k.boot_allocated)
+    allocated.update(BOOT_ALLOCATED[k])
     blocks = []
     free_total = 0
     for z in b.zones:

@@ -17,8 +17,13 @@ from pagedebugsupport import Workload, accounting, direct_map_checked, errors_in
 
 
 class Log:
+    """A stand-in for the kernel: the members FaultAttr reads (printk, and
+    procs and comm for its dump), as kernel/kernel.py declares them."""
+
     def __init__(self):
         self.lines = []
+        self.procs = None
+        self.comm = "swapper"
 
     def printk(self, msg):
         self.lines.append(msg)

@@ -6,6 +6,7 @@ import pytest
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import VMALLOC_START
 from kernel_py.kernel.kernel import Kernel
+from kernel_py.mm import vmstat
 from kernel_py.shell.shell import Shell
 import kernel_py.shell.all  # noqa: F401
 from kernel_py.sim.machine import Machine
@@ -41,7 +42,7 @@ def test_vmalloc_maps_contiguously_and_guard_faults():
     assert "offset 4096" in vm.describe(va + PAGE_SIZE)
     line = vm.vmallocinfo().splitlines()[0]
     assert line.startswith("0x%016x-0x%016x   28672 vmalloc pages=6 vmalloc" % (va, va + 7 * PAGE_SIZE))
-    assert dict(vm.meminfo_pairs())["VmallocUsed"] == 24
+    assert dict(vmstat.meminfo_pairs(k))["VmallocUsed"] == 24
     vm.vfree(va)
     with pytest.raises(hw.Fault):
         hw.vread8(va)                                            # unmapped and flushed

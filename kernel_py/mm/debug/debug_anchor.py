@@ -48,7 +48,7 @@ class DebugAnchor:
         hw.writebytes(ANCHOR_PA, MAGIC)        # last: a reader sees all or nothing
 
     def refresh(self):
-        st = getattr(self.k, "slab", None)
+        st = self.k.slab
         caches = [(s.id, s.backend) for s in st.all_caches()] if st is not None else []
         if caches == self.seen:
             return

@@ -116,13 +116,13 @@ def expected_anon(k):
     lru_add batch, the pcp list (allocated, KIND_ANON, not mapped) and the
     pfdemo page."""
     total = 0
-    anon = getattr(k, "anon", None)
+    anon = k.anon
     if anon is not None:
         total += anon.active.n + anon.inactive.n + anon.pending_frames()
-    pcp = getattr(k, "pcp", None)
+    pcp = k.pcp
     if pcp is not None:
         total += len(pcp)
-    demo = getattr(k, "pfdemo", None)          # pfdemo's one page (KIND_ANON, no mm)
+    demo = k.pfdemo          # pfdemo's one page (KIND_ANON, no mm)
     if demo is not None and demo.pa is not None:
         total += 1
     return total
@@ -130,7 +130,7 @@ def expected_anon(k):
 
 def shm_swap_entries(k):
     """Swap entries held in shared anonymous objects' indices (one use each)."""
-    anon = getattr(k, "anon", None)
+    anon = k.anon
     n = 0
     for shm in (anon.shm.values() if anon is not None else ()):
         for v in shm.pages.values():
@@ -241,13 +241,13 @@ def check_tables_and_swap(k, c):
     kern = TableWalk(hw)
     kern.walk(k.init_mm.pgd, 4, KERNEL_HALF)     # shared by every process PML4
     walked = 1 + kern.tables
-    demo = getattr(k, "pfdemo", None)
+    demo = k.pfdemo
     if demo is not None:
         w = TableWalk(hw)
         w.walk(demo.root, 4, 0, KERNEL_HALF)
         walked += 1 + w.tables
     swap_ptes = 0
-    procs = getattr(k, "procs", None)
+    procs = k.procs
     for t in (procs.tasks.values() if procs is not None else ()):
         mm = t.mm
         w = TableWalk(hw)
@@ -261,7 +261,7 @@ def check_tables_and_swap(k, c):
     if c.kinds[KIND_PAGETABLE] != walked:
         out.append("pagetable: %d frames in mem_map, %d tables reachable (kernel %d)"
                    % (c.kinds[KIND_PAGETABLE], walked, 1 + kern.tables))
-    swap = getattr(k, "swap", None)
+    swap = k.swap
     if swap is not None:
         out += check_swap_maps(k, c, swap, swap_ptes + shm_swap_entries(k))
     return out
@@ -291,7 +291,7 @@ def check_swap_maps(k, c, swap, swap_ptes):
             out.append("swap: %s: %d slots with a count, inuse %d" % (si.path, counted, si.inuse))
     if uses != swap_ptes:
         out.append("swap: %d uses in the swap maps, %d swap PTEs and shmem entries" % (uses, swap_ptes))
-    sc = getattr(k, "swapcache", None)
+    sc = k.swapcache
     if sc is not None and not cached == c.swapcache == sc.nr:
         out.append("swap cache: %d slots with SWAP_HAS_CACHE, %d PG_swapcache frames, SwapCached %d"
                    % (cached, c.swapcache, sc.nr))

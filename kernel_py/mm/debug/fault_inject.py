@@ -111,10 +111,10 @@ class FaultAttr:
         printk("name %s, interval %d, probability %d, space %d, times %d" % (
             self.name, self.interval, self.probability, self.space, self.times))
         if self.verbose > 1:
-            procs = getattr(self.k, "procs", None)
+            procs = self.k.procs
             cur = procs.current if procs is not None else None
             printk("CPU: 0 PID: %d Comm: %s" % (cur.pid if cur is not None else 0,
-                                                  getattr(self.k, "comm", "swapper")))
+                                                  self.k.comm))
             printk("Call Trace:\n %s" % (site or self.name))
 
     def changed(self):

@@ -137,7 +137,7 @@ class Kmemleak:
         CR3 (a fault) names itself; the rest is the kernel (swapper)."""
         k = self.k
         cmd = k.command
-        procs = getattr(k, "procs", None)
+        procs = k.procs
         cur = procs.current if procs is not None else None
         site = cmd[1] if cmd else "kernel"
         if cur is not None:

@@ -80,7 +80,7 @@ class PageOwner:
         self.sites = ["early"]          # id -> "function\tcommand"; 0: before page_owner
         self.site_ids = {"early": 0}
         self.rdtsc = hw.rdtsc
-        self.clock = getattr(k, "clock", None)
+        self.clock = k.clock
         self.t0 = hw.rdtsc()            # timestamps count from here (Linux: from boot)
         self.early = self.mark_early()
 
@@ -93,7 +93,7 @@ class PageOwner:
 
     def site(self, kind):
         """Interned id of (the function for `kind`, the running command)."""
-        text = "%s\t%s" % (KIND_FUNCTIONS.get(kind, "alloc_pages"), getattr(self.k, "comm", "swapper"))
+        text = "%s\t%s" % (KIND_FUNCTIONS.get(kind, "alloc_pages"), self.k.comm)
         i = self.site_ids.get(text)
         if i is None:
             i = len(self.sites)
@@ -104,7 +104,7 @@ class PageOwner:
         return i
 
     def pid(self):
-        procs = getattr(self.k, "procs", None)
+        procs = self.k.procs
         cur = procs.current if procs is not None else None
         return cur.pid if cur is not None else 0
 

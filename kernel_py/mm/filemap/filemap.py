@@ -698,30 +698,3 @@ class PageCache:
         if mode & 2:
             self.drop_slab()
 
-    # -- reporting
-    def nr_cached(self):
-        """meminfo Cached: page-cache pages not counted as Buffers."""
-        return self.nr_file - self.nr_bdev
-
-    def meminfo_pairs(self, swap_total=0, swap_free=0, swap_cached=0):
-        """Buffers .. Writeback, in /proc/meminfo's order (swap: 0 until it lands)."""
-        return (("Buffers", self.nr_bdev * 4), ("Cached", self.nr_cached() * 4),
-                ("SwapCached", swap_cached * 4), ("Active(file)", self.active.n * 4),
-                ("Inactive(file)", self.inactive.n * 4),
-                ("SwapTotal", swap_total * 4), ("SwapFree", swap_free * 4),
-                ("Dirty", self.nr_dirty * 4), ("Writeback", self.nr_writeback * 4))
-
-    def vmstat_pairs(self):
-        bg, thresh = self.dirty_thresholds()
-        blk = self.blk
-        return [("nr_inactive_file", self.inactive.n), ("nr_active_file", self.active.n),
-                ("nr_file_pages", self.nr_file), ("nr_dirty", self.nr_dirty),
-                ("nr_writeback", self.nr_writeback), ("nr_dirtied", self.nr_dirtied),
-                ("nr_written", self.nr_written),
-                ("nr_dirty_threshold", thresh), ("nr_dirty_background_threshold", bg),
-                ("pgpgin", blk.pgpgin() if blk else 0), ("pgpgout", blk.pgpgout() if blk else 0),
-                ("pgactivate", self.pgactivate), ("pgdeactivate", self.pgdeactivate),
-                ("pgscan_file", self.pgscan), ("pgsteal_file", self.pgsteal),
-                ("pgrotated", self.pgrotated),
-                ("drop_pagecache", self.drop_pagecache_count), ("drop_slab", self.drop_slab_count),
-                ("pagecache_hits", self.hits), ("pagecache_misses", self.misses)]

@@ -21,7 +21,7 @@ ZERO_BYTES = bytes(PAGE_SIZE)
 
 class PerCpuPages:
     def __init__(self, k, batch=PCP_BATCH, high=PCP_HIGH, gfp=GFP_HIGHUSER_MOVABLE):
-        pd = getattr(k, "page_debug", None)
+        pd = k.page_debug
         if pd is not None and pd.dp is not None:
             # debug_pagealloc: no list to speak of (batch 1, high 0), so a
             # freed page leaves the direct map at once, as Linux unmaps it
@@ -68,7 +68,7 @@ class PerCpuPages:
                     rec += RECORD_SIZE
                     lst.append(pa + (i << 12))
                 self.refills += 1
-                pd = getattr(self.k, "page_debug", None)
+                pd = self.k.page_debug
                 if pd is not None:
                     pd.owner.split(pa >> 12, PCP_ORDER)     # split_page_owner
                 return lst.pop()

@@ -70,7 +70,7 @@ class OomKiller:
 
     def totalpages(self):
         k = self.k
-        swap = getattr(k, "swap", None)
+        swap = k.swap
         return k.buddy.managed_pages() + (swap.total_swap_pages if swap is not None else 0)
 
     def badness(self, task):
@@ -108,7 +108,7 @@ class OomKiller:
         """Kill a victim; returns the pages that became free (0: none now).
         t0: rdtsc when the failed reclaim began (for last_recovery_us)."""
         k = self.k
-        procs = getattr(k, "procs", None)
+        procs = k.procs
         if procs is None:
             return 0
         self.oom_calls += 1
@@ -148,7 +148,7 @@ class OomKiller:
         before = k.buddy.nr_free_pages()
         anon, rss_file, shmem = victim.mm.rss_anon, victim.mm.rss_file, victim.mm.rss_shmem
         k.procs.exit(victim.pid)
-        if getattr(k, "pcp", None) is not None:
+        if k.pcp is not None:
             k.pcp.drain()
         k.printk("oom_reaper: reaped process %d (%s), now anon-rss:0kB, file-rss:0kB, "
                  "shmem-rss:0kB" % (victim.pid, victim.comm))
@@ -160,7 +160,7 @@ class OomKiller:
     def last_recovery_us(self):
         """Memory exhaustion (the reclaim that found nothing) to the
         victim's memory back in the buddy, in microseconds (guest TSC)."""
-        clock = getattr(self.k, "clock", None)
+        clock = self.k.clock
         hz = clock.hz if clock is not None and clock.hz else 0
         return self.last_recovery * 1000000 // hz if hz else 0
 
@@ -177,8 +177,8 @@ class OomKiller:
         pr("active_anon:%d inactive_anon:%d isolated_anon:0" % (anon.active.n, anon.inactive.n))
         pr(" active_file:%d inactive_file:%d isolated_file:0" % (fa, fi))
         pr(" unevictable:0 dirty:%d writeback:%d" % (dirty, wb))
-        pr(" free:%d free_pcp:%d" % (k.buddy.nr_free_pages(), len(k.pcp) if getattr(k, "pcp", None) else 0))
-        swap = getattr(k, "swap", None)
+        pr(" free:%d free_pcp:%d" % (k.buddy.nr_free_pages(), len(k.pcp) if k.pcp is not None else 0))
+        swap = k.swap
         if swap is not None:
             pr("Free swap  = %dkB" % (swap.nr_swap_pages * 4))
             pr("Total swap = %dkB" % (swap.total_swap_pages * 4))
@@ -196,6 +196,3 @@ class OomKiller:
             pr("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s" % (
                 t.pid, 0, t.pid, mm.total_vm(), mm.rss(), mm.nr_pgtables * 4096,
                 mm.swapents, t.oom_score_adj, t.comm))
-
-    def vmstat_pairs(self):
-        return [("oom_kill", self.oom_kill)]

@@ -327,11 +327,5 @@ class AnonLru:
         self.drain()
         return self.inactive.n + self.active.n - self.nr_shmem()
 
-    def vmstat_pairs(self):
-        return [("nr_inactive_anon", self.inactive.n), ("nr_active_anon", self.active.n),
-                ("nr_anon_pages", self.nr_anon_pages()),
-                ("pgactivate_anon", self.pgactivate), ("pgdeactivate_anon", self.pgdeactivate),
-                ("pgrotated_anon", self.pgrotated)]
-
 
 __all__ = ["AnonLru", "RID_SHIFT", "VPN_MASK", "NIL"]

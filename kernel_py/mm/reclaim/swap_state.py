@@ -88,7 +88,3 @@ class SwapCache:
         for off in range(si.max):
             if cache[off]:
                 self.delete(cache[off] - 1)
-
-    def vmstat_pairs(self):
-        return [("swapcache_add", self.add_total), ("swapcache_find", self.find_total),
-                ("swapcache_reuse", self.reuse_total)]

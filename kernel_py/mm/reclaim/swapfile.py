@@ -401,9 +401,6 @@ class SwapSystem:
                 used, "\t" if used < 10000000 else "", si.prio))
         return "\n".join(lines)
 
-    def vmstat_pairs(self):
-        return [("pswpin", self.pswpin), ("pswpout", self.pswpout), ("swap_ra", self.swap_ra)]
-
 
 def uuid_text(b):
     h = "".join("%02x" % x for x in b)

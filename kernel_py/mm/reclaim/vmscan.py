@@ -413,14 +413,14 @@ class Vmscan:
         self.direct_calls += 1
         self.kswapd_woken = True            # wake_all_kswapds
         t0 = self.hw.rdtsc()
-        pcp = getattr(self.k, "pcp", None)
+        pcp = self.k.pcp
         drained = pcp.drain() if pcp is not None else 0
         got = self.try_to_free_pages(gfp, order)
         if got or drained:
             return got + drained
         if order > PAGE_ALLOC_COSTLY_ORDER or gfp & (F_NORETRY | F_RETRY_MAYFAIL) or not gfp & F_FS:
             return 0
-        oom = getattr(self.k, "oom", None)
+        oom = self.k.oom
         if oom is None:
             return 0
         return oom.out_of_memory(gfp, order, t0)
@@ -502,12 +502,6 @@ class Vmscan:
                             raise KernelError("ENOMEM", "swapoff: out of memory")
                 if mm.pgd is None:
                     return
-
-    def vmstat_pairs(self):
-        return [("pgscan_kswapd", self.pgscan_kswapd), ("pgscan_direct", self.pgscan_direct),
-                ("pgsteal_kswapd", self.pgsteal_kswapd), ("pgsteal_direct", self.pgsteal_direct),
-                ("pgscan_anon", self.pgscan_anon), ("pgsteal_anon", self.pgsteal_anon),
-                ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
 
 
 def shmem_swapin(k, shm, off, v):

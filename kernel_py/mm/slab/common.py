@@ -342,13 +342,6 @@ def slabinfo(st):
     return "\n".join(lines) + "\n"
 
 
-def meminfo_pairs(st):
-    """(name, kB) pairs for /proc/meminfo: Slab, SReclaimable, SUnreclaim."""
-    rcl, unrcl = st.slab_pages()
-    kb = PAGE_SIZE >> 10
-    return (("Slab", (rcl + unrcl) * kb), ("SReclaimable", rcl * kb), ("SUnreclaim", unrcl * kb))
-
-
 def dma_addr(va):
     return va - DMB
 

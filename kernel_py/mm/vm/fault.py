@@ -37,7 +37,7 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
-from kernel_py.mm.page.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
+from kernel_py.mm.page.pcp import ZERO_BYTES, copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX, RID_SHIFT, SHM_KEY
 from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.arch.x86.cpu import (
@@ -137,9 +137,8 @@ class FaultHandler:
         zp = k.buddy.alloc_pages(GFP_ANON, 0, KIND_ZERO)
         if zp is None:
             raise KernelError("ENOMEM", "no frame for the zero page")
-        k.zero_page = zp
         self.zero_page = zp
-        k.pcp = self.pcp = PerCpuPages(k)
+        self.pcp = k.pcp
         self.anon = k.anon
         self.handler = self._build()
 
@@ -261,9 +260,9 @@ class FaultHandler:
         is mapped when it is allocated): refuse it, so the accessor oopses,
         and first say what the address is if it is vmalloc space - e.g.
         the guard page after an area."""
-        vm = getattr(self.k, "vmalloc", None)
+        vm = self.k.vmalloc
         what = vm.describe(va) if vm is not None else None
-        pd = getattr(self.k, "page_debug", None)
+        pd = self.k.page_debug
         if not what and pd is not None:
             what = pd.describe_fault(va)        # debug_pagealloc: a freed page
         if what:
@@ -473,18 +472,5 @@ class FaultHandler:
         return True
 
 
-def vmstat_pairs(k):
-    """/proc/vmstat lines of the fault path (Linux names where Linux has them)."""
-    fh = getattr(k, "fault", None)
-    if fh is None:
-        return []
-    s = fh.stats
-    return [("pgfault", s.pgfault), ("pgmajfault", s.pgmajfault),
-            ("pgcowfault", s.cow), ("pgcowreuse", s.reuse),
-            ("pgzeropage", s.zero), ("pganonfault", s.anon),
-            ("pgshmemfault", s.shmem), ("pgfilefault", s.file), ("pgspurious", s.spurious),
-            ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
-
-
 __all__ = ["FaultHandler", "FaultStats", "SegvError", "SegvInfo", "segv_report",
-           "vmstat_pairs", "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]
+           "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]

@@ -91,7 +91,7 @@ class MmStruct:
         self.exe = None              # the executable's MappedFile (/proc/PID/exe)
         self.rid = 0
         self.rkey = 0                # rmap key base: rid << 36 (mm/reclaim/rmap.py)
-        anon = getattr(k, "anon", None)
+        anon = k.anon
         if anon is not None:
             anon.register(self)
 

@@ -194,11 +194,6 @@ class Vmalloc:
                 a.addr, a.end(), a.size, a.caller, n, n))
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def meminfo_pairs(self):
-        return (("VmallocTotal", (self.end - self.start) >> 10),
-                ("VmallocUsed", self.nr_pages * (PAGE_SIZE >> 10)),
-                ("VmallocChunk", 0))
-
 
 def vmalloc_init(k):
     return Vmalloc(k.hw, k.pgtable, k.init_mm.pgd, k.buddy)

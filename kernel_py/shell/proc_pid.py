@@ -1,0 +1,166 @@
+# The per-process files /proc/<pid>/...: maps and smaps (show_map_vma,
+# smaps' per-VMA usage from the page tables), status, oom_score and
+# oom_score_adj (fs/proc/task_mmu.c, array.c, base.c).
+
+from kernel_py.lib.errors import KernelError
+from kernel_py.kernel.task import STATE_NAMES
+from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
+from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
+from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
+from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_SHARED
+from kernel_py.shell.cmd_proc import procs
+from kernel_py.shell.cmd_swap import parse_int
+from kernel_py.shell.registry import pid_file
+from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
+
+
+def maps_line(vma):
+    """show_map_vma(): the name padded to column 73."""
+    dev, ino, name = "00:00", 0, vma.name
+    if vma.shm is not None:
+        dev, ino, name = "00:01", vma.shm.ino, "/dev/zero (deleted)"
+    elif vma.file is not None:
+        f = vma.file
+        dev, ino, name = f.dev, f.ino.i_ino, f.path + (" (deleted)" if f.ino.deleted else "")
+    head = "%08x-%08x %s %08x %s %d " % (vma.start, vma.end, vma.perms(),
+                                         vma.pgoff << 12 if vma.vm_ops is not None else 0, dev, ino)
+    if name:
+        if len(head) < 72:
+            head += " " * (72 - len(head))
+        head += " " + name
+    return head
+
+
+def pid_task(k, pid):
+    t = procs(k).tasks.get(pid)
+    if t is None:
+        raise KernelError("ENOENT", "/proc/%d" % pid)
+    return t
+
+
+@pid_file("maps")
+def proc_maps(k, pid):
+    return "\n".join(maps_line(v) for v in pid_task(k, pid).mm.vmas)
+
+
+def kb_line(name, kb):
+    return "%-16s%8d kB" % (name + ":", kb)
+
+
+def vma_usage(k, mm, vma):
+    """(rss, pss_bytes, shared_clean, shared_dirty, private_clean, private_dirty,
+    referenced, anonymous, swap) in pages (pss in bytes) for one VMA. A
+    page-cache page is shared by the PTEs that map it (the cache's own
+    reference does not count) and dirty when its PTE or the page says so."""
+    hw = k.hw
+    r64, r32, r16 = hw.read64, hw.read32, hw.read16
+    base = k.mem_map.base
+    zero = k.zero_page
+    filemap = vma.file is not None
+    rss = pss = sc = sd = pc = pd = ref = anon = swap = 0
+    for pt, vbase, i0, i1 in mm.pt_tables(vma.start, vma.end):
+        for i in range(i0, i1):
+            e = r64(pt + (i << 3))
+            if not e:
+                continue
+            if not e & (_PAGE_PRESENT | PROTNONE_BIT):     # swapped out
+                swap += 1
+                continue
+            pa = e & PTE_ADDR_MASK
+            if pa == zero:
+                continue
+            rss += 1
+            rec = base + ((pa >> 12) << 4)
+            c = r32(rec + 4)
+            cached = filemap and r16(rec) >> KIND_SHIFT == KIND_PAGECACHE
+            if vma.shm is not None or cached:
+                c -= 1                  # the shared object's (the cache's) own reference
+            else:
+                anon += 1
+            c = max(c, 1)
+            pss += PAGE_SIZE // c
+            if cached:
+                dirty = e & _PAGE_DIRTY or r16(rec) & PG_dirty
+            else:
+                dirty = e & _PAGE_DIRTY or (e & _PAGE_RW and vma.shm is None)
+            if e & 0x20:
+                ref += 1
+            if c > 1:
+                if dirty:
+                    sd += 1
+                else:
+                    sc += 1
+            elif dirty:
+                pd += 1
+            else:
+                pc += 1
+    if vma.shm is not None:             # shmem_swap_usage: the object's swap entries in range
+        lo, hi = vma.pgoff, vma.pgoff + (vma.size >> 12)
+        for off, v in vma.shm.pages.items():
+            if v & SHM_SWAPPED and lo <= off < hi:
+                swap += 1
+    return rss, pss, sc, sd, pc, pd, ref, anon, swap
+
+
+@pid_file("smaps")
+def proc_smaps(k, pid):
+    mm = pid_task(k, pid).mm
+    out = []
+    for v in mm.vmas:
+        rss, pss, sc, sd, pc, pd, ref, anon, swap = vma_usage(k, mm, v)
+        out.append(maps_line(v))
+        for name, kb in (("Size", v.size >> 10), ("KernelPageSize", 4), ("MMUPageSize", 4),
+                         ("Rss", rss * 4), ("Pss", pss >> 10), ("Shared_Clean", sc * 4),
+                         ("Shared_Dirty", sd * 4), ("Private_Clean", pc * 4),
+                         ("Private_Dirty", pd * 4), ("Referenced", ref * 4),
+                         ("Anonymous", anon * 4 if v.shm is None else 0),
+                         ("LazyFree", 0), ("AnonHugePages", 0), ("ShmemPmdMapped", 0),
+                         ("Shared_Hugetlb", 0), ("Private_Hugetlb", 0), ("Swap", swap * 4),
+                         ("SwapPss", 0), ("Locked", 0)):
+            out.append(kb_line(name, kb))
+        out.append("THPeligible:    0")
+        out.append("VmFlags: %s " % v.vmflags())
+    return "\n".join(out)
+
+
+def status_pairs(mm):
+    data = stk = 0
+    for v in mm.vmas:
+        if v.name == "[stack]":
+            stk += v.size
+        elif not v.flags & VM_SHARED and v.flags & 2:       # is_data_mapping
+            data += v.size
+    mm.update_hiwater()
+    return (("VmPeak", mm.hiwater_vm * 4), ("VmSize", mm.total_vm() * 4), ("VmLck", 0),
+            ("VmPin", 0), ("VmHWM", mm.hiwater_rss * 4), ("VmRSS", mm.rss() * 4),
+            ("RssAnon", mm.rss_anon * 4), ("RssFile", mm.rss_file * 4),
+            ("RssShmem", mm.rss_shmem * 4), ("VmData", data >> 10), ("VmStk", stk >> 10),
+            ("VmExe", 0), ("VmLib", 0), ("VmPTE", mm.nr_pgtables * 4), ("VmSwap", mm.swapents * 4))
+
+
+@pid_file("status")
+def proc_status(k, pid):
+    t = pid_task(k, pid)
+    lines = ["Name:\t%s" % t.comm, "Umask:\t0022", "State:\t%s" % STATE_NAMES.get(t.state, t.state),
+             "Tgid:\t%d" % t.pid, "Ngid:\t0", "Pid:\t%d" % t.pid, "PPid:\t%d" % t.ppid,
+             "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0"]
+    for name, kb in status_pairs(t.mm):
+        lines.append("%s:\t%8d kB" % (name, kb))
+    lines.append("Threads:\t1")
+    lines.append("Pgd:\t0x%x" % t.mm.pgd)
+    return "\n".join(lines)
+
+
+@pid_file("oom_score")
+def proc_oom_score(k, pid):
+    return "%d" % k.oom.score(pid_task(k, pid))
+
+
+def write_oom_score_adj(k, pid, text):
+    t = pid_task(k, pid)
+    t.oom_score_adj = parse_int(text, OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX, "oom_score_adj")
+
+
+@pid_file("oom_score_adj", write_oom_score_adj)
+def proc_oom_score_adj(k, pid):
+    return "%d" % pid_task(k, pid).oom_score_adj
