@@ -1,0 +1,1 @@
+# Architecture code (Linux's arch/).

@@ -1,0 +1,1 @@
+# x86-64: CPU constants, page tables, user-mode entry.
