@@ -376,3 +376,41 @@ def test_kernel_image_never_touches_fpu_registers(kernel_image):
     bad = [i for i in insns if fpu.search(i.strip()) and not re.match(r"fx(save|rstor)64\b", i.strip())]
     assert not bad, bad[:10]
     assert any(i.startswith("fxsave64") for i in insns)
+
+
+def test_a_bad_user_stack_pointer_faults_in_ring3(guest):
+    """run_user does not check RSP: neither IRETQ nor SYSRETQ faults on a
+    non-canonical one; the program's first stack access does, in ring 3."""
+    code = assemble("syscall\n push %rax\n")
+    out = run_user_python(guest, code, """
+    r = ut.regs()
+    ut.run(r)
+    r[RSP] = -0x8000000000000000             # SYSRETQ (the frame SYSCALL left)
+    print("sysret_ev=%d sysret_rip=%#x" % (ut.run(r), r[RIP]))
+    r = ut.regs(CODE + 2)
+    r[RSP] = 0x1000000000000000              # IRETQ
+    print("iret_ev=%d iret_rip=%#x" % (ut.run(r), r[RIP]))
+    """)
+    v = values(out)
+    assert v["sysret_ev"] in (12, 13) and v["iret_ev"] in (12, 13)   # #SS(0) or #GP(0)
+    assert v["sysret_rip"] == v["iret_rip"] == CODE + 2
+    assert guest.run("echo alive") == "alive"
+
+
+def test_without_smep_and_smap(boot):
+    """On a CPU without them, CR4 keeps both off and every STAC/CLAC site is
+    a NOP (guest/cpu.c): accessors, uaccess and ring 3 work as before."""
+    g = boot(cpu="max,-smap,-smep")
+    out = run_user_python(g, assemble("mov (%rbx), %rdi\n" + EXIT), """
+    cr4 = hw.read_cr4()
+    print("smep=%d smap=%d" % (cr4 >> 20 & 1, cr4 >> 21 & 1))
+    print("put=%d bad=%r" % (hw.copy_to_user(DATA, b"ok"), hw.copy_from_user(0x10000000, 1)))
+    r = ut.regs()
+    r[RBX] = DATA
+    print("ev=%d rdi=%#x" % (ut.run(r, faults=True), r[RDI] & 0xFFFF))
+    """)
+    v = values(out)
+    assert (v["smep"], v["smap"]) == (0, 0)
+    assert v["put"] == 1 and "bad=None" in out
+    assert v["ev"] == EVENT_SYSCALL and v["rdi"] == 0x6B6F          # b"ok"
+    assert g.run("pfdemo").endswith("faults=1")                      # the accessors' #PF path
