@@ -182,6 +182,18 @@ static mp_obj_t hw_set_fault_handler(mp_obj_t fn) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(hw_set_fault_handler_obj, hw_set_fault_handler);
 
+/* Recurses until the kernel stack runs into its guard page: the #PF there
+ * cannot push its frame, so the CPU raises #DF, which has an IST stack. */
+volatile int trap_depth_limit = 1 << 30;
+static __attribute__((noinline)) int overflow(int depth) {
+    volatile char frame[512];
+    frame[0] = (char)depth;
+    if (depth > trap_depth_limit) {
+        return 0;
+    }
+    return overflow(depth + 1) + frame[0];
+}
+
 /* Deliberate exceptions outside any accessor, to exercise the oops path. */
 static mp_obj_t hw_trap(mp_obj_t kind_in) {
     const char *kind = mp_obj_str_get_str(kind_in);
@@ -196,8 +208,10 @@ static mp_obj_t hw_trap(mp_obj_t kind_in) {
     } else if (!strcmp(kind, "pf")) {
         /* the unused hole below the vmalloc area: never mapped */
         *(volatile uint64_t *)0xffffc88000000000ULL = 1;
+    } else if (!strcmp(kind, "df")) {
+        overflow(0);
     } else {
-        mp_raise_ValueError(MP_ERROR_TEXT("trap kind: de, bp, ud, gp or pf"));
+        mp_raise_ValueError(MP_ERROR_TEXT("trap kind: de, bp, ud, gp, pf or df"));
     }
     return mp_const_none;
 }

@@ -25,7 +25,7 @@ import time
 from kernel_py.layout import DIRECT_MAP_BASE
 from kernel_py.x86 import (
     CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, EFER_NXE, PF_INSTR, PF_PROT, PF_USER,
-    PF_WRITE, PMD_SIZE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
+    PF_WRITE, PMD_SIZE, VEC_BP, VEC_DE, VEC_DF, VEC_GP, VEC_PF, VEC_UD,
     _PAGE_ACCESSED, _PAGE_DIRTY, is_canonical,
 )
 from kernel_py.sim import firmware, physmem
@@ -53,6 +53,7 @@ TRAPS = {                 # trap(kind) -> (vector, error code)
     "ud": (VEC_UD, 0),
     "gp": (VEC_GP, 0),
     "pf": (VEC_PF, PF_WRITE),   # a write to NULL
+    "df": (VEC_DF, 0),          # a kernel stack overflow
 }
 
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
