@@ -59,6 +59,7 @@ def measure(g, n_sys, n_pf, n_fx):
         fn(n)
         return (hw.rdtsc() - t0) * 1000000000 // (n * k.clock.hz)
     run = hw.run_user
+    fh = k.fault_handler
     def null_sys(n, sysret=True):
         r = ut.regs(CODE)
         fpu = ut.fpu
@@ -79,15 +80,25 @@ def measure(g, n_sys, n_pf, n_fx):
             r[RIP] = CODE + 0x2000 + 3
     rp = ut.regs(CODE + 0x1000)
     rp[RBX] = DATA + 0x1000
+    rdtsc = hw.rdtsc
+    split = [0, 0]
     def pf(n):
+        fpu = ut.fpu
         for i in range(n):
-            if run(rp, ut.fpu) == 14:
-                ut.fault(rp)
+            t0 = rdtsc()
+            ev = run(rp, fpu)
+            t1 = rdtsc()
+            if ev == 14:
+                fh(rp[CR2], rp[ERROR], rp[RIP])
+            split[0] += t1 - t0
+            split[1] += rdtsc() - t1
     print("loop_ns=%%d" %% per_op(loop, %(n)d))
     print("sysret_ns=%%d" %% per_op(null_sys, %(n)d))
     print("iret_ns=%%d" %% per_op(lambda n: null_sys(n, False), %(n)d))
     print("bare_pf_ns=%%d" %% per_op(bare_pf, %(n)d))
     print("pf_ns=%%d" %% per_op(pf, %(npf)d))
+    print("pf_run_ns=%%d pf_handler_ns=%%d" %% (split[0] * 1000000000 // (%(npf)d * k.clock.hz),
+          split[1] * 1000000000 // (%(npf)d * k.clock.hz)))
     w64 = hw.vwrite64
     def pf_kernel(n):                            # the same handler, from a kernel accessor
         for i in range(n):
@@ -116,6 +127,10 @@ def bench_section(accel, quick):
            "the same with RCX != RIP (and one more store), %s" % accel)
     figure("user #PF round trip, handler maps a page", "%.2f" % (v["pf_ns"] / 1000), "us",
            "fresh anonymous page each time, %d, %s" % (n_pf, accel))
+    figure("  of which run_user (exit, re-entry, retry)", "%.2f" % (v["pf_run_ns"] / 1000), "us",
+           "TSC around hw.run_user, %s" % accel)
+    figure("  of which the Python #PF handler", "%.2f" % (v["pf_handler_ns"] / 1000), "us",
+           "TSC around k.fault_handler, %s" % accel)
     figure("the same fault from a kernel accessor", "%.2f" % (v["pf_kernel_ns"] / 1000), "us",
            "hw.vwrite64 on a fresh page of the same mapping: reference, %s" % accel)
     figure("user #PF round trip, bare", "%.2f" % (v["bare_pf_ns"] / 1000), "us",
