@@ -14,6 +14,7 @@
 
 #define CR0_MP        (1 << 1)
 #define CR0_EM        (1 << 2)
+#define CR0_NE        (1 << 5)
 #define CR0_WP        (1 << 16)
 #define CR0_PG        (1 << 31)
 #define CR4_PAE       (1 << 5)
@@ -102,7 +103,7 @@ _start32:
     wrmsr
     mov %cr0, %eax
     and $~CR0_EM, %eax
-    or $(CR0_PG | CR0_WP | CR0_MP), %eax
+    or $(CR0_PG | CR0_WP | CR0_MP | CR0_NE), %eax   /* NE: x87 errors raise #MF (SDM 2.5) */
     mov %eax, %cr0
 
     lgdt PHYS(boot_gdt_ptr)
@@ -136,10 +137,11 @@ long_mode_high:
 
     .section .rodata
     .align 16
-boot_gdt:
+boot_gdt:                           /* the selectors of layout.h */
     .quad 0
-    .quad 0x00209A0000000000        /* 0x08: 64-bit code, DPL 0 */
-    .quad 0x0000920000000000        /* 0x10: data */
+    .quad 0
+    .quad 0x00209A0000000000        /* SEL_KCODE 0x10: 64-bit code, DPL 0 */
+    .quad 0x0000920000000000        /* SEL_KDATA 0x18: data */
 boot_gdt_end:
 boot_gdt_ptr:
     .word boot_gdt_end - boot_gdt - 1
@@ -157,15 +159,15 @@ boot_pd:          .skip 4096 * BOOT_DIRECT_GIB
 boot_tables_end:
 
 /* The kernel stack, with one page below it that kernel_py leaves unmapped
- * (hw.kernel_sections() names both), and the exception stacks (IST, SDM 6.14.5). */
+ * (hw.kernel_sections() names both); the exception stacks (IST, SDM 6.14.5)
+ * of #DF (a kernel stack overflow: the #PF cannot push its frame) and of
+ * NMI/#MC; and the stack the oops recovery starts on (guest/trap.c). */
     .align 4096
     .globl kstack_guard, kstack_bottom, kstack_top
 kstack_guard:     .skip 4096
 kstack_bottom:    .skip KSTACK_SIZE
 kstack_top:
-    .globl ist_pf_top, ist_df_top, ist_other_top, recover_stack_top
-    .skip IST_STACK_SIZE
-ist_pf_top:
+    .globl ist_df_top, ist_other_top, recover_stack_top
     .skip IST_STACK_SIZE
 ist_df_top:
     .skip IST_STACK_SIZE

@@ -24,6 +24,24 @@ void ua_write32(uint64_t a, uint64_t v);
 void ua_write64(uint64_t a, uint64_t v);
 void ua_memset(uint64_t dst, int byte, uint64_t n);
 void ua_memmove(uint64_t dst, uint64_t src, uint64_t n);
+/* the virtual ones: the same with STAC/CLAC around the access */
+uint64_t ua_vread8(uint64_t a);
+uint64_t ua_vread16(uint64_t a);
+uint64_t ua_vread32(uint64_t a);
+uint64_t ua_vread64(uint64_t a);
+void ua_vwrite8(uint64_t a, uint64_t v);
+void ua_vwrite16(uint64_t a, uint64_t v);
+void ua_vwrite32(uint64_t a, uint64_t v);
+void ua_vwrite64(uint64_t a, uint64_t v);
+void ua_vmemset(uint64_t dst, int byte, uint64_t n);
+void ua_vmemmove(uint64_t dst, uint64_t src, uint64_t n);
+
+/* guest/user.c */
+extern const mp_obj_fun_builtin_fixed_t hw_run_user_obj, hw_fpu_init_obj;
+extern const mp_obj_fun_builtin_fixed_t hw_copy_from_user_obj, hw_copy_to_user_obj;
+extern const mp_obj_fun_builtin_fixed_t hw_strncpy_from_user_obj, hw_clear_user_obj;
+extern const mp_obj_fun_builtin_fixed_t hw_get_user64_obj, hw_put_user64_obj;
+extern const mp_obj_fun_builtin_fixed_t hw_idle_obj, hw_irq_pending_obj, hw_irq_counts_obj;
 
 static uint64_t arg_u64(mp_obj_t o) {
     return (uint64_t)mp_obj_get_int_truncated(o);
@@ -60,13 +78,13 @@ static void check(void) {
     }                                                                          \
     static MP_DEFINE_CONST_FUN_OBJ_2(hw_write##bits##_obj, hw_write##bits);    \
     static mp_obj_t hw_vread##bits(mp_obj_t a) {                               \
-        uint64_t v = ua_read##bits(arg_u64(a));                                \
+        uint64_t v = ua_vread##bits(arg_u64(a));                               \
         check();                                                               \
         return u64(v);                                                         \
     }                                                                          \
     static MP_DEFINE_CONST_FUN_OBJ_1(hw_vread##bits##_obj, hw_vread##bits);    \
     static mp_obj_t hw_vwrite##bits(mp_obj_t a, mp_obj_t v) {                  \
-        ua_write##bits(arg_u64(a), arg_u64(v));                                \
+        ua_vwrite##bits(arg_u64(a), arg_u64(v));                               \
         check();                                                               \
         return mp_const_none;                                                  \
     }                                                                          \
@@ -77,20 +95,18 @@ ACCESSORS(16, 2)
 ACCESSORS(32, 4)
 ACCESSORS(64, 8)
 
-static mp_obj_t do_fill(uint64_t dst, mp_obj_t byte, uint64_t n) {
-    ua_memset(dst, mp_obj_get_int(byte), n);
-    check();
-    return mp_const_none;
-}
-
 static mp_obj_t hw_fill(mp_obj_t a, mp_obj_t byte, mp_obj_t n) {
     uint64_t len = arg_u64(n);
-    return do_fill(phys(a, len), byte, len);
+    ua_memset(phys(a, len), mp_obj_get_int(byte), len);
+    check();
+    return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(hw_fill_obj, hw_fill);
 
 static mp_obj_t hw_vfill(mp_obj_t a, mp_obj_t byte, mp_obj_t n) {
-    return do_fill(arg_u64(a), byte, arg_u64(n));
+    ua_vmemset(arg_u64(a), mp_obj_get_int(byte), arg_u64(n));
+    check();
+    return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(hw_vfill_obj, hw_vfill);
 
@@ -102,14 +118,16 @@ static mp_obj_t hw_copy(mp_obj_t dst, mp_obj_t src, mp_obj_t n) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(hw_copy_obj, hw_copy);
 
-static mp_obj_t read_bytes(uint64_t src, mp_obj_t n) {
+typedef void (*move_fn)(uint64_t dst, uint64_t src, uint64_t n);
+
+static mp_obj_t read_bytes(uint64_t src, mp_obj_t n, move_fn move) {
     mp_int_t len = mp_obj_get_int(n);
     if (len < 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("negative length"));
     }
     vstr_t vstr;
     vstr_init_len(&vstr, len);
-    ua_memmove((uint64_t)vstr.buf, src, len);
+    move((uint64_t)vstr.buf, src, len);
     if (ua_faulted) {
         vstr_clear(&vstr);
         check();
@@ -117,31 +135,31 @@ static mp_obj_t read_bytes(uint64_t src, mp_obj_t n) {
     return mp_obj_new_bytes_from_vstr(&vstr);
 }
 
-static mp_obj_t write_bytes(uint64_t dst, mp_obj_t buf) {
+static mp_obj_t write_bytes(uint64_t dst, mp_obj_t buf, move_fn move) {
     mp_buffer_info_t info;
     mp_get_buffer_raise(buf, &info, MP_BUFFER_READ);
-    ua_memmove(dst, (uint64_t)info.buf, info.len);
+    move(dst, (uint64_t)info.buf, info.len);
     check();
     return mp_const_none;
 }
 
 static mp_obj_t hw_readbytes(mp_obj_t a, mp_obj_t n) {
-    return read_bytes(phys(a, mp_obj_get_int(n)), n);
+    return read_bytes(phys(a, mp_obj_get_int(n)), n, ua_memmove);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(hw_readbytes_obj, hw_readbytes);
 
 static mp_obj_t hw_writebytes(mp_obj_t a, mp_obj_t buf) {
-    return write_bytes(phys(a, mp_obj_get_int(mp_obj_len(buf))), buf);
+    return write_bytes(phys(a, mp_obj_get_int(mp_obj_len(buf))), buf, ua_memmove);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(hw_writebytes_obj, hw_writebytes);
 
 static mp_obj_t hw_vreadbytes(mp_obj_t a, mp_obj_t n) {
-    return read_bytes(arg_u64(a), n);
+    return read_bytes(arg_u64(a), n, ua_vmemmove);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(hw_vreadbytes_obj, hw_vreadbytes);
 
 static mp_obj_t hw_vwritebytes(mp_obj_t a, mp_obj_t buf) {
-    return write_bytes(arg_u64(a), buf);
+    return write_bytes(arg_u64(a), buf, ua_vmemmove);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(hw_vwritebytes_obj, hw_vwritebytes);
 
@@ -164,6 +182,18 @@ static mp_obj_t hw_set_fault_handler(mp_obj_t fn) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(hw_set_fault_handler_obj, hw_set_fault_handler);
 
+/* Recurses until the kernel stack runs into its guard page: the #PF there
+ * cannot push its frame, so the CPU raises #DF, which has an IST stack. */
+volatile int trap_depth_limit = 1 << 30;
+static __attribute__((noinline)) int overflow(int depth) {
+    volatile char frame[512];
+    frame[0] = (char)depth;
+    if (depth > trap_depth_limit) {
+        return 0;
+    }
+    return overflow(depth + 1) + frame[0];
+}
+
 /* Deliberate exceptions outside any accessor, to exercise the oops path. */
 static mp_obj_t hw_trap(mp_obj_t kind_in) {
     const char *kind = mp_obj_str_get_str(kind_in);
@@ -178,8 +208,10 @@ static mp_obj_t hw_trap(mp_obj_t kind_in) {
     } else if (!strcmp(kind, "pf")) {
         /* the unused hole below the vmalloc area: never mapped */
         *(volatile uint64_t *)0xffffc88000000000ULL = 1;
+    } else if (!strcmp(kind, "df")) {
+        overflow(0);
     } else {
-        mp_raise_ValueError(MP_ERROR_TEXT("trap kind: de, bp, ud, gp or pf"));
+        mp_raise_ValueError(MP_ERROR_TEXT("trap kind: de, bp, ud, gp, pf or df"));
     }
     return mp_const_none;
 }
@@ -354,6 +386,17 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_cmdline), MP_ROM_PTR(&hw_cmdline_obj) },
     { MP_ROM_QSTR(MP_QSTR_accel), MP_ROM_PTR(&hw_accel_obj) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&hw_exit_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run_user), MP_ROM_PTR(&hw_run_user_obj) },
+    { MP_ROM_QSTR(MP_QSTR_fpu_init), MP_ROM_PTR(&hw_fpu_init_obj) },
+    { MP_ROM_QSTR(MP_QSTR_copy_from_user), MP_ROM_PTR(&hw_copy_from_user_obj) },
+    { MP_ROM_QSTR(MP_QSTR_copy_to_user), MP_ROM_PTR(&hw_copy_to_user_obj) },
+    { MP_ROM_QSTR(MP_QSTR_strncpy_from_user), MP_ROM_PTR(&hw_strncpy_from_user_obj) },
+    { MP_ROM_QSTR(MP_QSTR_clear_user), MP_ROM_PTR(&hw_clear_user_obj) },
+    { MP_ROM_QSTR(MP_QSTR_get_user64), MP_ROM_PTR(&hw_get_user64_obj) },
+    { MP_ROM_QSTR(MP_QSTR_put_user64), MP_ROM_PTR(&hw_put_user64_obj) },
+    { MP_ROM_QSTR(MP_QSTR_idle), MP_ROM_PTR(&hw_idle_obj) },
+    { MP_ROM_QSTR(MP_QSTR_irq_pending), MP_ROM_PTR(&hw_irq_pending_obj) },
+    { MP_ROM_QSTR(MP_QSTR_irq_counts), MP_ROM_PTR(&hw_irq_counts_obj) },
 };
 static MP_DEFINE_CONST_DICT(hw_globals, hw_globals_table);
 

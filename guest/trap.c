@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "layout.h"
+#include "ptrace.h"
 #include "trap.h"
 #include "uart.h"
 
@@ -20,13 +21,13 @@ MP_DEFINE_CONST_OBJ_TYPE(mp_type_HwFault, MP_QSTR_Fault, MP_TYPE_FLAG_NONE,
 
 MP_REGISTER_ROOT_POINTER(mp_obj_t hw_pf_handler);
 
-volatile uint8_t ua_faulted;
+volatile uint8_t ua_faulted, uc_faulted;
 struct fault_info ua_fault;
 int python_ready;
 
-extern char __uaccess_start[], __uaccess_end[];
+extern char __uaccess_start[], __uaccess_end[], __usercopy_start[], __usercopy_end[];
 extern char kstack_bottom[], kstack_top[], recover_stack_top[];
-extern void ua_fixup(void);
+extern void ua_fixup(void), uc_fixup(void);
 
 /* A handler that keeps answering True without mapping anything would loop
  * forever; after this many faults at the same address and RIP, give up. */
@@ -50,21 +51,12 @@ static int in_uaccess(uint64_t rip) {
     return rip >= (uint64_t)__uaccess_start && rip < (uint64_t)__uaccess_end;
 }
 
-static int on_kernel_stack(uint64_t sp) {
-    return sp > (uint64_t)kstack_bottom && sp <= (uint64_t)kstack_top;
+static int in_usercopy(uint64_t rip) {
+    return rip >= (uint64_t)__usercopy_start && rip < (uint64_t)__usercopy_end;
 }
 
-/* Python runs only on the kernel stack (the one the GC scans and the VM's
- * stack check measures), so a #PF taken in an accessor, which arrives on its
- * IST stack, is moved to the interrupted stack first. */
-struct trap_frame *exc_enter(struct trap_frame *f) {
-    if (f->vector == 14 && in_uaccess(f->rip) && python_ready && on_kernel_stack(f->rsp)) {
-        uint64_t sp = (f->rsp - sizeof(*f) - 64) & ~0xFULL;
-        struct trap_frame *copy = (struct trap_frame *)sp;
-        memcpy(copy, f, sizeof(*f));
-        return copy;
-    }
-    return f;
+static int on_kernel_stack(uint64_t sp) {
+    return sp > (uint64_t)kstack_bottom && sp <= (uint64_t)kstack_top;
 }
 
 static void put(const char *s) {
@@ -87,9 +79,14 @@ static void reg(const char *name, uint64_t v) {
     puthex(v);
 }
 
-/* Is va mapped for reading under the current CR3? Walks the tables through
- * the direct map, so the oops printer never faults on a bad RIP. */
+/* Is va a kernel address mapped for reading under the current CR3? Walks
+ * the tables through the direct map, so the oops printer never faults on a
+ * bad RIP. A user address (the kernel jumped there: SMEP) is not read: SMAP
+ * would fault on it. */
 static int c_mapped(uint64_t va) {
+    if (va < USER_ADDR_LIMIT) {
+        return 0;
+    }
     uint64_t table = read_cr3() & 0x000FFFFFFFFFF000ULL;
     for (int shift = 39; shift >= 12; shift -= 9) {
         uint64_t e = *(volatile uint64_t *)(DIRECT_MAP_BASE + table + ((va >> shift) & 511) * 8);
@@ -188,10 +185,25 @@ static void save_fault(struct fault_info *fi, const struct trap_frame *f) {
     fi->rip = f->rip;
 }
 
+/* An exception or interrupt taken in ring 0 (ring 3's go to user_exit in
+ * guest/entry.S). No vector uses IST but #DF, NMI and #MC, so the frame is
+ * on the stack that was running: for a #PF in an accessor, the kernel stack,
+ * where the Python handler may run as in a nested call. */
 void exc_handle(struct trap_frame *f) {
-    if (f->vector == 14 && in_uaccess(f->rip)) {
-        if (on_kernel_stack((uint64_t)f) && call_python_handler(f)) {
+    if (f->vector >= IRQ_VECTOR_BASE) {
+        irq_handle(f->vector - IRQ_VECTOR_BASE);    /* inside sti;hlt */
+        return;
+    }
+    if (f->vector == 14 && in_usercopy(f->rip)) {
+        if (python_ready && on_kernel_stack((uint64_t)f) && call_python_handler(f)) {
             return;             /* mapped: iretq retries the access */
+        }
+        f->rip = (uint64_t)uc_fixup;    /* quiet: the call returns None or False */
+        return;
+    }
+    if (f->vector == 14 && in_uaccess(f->rip)) {
+        if (python_ready && on_kernel_stack((uint64_t)f) && call_python_handler(f)) {
+            return;
         }
         oops_print(f, "in a memory accessor");
         save_fault(&ua_fault, f);
@@ -206,5 +218,5 @@ void exc_handle(struct trap_frame *f) {
     save_fault(&recover_info, f);
     f->rip = (uint64_t)oops_recover;
     f->rsp = (uint64_t)recover_stack_top - 8;   /* as if called: RSP+8 16-aligned */
-    f->rflags &= ~(1ULL << 10);                 /* DF clear, as the ABI expects */
+    f->rflags &= ~(X86_EFLAGS_DF | X86_EFLAGS_AC);  /* the ABI's DF; SMAP back on */
 }

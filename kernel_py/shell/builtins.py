@@ -104,10 +104,10 @@ def cmd_python(k, args):
     return ""
 
 
-TRAPS = ("de", "bp", "ud", "gp", "pf")
+TRAPS = ("de", "bp", "ud", "gp", "pf", "df")
 
 
-@command("trap", "trap de|bp|ud|gp|pf", "raise a real CPU exception in the kernel: prints an oops, the console goes on")
+@command("trap", "trap de|bp|ud|gp|pf|df", "raise a real CPU exception in the kernel: prints an oops, the console goes on")
 def cmd_trap(k, args):
     if len(args) != 1 or args[0] not in TRAPS:
         raise KernelError("EINVAL", "usage: trap " + "|".join(TRAPS))

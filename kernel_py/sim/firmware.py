@@ -46,6 +46,7 @@ BOOT_TABLES_START = IMAGE_END
 RIP_PHYS = KERNEL_BASE + 0x101000      # physical accessors (direct map)
 RIP_UACCESS = KERNEL_BASE + 0x102000   # virtual accessors
 RIP_TRAP = KERNEL_BASE + 0x103000      # trap(kind)
+RIP_USERCOPY = KERNEL_BASE + 0x104000  # copy_from_user and the other uaccess calls
 
 
 def lowmem_size(mem_size):

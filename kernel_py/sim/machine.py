@@ -10,7 +10,11 @@ A real model of the parts the kernel relies on, not a stub:
   accessed and dirty flags, raise #PF with the architectural error code, and
   go through a TLB (tlb.py) that only CR3 loads and INVLPG flush, so a
   forgotten invlpg fails here as it does on hardware;
-- I/O ports go to a device registry (ports.py), with isa-debug-exit at 0xf4.
+- I/O ports go to a device registry (ports.py), with isa-debug-exit at 0xf4
+  and the 8259 pair and PIT channel 0 (pic.py);
+- user mode (user.py): run_user calls a Python callable standing for ring 3,
+  with CPL-3 access helpers; uaccess with the guest's quiet failures; the
+  IRQ counters and idle() over the PIC and PIT models.
 
 Section numbers refer to the Intel SDM, Volume 3A.
 """
@@ -21,19 +25,20 @@ import time
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.arch.x86.cpu import (
     CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, EFER_NXE, PF_INSTR, PF_PROT, PF_USER,
-    PF_WRITE, PMD_SIZE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
+    PF_WRITE, PMD_SIZE, VEC_BP, VEC_DE, VEC_DF, VEC_GP, VEC_PF, VEC_UD,
     _PAGE_ACCESSED, _PAGE_DIRTY, is_canonical,
 )
 from kernel_py.sim import firmware, physmem
 from kernel_py.sim.fault import Fault, oops_text
 from kernel_py.sim.ports import DEBUG_EXIT_PORT, DebugExit, PortBus
 from kernel_py.sim.tlb import TLB
+from kernel_py.sim.user import UserMode, UserTrap
 from kernel_py.sim.walk import (
     R_DIRTY, R_GLOBAL, R_WRITE, access_error, required_rights, reserved_mask,
     walk,
 )
 
-__all__ = ["Machine", "Fault"]
+__all__ = ["Machine", "Fault", "UserTrap"]
 
 M64 = (1 << 64) - 1
 CR0_PE, CR0_MP, CR0_ET, CR0_NE = 1 << 0, 1 << 1, 1 << 4, 1 << 5
@@ -48,6 +53,7 @@ TRAPS = {                 # trap(kind) -> (vector, error code)
     "ud": (VEC_UD, 0),
     "gp": (VEC_GP, 0),
     "pf": (VEC_PF, PF_WRITE),   # a write to NULL
+    "df": (VEC_DF, 0),          # a kernel stack overflow
 }
 
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
@@ -101,14 +107,16 @@ def _make_vwrite(fmt):
     return vwrite
 
 
-class Machine:
+class Machine(UserMode):
     """One simulated x86-64 machine. See docs/hw.md for the interface.
 
     Physical accessors (read8..read64, write8..write64, fill, copy,
     readbytes, writebytes, mem) are installed per instance as closures.
 
     Sim-only extras, for tests: access(), probe(), write_cr0/cr4/efer,
-    read_efer(), attach_port(), tlb, ports, oops_count, faults.
+    read_efer(), attach_port(), tlb, ports, oops_count, faults; for user
+    mode (user.py): user_mode, user_read/user_write/user_fetch (and the 64-bit
+    ones), UserTrap, fpu_state, fs_base, gs_base, raise_irq(), pic, pit.
     """
 
     Fault = Fault
@@ -148,6 +156,7 @@ class Machine:
         self.ports = PortBus()
         self.ports.attach(range(DEBUG_EXIT_PORT, DEBUG_EXIT_PORT + 4),
                           DebugExit())
+        self._user_init()
 
     # -- oops and faults outside the #PF handler path -----------------------
 

@@ -56,7 +56,8 @@ def test_python_exception_inside_a_command_is_one_error_line(guest):
     assert guest.run("echo alive") == "alive"
 
 
-@pytest.mark.parametrize("kind,vector", [("ud", 6), ("de", 0), ("bp", 3), ("gp", 13), ("pf", 14)])
+@pytest.mark.parametrize("kind,vector", [("ud", 6), ("de", 0), ("bp", 3), ("gp", 13), ("pf", 14),
+                                         ("df", 8)])
 def test_unhandled_exception_oopses_and_console_survives(guest, kind, vector):
     out = guest.run("trap %s" % kind, check=False, allow_oops=True)
     assert "oops: " in out

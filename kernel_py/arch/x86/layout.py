@@ -1,6 +1,7 @@
 # The virtual address-space layout (x86-64, 4-level paging, as Linux lays it
-# out; see Documentation/arch/x86/x86_64/mm.rst). guest/layout.h mirrors the
-# values the C platform needs; tests/model/test_layout.py checks they agree.
+# out; see Documentation/arch/x86/x86_64/mm.rst), and the platform's GDT
+# selectors. guest/layout.h holds the values the C platform needs;
+# tests/model/test_layout.py checks that each of them has the same value here.
 
 USER_START = 0x0000000000400000
 USER_END = 0x00007FFFFFFFF000        # first address above user space
@@ -15,6 +16,16 @@ KERNEL_BASE = 0xFFFFFFFF80000000      # kernel image: virt = KERNEL_BASE + phys
 # The boot tables also identity-map the first BOOT_IDENTITY_SIZE bytes; the
 # kernel's own tables drop that map so a NULL dereference faults.
 BOOT_IDENTITY_SIZE = 4 << 30
+
+# GDT selectors (guest/cpu.c; Linux's x86-64 layout, asm/segment.h). A user
+# frame for hw.run_user has CS = SEL_UCODE, SS = SEL_UDATA (run_user forces
+# them); the kernel's are what the oops and the host see in ring 0.
+SEL_KCODE = 0x10       # __KERNEL_CS
+SEL_KDATA = 0x18       # __KERNEL_DS
+SEL_UCODE32 = 0x23     # __USER32_CS: no descriptor (no compatibility mode); STAR's SYSRET base
+SEL_UDATA = 0x2B       # __USER_DS
+SEL_UCODE = 0x33       # __USER_CS
+SEL_TSS = 0x40
 
 # Physical memory map types (multiboot / E820)
 E820_RAM = 1
