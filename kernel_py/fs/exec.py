@@ -20,7 +20,8 @@
 import struct
 
 from kernel_py.arch.x86.layout import USER_END
-from kernel_py.arch.x86.ptrace import CS, EFLAGS, RIP, RSP, SS, USER_CS, USER_DS
+from kernel_py.arch.x86.layout import SEL_UCODE, SEL_UDATA
+from kernel_py.arch.x86.ptrace import CS, EFLAGS, RIP, RSP, SS, USER_EFLAGS_FIXED
 from kernel_py.fs import binfmt_elf as elf
 from kernel_py.lib.errno import E2BIG, EFAULT, ENAMETOOLONG, errno_of
 from kernel_py.lib.errors import KernelError
@@ -33,9 +34,6 @@ ARG_MAX = 2 << 20                       # a quarter of the 8 MiB stack rlimit, a
 PATH_MAX = 4096
 BINPRM_BUF_SIZE = 256
 MAX_INTERP_DEPTH = 4                    # #! scripts calling #! scripts
-INIT_EFLAGS = 0x202                     # IF, and the always-one bit 1
-MXCSR_DEFAULT = 0x1F80
-FCW_DEFAULT = 0x037F
 
 # auxv types (include/uapi/linux/auxvec.h)
 AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
@@ -303,10 +301,10 @@ def commit(k, t, bprm):
         regs[i] = 0
     regs[RIP] = bprm.image.entry
     regs[RSP] = bprm.sp
-    regs[CS] = USER_CS
-    regs[SS] = USER_DS
-    regs[EFLAGS] = INIT_EFLAGS
-    fpu_init(t.fpu)
+    regs[CS] = SEL_UCODE
+    regs[SS] = SEL_UDATA
+    regs[EFLAGS] = USER_EFLAGS_FIXED
+    k.hw.fpu_init(t.fpu)
     if t.sighand is not None:
         t.sighand = t.sighand.copy()            # unshare, then reset handlers
         t.sighand.reset_for_exec()
@@ -338,11 +336,3 @@ def from_task_mm(k, t, mm):
         if old.users <= 0:
             old.destroy()
 
-
-def fpu_init(fpu):
-    """FXSAVE image of a fresh FPU (fninit + MXCSR's default, SDM 10.5.1)."""
-    for i in range(len(fpu)):
-        fpu[i] = 0
-    struct.pack_into("<H", fpu, 0, FCW_DEFAULT)
-    struct.pack_into("<I", fpu, 24, MXCSR_DEFAULT)
-    struct.pack_into("<I", fpu, 28, 0xFFFF)         # MXCSR_MASK (ignored by FXRSTOR)

@@ -8,6 +8,8 @@
 
 import struct
 
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT
+
 from kernel_py.kernel.signal import signal_pending
 from kernel_py.kernel.wait import WaitQueue
 from kernel_py.lib.errno import EAGAIN, EFAULT, EINVAL, ENOSYS, ERESTARTSYS, ETIMEDOUT
@@ -32,8 +34,10 @@ class Futexes:
     def key(self, t, uaddr, private):
         if private:
             return (id(t.mm), uaddr)
-        pa = t.mm.resolve(uaddr)            # the frame, after a fault brought it in
-        return ("pa", pa) if pa is not None else (id(t.mm), uaddr)
+        e = t.mm.pte(uaddr)                 # the frame, after the caller's read brought it in
+        if e & _PAGE_PRESENT:
+            return ("pa", (e & PTE_ADDR_MASK) | (uaddr & 0xFFF))
+        return (id(t.mm), uaddr)
 
     def wake(self, t, uaddr, n, private=False):
         """Wake up to n waiters on the word; the number woken."""

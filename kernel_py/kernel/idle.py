@@ -25,11 +25,13 @@ def idle_loop(k):
             c = getc()
         console.check_foreground()
         sched.wake_sleepers()
+        sched.tick_control()
         if sched.run_one():
             now = clock.rdtsc()
-            if now < next_bg:
-                continue
-            next_bg = now + period
+            if now >= next_bg:
+                next_bg = now + period
+                k.background()
+            continue
         k.background()
         sched.tick_control()
         if not sched.has_work() and not serial.ready():

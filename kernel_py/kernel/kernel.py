@@ -8,7 +8,6 @@
 # test_kernel_members.py checks that over a console workload).
 
 from kernel_py.arch.x86.entry import run_task
-from kernel_py.arch.x86.time import Tick
 from kernel_py.drivers import rtc
 from kernel_py.drivers.serial import Serial
 from kernel_py.drivers.tty import Tty
@@ -106,7 +105,6 @@ class Kernel:
 
         # -- programs (kernel/, arch/x86/entry.py, drivers/)
         self.sched = None               # the run queue, sleeps, the idle loop's scheduler (kernel/sched.py)
-        self.tick = None                # the periodic timer, on while tasks need it (arch/x86/time.py)
         self.syscalls = None            # the system call table (kernel/syscalls.py)
         self.futex = None               # futex wait queues (kernel/futex.py)
         self.time = None                # the wall clock, from the RTC at boot (kernel/time.py)
@@ -210,7 +208,6 @@ class Kernel:
         self.random = Random(hw.rdtsc() ^ (epoch << 20))
         self.time = TimeKeeping(self.clock, epoch)
         self.loadavg = LoadAvg(self.clock)
-        self.tick = Tick(hw)
         self.sched = Scheduler(self, run_task)
         self.syscalls = SyscallTable(self)
         self.futex = Futexes(self)

@@ -22,7 +22,8 @@
 # to stime (Linux's CONFIG_VIRT_CPU_ACCOUNTING_GEN does the same on entry
 # and exit).
 
-from kernel_py.kernel.wait import WaitQueue  # noqa: F401 - the scheduler's queues
+from kernel_py.arch.x86 import pit
+from kernel_py.arch.x86.tsc import HZ
 from kernel_py.kernel.task import (
     EXIT_DEAD, EXIT_ZOMBIE, TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_STOPPED,
     TASK_UNINTERRUPTIBLE,
@@ -51,6 +52,7 @@ class Scheduler:
         self.slice_left = SLICE_TICKS
         self.last = None                # the task that ran last (a switch when it changes)
         self.ticks = 0                  # timer interrupts taken
+        self.tick_running = False       # IRQ 0 unmasked (tick_control)
 
     # -- the run queue
     def enqueue(self, t):
@@ -192,12 +194,17 @@ class Scheduler:
         return bool(self.rq)
 
     def tick_control(self):
-        """The periodic tick runs while a task may need preempting or a
-        timed sleep ending (arch/x86/time.py)."""
-        if self.rq or self.sleepers:
-            self.k.tick.start()
-        else:
-            self.k.tick.stop()
+        """The periodic tick (PIT channel 0 at HZ, arch/x86/pit.py) runs
+        only while a task may need preempting or a timed sleep ending, so an
+        idle machine sleeps in hlt until a key arrives (Linux's NO_HZ idle)."""
+        want = bool(self.rq or self.sleepers)
+        if want != self.tick_running:
+            hw = self.k.hw
+            if want:
+                pit.start_tick(hw, HZ)
+            else:
+                pit.stop_tick(hw)
+            self.tick_running = want
 
 
 def is_gone(t):

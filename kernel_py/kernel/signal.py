@@ -24,8 +24,9 @@
 import struct
 
 from kernel_py.arch.x86.ptrace import (
-    CR2, CS, EFLAGS, ERROR, ORIG_RAX, R8, R9, R10, R11, R12, R13, R14, R15,
-    RAX, RBP, RBX, RCX, RDI, RDX, RIP, RSI, RSP, SS, VECTOR,
+    CR2, CS, EFLAGS, ERROR, FXSAVE_MXCSR, FXSAVE_SIZE, ORIG_RAX, R8, R9, R10, R11,
+    R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RIP, RSI, RSP, SS,
+    USER_EFLAGS_MASK, VECTOR,
 )
 from kernel_py.lib.errno import (
     EFAULT, EINTR, EINVAL, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR,
@@ -97,12 +98,12 @@ FRAME_MCONTEXT = FRAME_UC + 40
 FRAME_SIGMASK = FRAME_UC + 296
 FRAME_INFO = FRAME_UC + 304
 FRAME_SIZE = FRAME_INFO + 128
-FPSTATE_SIZE = 512
+FPSTATE_SIZE = FXSAVE_SIZE
 REDZONE = 128                       # the x86-64 ABI's red zone below RSP is the program's
 # struct sigcontext's first 18 words, in order
 SIGCONTEXT_REGS = (R8, R9, R10, R11, R12, R13, R14, R15, RDI, RSI, RBP, RBX, RDX, RAX,
                    RCX, RSP, RIP, EFLAGS)
-USER_EFLAGS = 0x0DD5 | (1 << 18) | (1 << 21)    # CF PF AF ZF SF TF DF OF, AC, ID: sigreturn may set these
+USER_EFLAGS = USER_EFLAGS_MASK         # what sigreturn may set (CF PF AF ZF SF TF DF OF AC ID)
 MINSIGSTKSZ = 2048
 
 
@@ -374,8 +375,8 @@ def sys_rt_sigreturn(t):
 def set_fpu_image(t, fx):
     fx = bytearray(fx)
     # MXCSR's reserved bits would make FXRSTOR fault (SDM FXRSTOR): keep the defined ones
-    mxcsr = struct.unpack_from("<I", fx, 24)[0] & 0xFFFF
-    struct.pack_into("<I", fx, 24, mxcsr)
+    mxcsr = struct.unpack_from("<I", fx, FXSAVE_MXCSR)[0] & 0xFFFF
+    struct.pack_into("<I", fx, FXSAVE_MXCSR, mxcsr)
     t.fpu[:FPSTATE_SIZE] = fx
 
 

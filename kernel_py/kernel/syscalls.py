@@ -10,8 +10,11 @@
 # program, as the issue asks (Linux logs nothing; strace would show it).
 
 from kernel_py.arch.x86.syscall_64 import NAMES, NR, NR_syscalls
+from kernel_py.fs import exec as fexec
+from kernel_py.fs import ioctl, read_write
 from kernel_py.kernel import exit as kexit
-from kernel_py.kernel import fork, signal
+from kernel_py.kernel import fork, futex, signal, sys, time
+from kernel_py.mm.vm import sys_mm
 from kernel_py.lib.errno import ENOSYS
 
 # (name, handler, number of arguments)
@@ -31,6 +34,46 @@ SYSCALLS = (
     ("exit", kexit.sys_exit, 1),
     ("exit_group", kexit.sys_exit_group, 1),
     ("wait4", kexit.sys_wait4, 4),
+    ("execve", fexec.sys_execve, 3),
+    ("read", read_write.sys_read, 3),
+    ("write", read_write.sys_write, 3),
+    ("close", read_write.sys_close, 1),
+    ("ioctl", ioctl.sys_ioctl, 3),
+    ("brk", sys_mm.sys_brk, 1),
+    ("mmap", sys_mm.sys_mmap, 6),
+    ("munmap", sys_mm.sys_munmap, 2),
+    ("mprotect", sys_mm.sys_mprotect, 3),
+    ("getpid", sys.sys_getpid, 0),
+    ("gettid", sys.sys_gettid, 0),
+    ("getppid", sys.sys_getppid, 0),
+    ("getuid", sys.sys_getuid, 0),
+    ("geteuid", sys.sys_geteuid, 0),
+    ("getgid", sys.sys_getgid, 0),
+    ("getegid", sys.sys_getegid, 0),
+    ("getpgid", sys.sys_getpgid, 1),
+    ("getpgrp", sys.sys_getpgrp, 0),
+    ("getsid", sys.sys_getsid, 1),
+    ("setpgid", sys.sys_setpgid, 2),
+    ("setsid", sys.sys_setsid, 0),
+    ("uname", sys.sys_uname, 1),
+    ("sysinfo", sys.sys_sysinfo, 1),
+    ("getrandom", sys.sys_getrandom, 3),
+    ("prlimit64", sys.sys_prlimit64, 4),
+    ("getrlimit", sys.sys_getrlimit, 2),
+    ("setrlimit", sys.sys_setrlimit, 2),
+    ("arch_prctl", sys.sys_arch_prctl, 2),
+    ("set_tid_address", sys.sys_set_tid_address, 1),
+    ("set_robust_list", sys.sys_set_robust_list, 2),
+    ("rseq", sys.sys_rseq, 4),
+    ("sched_yield", sys.sys_sched_yield, 0),
+    ("clock_gettime", time.sys_clock_gettime, 2),
+    ("clock_getres", time.sys_clock_getres, 2),
+    ("gettimeofday", time.sys_gettimeofday, 2),
+    ("time", time.sys_time, 1),
+    ("times", time.sys_times, 1),
+    ("nanosleep", time.sys_nanosleep, 2),
+    ("clock_nanosleep", time.sys_clock_nanosleep, 4),
+    ("futex", futex.sys_futex, 6),
 )
 
 

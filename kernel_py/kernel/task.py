@@ -13,9 +13,7 @@
 # continuation in `restart` (kernel/sched.py), which the scheduler calls
 # when the task is woken, and whose return value becomes the syscall's.
 
-from array import array
-
-from kernel_py.arch.x86.ptrace import NR_REGS
+from kernel_py.arch.x86.ptrace import new_fpu, new_regs
 from kernel_py.kernel.wait import WaitQueue
 
 TASK_COMM_LEN = 16
@@ -29,8 +27,6 @@ EXIT_ZOMBIE = "Z"
 EXIT_DEAD = "X"
 STATE_NAMES = {"R": "R (running)", "S": "S (sleeping)", "D": "D (disk sleep)",
                "T": "T (stopped)", "Z": "Z (zombie)", "X": "X (dead)"}
-
-FPU_BYTES = 528              # a 512-byte FXSAVE area, 16-aligned somewhere inside
 
 
 class Task:
@@ -67,8 +63,8 @@ class Task:
         self.min_flt = 0                # faults that needed no I/O
         self.maj_flt = 0                # faults that read a disk
         # user-mode context (None: a process the console made, which never runs)
-        self.regs = None                # array('q') of NR_REGS: struct pt_regs + extras
-        self.fpu = None                 # bytearray(FPU_BYTES): FXSAVE image
+        self.regs = None                # array('q'): struct pt_regs and the rest (arch/x86/ptrace.py)
+        self.fpu = None                 # the FXSAVE image (bytearray, hw.fpu_init's layout)
         self.clear_child_tid = 0        # set_tid_address / CLONE_CHILD_CLEARTID
         self.robust_list = 0            # set_robust_list's head (kept, not walked)
         # files and file system context
@@ -94,8 +90,8 @@ class Task:
 
     def new_user_context(self):
         """The register and FPU images of a task that runs in ring 3."""
-        self.regs = array("q", [0] * NR_REGS)
-        self.fpu = bytearray(FPU_BYTES)
+        self.regs = new_regs()
+        self.fpu = new_fpu(self.k.hw)
 
     def is_user(self):
         return self.regs is not None

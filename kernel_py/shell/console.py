@@ -207,3 +207,16 @@ class Console:
 
 def signal_name(n):
     return NAMES[n] if 1 <= n < len(NAMES) else "signal %d" % n
+
+
+def run_blocking(shell):
+    """The console alone, reading the UART directly: for a kernel whose boot
+    failed before the idle loop's parts existed."""
+    ed = editor()
+    while True:
+        try:
+            out = shell.execute(ed.readline(PROMPT))
+            if out:
+                print(out)
+        except Exception as exc:  # noqa: BLE001 - a console bug must not end the kernel
+            print(error_line(exc))

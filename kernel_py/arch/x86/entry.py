@@ -14,15 +14,14 @@ from kernel_py.arch.x86.cpu import (
     PF_INSTR, PF_PROT, PF_USER, PF_WRITE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
 )
 from kernel_py.arch.x86.ptrace import (
-    CR2, ERROR, EVENT_BADFRAME, EVENT_SYSCALL, ORIG_RAX, R8, R9, R10, RAX, RDI,
-    RDX, RIP, RSI,
+    CR2, ERROR, EVENT_BADFRAME, EVENT_SYSCALL, IRQ_VECTOR_BASE, ORIG_RAX, R8, R9,
+    R10, RAX, RDI, RDX, RIP, RSI, TSC_ENTER, TSC_EXIT,
 )
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.exit import do_exit
 from kernel_py.kernel.sched import BLOCKED
 from kernel_py.kernel.task import TASK_RUNNING
 
-IRQ_BASE = 32
 SIGKILL_BIT = sig.sigbit(sig.SIGKILL)
 IRQ_TIMER = 0
 IRQ_COM1 = 4
@@ -72,9 +71,8 @@ def run_task(k, t):
                     do_exit(k, t, status)
             if t.state != TASK_RUNNING:
                 return
-        t0 = rdtsc()
         ev = run_user(regs, fpu)
-        t1 = rdtsc()
+        t0, t1 = regs[TSC_ENTER], regs[TSC_EXIT]       # ring 3 was [t0, t1)
         t.utime += t1 - t0
         t.stime += t0 - t_kernel
         t_kernel = t1
@@ -107,8 +105,8 @@ def run_task(k, t):
         elif ev == VEC_PF:
             if not fault(regs[CR2] & 0xFFFFFFFFFFFFFFFF, regs[ERROR], regs[RIP]):
                 user_fault(k, t)
-        elif ev >= IRQ_BASE:
-            irq(k, ev - IRQ_BASE)
+        elif ev >= IRQ_VECTOR_BASE:
+            irq(k, ev - IRQ_VECTOR_BASE)
         elif ev == EVENT_BADFRAME:
             sig.force_sig(k, t, sig.SIGSEGV, sig.SI_KERNEL, 0)
         else:
