@@ -10,8 +10,12 @@
 # program, as the issue asks (Linux logs nothing; strace would show it).
 
 from kernel_py.arch.x86.syscall_64 import NAMES, NR, NR_syscalls
+from kernel_py.fs import (
+    d_path, eventfd, fcntl, file, ioctl, namei, open as fs_open, pipe, read_write, readdir,
+    select, stat, sync,
+)
 from kernel_py.kernel import exit as kexit
-from kernel_py.kernel import fork, signal
+from kernel_py.kernel import fork, signal, sys
 from kernel_py.lib.errno import ENOSYS
 
 # (name, handler, number of arguments)
@@ -31,6 +35,66 @@ SYSCALLS = (
     ("exit", kexit.sys_exit, 1),
     ("exit_group", kexit.sys_exit_group, 1),
     ("wait4", kexit.sys_wait4, 4),
+    # files (fs/)
+    ("read", read_write.sys_read, 3),
+    ("write", read_write.sys_write, 3),
+    ("readv", read_write.sys_readv, 3),
+    ("writev", read_write.sys_writev, 3),
+    ("pread64", read_write.sys_pread64, 4),
+    ("pwrite64", read_write.sys_pwrite64, 4),
+    ("preadv", read_write.sys_preadv, 5),
+    ("pwritev", read_write.sys_pwritev, 5),
+    ("lseek", read_write.sys_lseek, 3),
+    ("open", fs_open.sys_open, 3),
+    ("openat", fs_open.sys_openat, 4),
+    ("creat", fs_open.sys_creat, 2),
+    ("close", fs_open.sys_close, 1),
+    ("access", fs_open.sys_access, 2),
+    ("faccessat", fs_open.sys_faccessat, 3),
+    ("faccessat2", fs_open.sys_faccessat2, 4),
+    ("chdir", fs_open.sys_chdir, 1),
+    ("fchdir", fs_open.sys_fchdir, 1),
+    ("truncate", fs_open.sys_truncate, 2),
+    ("ftruncate", fs_open.sys_ftruncate, 2),
+    ("stat", stat.sys_stat, 2),
+    ("fstat", stat.sys_fstat, 2),
+    ("lstat", stat.sys_lstat, 2),
+    ("newfstatat", stat.sys_newfstatat, 4),
+    ("statx", stat.sys_statx, 5),
+    ("readlink", stat.sys_readlink, 3),
+    ("readlinkat", stat.sys_readlinkat, 4),
+    ("getdents64", readdir.sys_getdents64, 3),
+    ("mkdir", namei.sys_mkdir, 2),
+    ("mkdirat", namei.sys_mkdirat, 3),
+    ("rmdir", namei.sys_rmdir, 1),
+    ("unlink", namei.sys_unlink, 1),
+    ("unlinkat", namei.sys_unlinkat, 3),
+    ("rename", namei.sys_rename, 2),
+    ("renameat", namei.sys_renameat, 4),
+    ("renameat2", namei.sys_renameat2, 5),
+    ("link", namei.sys_link, 2),
+    ("linkat", namei.sys_linkat, 5),
+    ("symlink", namei.sys_symlink, 2),
+    ("symlinkat", namei.sys_symlinkat, 3),
+    ("dup", file.sys_dup, 1),
+    ("dup2", file.sys_dup2, 2),
+    ("dup3", file.sys_dup3, 3),
+    ("fcntl", fcntl.sys_fcntl, 3),
+    ("ioctl", ioctl.sys_ioctl, 3),
+    ("pipe", pipe.sys_pipe, 1),
+    ("pipe2", pipe.sys_pipe2, 2),
+    ("eventfd", eventfd.sys_eventfd, 1),
+    ("eventfd2", eventfd.sys_eventfd2, 2),
+    ("sync", sync.sys_sync, 0),
+    ("syncfs", sync.sys_syncfs, 1),
+    ("fsync", sync.sys_fsync, 1),
+    ("fdatasync", sync.sys_fdatasync, 1),
+    ("getcwd", d_path.sys_getcwd, 2),
+    ("umask", sys.sys_umask, 1),
+    ("poll", select.sys_poll, 3),
+    ("ppoll", select.sys_ppoll, 5),
+    ("select", select.sys_select, 5),
+    ("pselect6", select.sys_pselect6, 6),
 )
 
 
