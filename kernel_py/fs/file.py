@@ -151,6 +151,7 @@ class FdTable:
         self.cloexec = set()
         self.max_fds = max_fds
         self.count = 1                  # tasks sharing it (CLONE_FILES)
+        self.next_fd = 0                # no free descriptor below this (files->next_fd)
 
     def get(self):
         self.count += 1
@@ -167,7 +168,7 @@ class FdTable:
         (below `limit`, RLIMIT_NOFILE, when given)."""
         fds = self.fds
         top = self.max_fds if limit is None else min(limit, self.max_fds)
-        fd = start
+        fd = max(start, self.next_fd)
         while fd < len(fds) and fds[fd] is not None:
             fd += 1
         if fd >= top:
@@ -175,6 +176,8 @@ class FdTable:
         while len(fds) <= fd:
             fds.append(None)
         fds[fd] = f
+        if start <= self.next_fd:
+            self.next_fd = fd + 1
         if cloexec:
             self.cloexec.add(fd)
         else:
@@ -202,6 +205,7 @@ class FdTable:
         if f is not None:
             self.fds[fd] = None
             self.cloexec.discard(fd)
+            self.next_fd = min(self.next_fd, fd)
         return f
 
     def close(self, k, fd):
@@ -210,6 +214,7 @@ class FdTable:
             return -EBADF
         self.fds[fd] = None
         self.cloexec.discard(fd)
+        self.next_fd = min(self.next_fd, fd)
         f.fput(k)
         return 0
 
@@ -230,6 +235,7 @@ class FdTable:
         n = FdTable(self.max_fds)
         n.fds = [f.get() if f is not None else None for f in self.fds]
         n.cloexec = set(self.cloexec)
+        n.next_fd = self.next_fd
         return n
 
     def open_count(self):
