@@ -57,6 +57,8 @@ class Vfs:
         self.ns = {}                # mount point -> SuperBlock: the namespace programs walk
         self.files = None           # the VFS's slab objects (fs/file_table.py)
         self.next_anon = 0          # minors of the anonymous devices (get_anon_bdev)
+        self.pipefs = None          # where pipe inodes live (fs/pipe.py), mounted nowhere
+        self.anon = None            # the anonymous inode of eventfds (fs/anon_inodes.py)
 
     def anon_minor(self):
         self.next_anon += 1

@@ -103,10 +103,13 @@ def test_writes_go_through_the_console_checks(box):
     t = box.new_task()
     k = box.k
     before = k.pagecache.drop_pagecache_count
-    fd = opn(box, t, "/proc/sys/vm/drop_caches", O_WRONLY)
+    # a shell's `echo 3 > FILE`: O_WRONLY|O_CREAT|O_TRUNC on an existing pseudo-file
+    fd = opn(box, t, "/proc/sys/vm/drop_caches", O_WRONLY | O_CREAT | 0o1000)
+    assert fd >= 0
     assert box.write_all(t, fd, b"3\n") == 2
     assert k.pagecache.drop_pagecache_count == before + 1
     assert box.write_all(t, fd, b"9\n") == -EINVAL
+    assert opn(box, t, "/dev/null", O_WRONLY | O_CREAT | 0o1000) >= 0
     sw = opn(box, t, "/proc/sys/vm/swappiness", O_RDWR)
     old = k.vmscan.swappiness
     assert box.write_all(t, sw, b"garbage\n") == -EINVAL
