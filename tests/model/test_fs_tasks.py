@@ -99,6 +99,10 @@ def test_execve_path_rules():
     assert t.exe == "/tmp/tool"
     b.adopt(t)
     assert readlink(b, t, "/proc/self/exe") == "/tmp/tool"
+    # BusyBox re-executes itself through /proc/self/exe
+    assert do_execve(k, t, "/proc/self/exe", [b"sh"], []) == 0
+    assert t.exe == "/tmp/tool"
+    b.adopt(t)
     assert do_execve(k, t, "/tmp/none", [b"x"], []) == -ENOENT
     assert do_execve(k, t, "/tmp", [b"x"], []) == -EACCES
     assert do_execve(k, t, "/tmp/plain", [b"x"], []) == -EACCES     # no x bit
