@@ -12,7 +12,9 @@
 
 import struct
 
-from kernel_py.fs.file import O_NONBLOCK, FileOperations
+from kernel_py.fs.file import (
+    O_NONBLOCK, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, FileOperations,
+)
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.wait import WaitQueue
 from kernel_py.lib.errno import EAGAIN, EFAULT, EINVAL, EIO, ENOTTY, EPERM, ERESTARTSYS
@@ -326,7 +328,13 @@ class TtyFile(FileOperations):
         return self.tty.ioctl(t, cmd, arg)
 
     def poll(self, f):
-        return (bool(self.tty.readq), True)
+        """n_tty_poll: readable with bytes in readq (a whole line in
+        canonical mode, where readq only ever holds whole lines), always
+        writable (the UART is written at once)."""
+        mask = POLLOUT | POLLWRNORM
+        if self.tty.readq:
+            mask |= POLLIN | POLLRDNORM
+        return mask
 
     def wait_queue(self, f):
         return self.tty.read_wait

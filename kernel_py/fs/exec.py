@@ -51,6 +51,7 @@ class Binprm:
         self.argv = argv                # lists of bytes, without NULs
         self.envp = envp
         self.image = None               # the ElfImage
+        self.exe = None                 # the canonical path of the program loaded (/proc/PID/exe)
         self.mm = None                  # the new address space
 
 
@@ -118,46 +119,48 @@ def do_execve(k, t, path, argv, envp):
     return 0
 
 
-def resolve_path(k, t, path):
-    """An absolute path from one relative to the task's working directory."""
-    if path.startswith("/"):
-        return path
-    cwd = t.fs.cwd if t.fs is not None else "/"
-    return cwd.rstrip("/") + "/" + path
+def open_exec(k, t, path):
+    """(canonical path, sb, inode) of the program at path (absolute, or
+    relative to the task's working directory; symlinks followed): ENOENT,
+    EACCES for a directory, something not a regular file, or a file with
+    no execute bit (do_open_execat, may_open with MAY_EXEC)."""
+    from kernel_py.fs import namei
+    from kernel_py.fs.inode import S_ISREG
+    try:
+        stack = namei.lookup(k, t, namei.AT_FDCWD, path.encode())
+    except KernelError as e:
+        raise KernelError(e.errname, "")
+    p, sb, ino = stack[-1]
+    if sb is None or ino.is_dir:
+        raise KernelError("EACCES", "")
+    mode = sb.mode(ino)
+    if not S_ISREG(mode) or not mode & 0o111:
+        raise KernelError("EACCES", "")
+    return p, sb, ino
 
 
 def prepare(k, t, bprm, depth):
     """Everything before the point of no return; raises KernelError."""
-    path = resolve_path(k, t, bprm.path.decode())
-    header = read_head(k, path)
+    path, sb, ino = open_exec(k, t, bprm.path.decode())
+    header = sb.read(ino, 0, BINPRM_BUF_SIZE)
     if header[:2] == b"#!":
         if depth >= MAX_INTERP_DEPTH:
             raise KernelError("ELOOP", "%s: #! scripts nested too deep" % path)
         interp, arg = parse_shebang(header)
         bprm.argv = [interp.encode()] + ([arg.encode()] if arg else []) + \
-            [path.encode()] + bprm.argv[1:]
+            [bprm.path] + bprm.argv[1:]
         bprm.path = interp.encode()
         return prepare(k, t, bprm, depth + 1)
-    img = elf.parse(header, lambda off, n: k.vfs.read(path, off, n))
+    img = elf.parse(header, lambda off, n: sb.read(ino, off, n))
     if img.interp is not None:
         raise elf.noexec("dynamically linked (needs %s): only static programs run here" %
                          img.interp)
     bprm.image = img
+    bprm.exe = path
     bprm.mm = mm = MmStruct(k)
     map_segments(k, mm, path, img)
     mm.setup_stack()
     write_stack(k, t, bprm)
-
-
-def read_head(k, path):
-    """The first bytes of a regular file (ENOENT, EACCES for a directory)."""
-    try:
-        fs, ino = k.vfs.lookup(path)
-    except KernelError as e:
-        raise KernelError(e.errname, "")
-    if ino.is_dir:
-        raise KernelError("EACCES", "")
-    return bytes(k.vfs.read(path, 0, BINPRM_BUF_SIZE))
 
 
 def parse_shebang(header):
@@ -312,7 +315,7 @@ def commit(k, t, bprm):
         t.files.close_on_exec(k)
     name = bprm.path.decode().rsplit("/", 1)[-1]
     t.comm = name[:15]
-    t.exe = bprm.path.decode()
+    t.exe = bprm.exe
     t.cmdline = b"".join(a + b"\0" for a in bprm.argv)
     t.environ = b"".join(e + b"\0" for e in bprm.envp)
     t.clear_child_tid = 0

@@ -781,6 +781,48 @@ class FatFs:
             raise KernelError("EBUSY", name)
         self._delete(ino)
 
+    def rename(self, od, oname, nd, nname):
+        """rename(2) (vfat_rename): the entry moves to nname in nd, a file
+        in the way is unlinked (an empty directory removed) first; the
+        inode keeps its identity, so open files and mappings follow it.
+        The new entry is written before the old one is cleared, so a
+        failure (ENOSPC) leaves the old name."""
+        if self.read_only:
+            raise KernelError("EROFS", self.dev.name)
+        ino = self.lookup(od, oname)
+        if ino is None:
+            raise KernelError("ENOENT", oname)
+        check_name(nname)
+        old = self.lookup(nd, nname)
+        if old is not None and old is not ino:
+            (self.rmdir if old.is_dir else self.unlink)(nd, nname)
+        if old is ino:                  # another case of the same name: clear it first
+            self._remove_entry(ino)
+            try:
+                new = self._add_entry(nd, nname, ino.attr, ino.first)
+            except KernelError:
+                self._add_entry(od, oname, ino.attr, ino.first)
+                raise
+        else:
+            new = self._add_entry(nd, nname, ino.attr, ino.first)
+            self._remove_entry(ino)
+        if ino.is_dir:                  # its children's dentries are keyed by its old place
+            key = ino.key()
+            for dk in [dk for dk in self.dcache if dk[0] == key]:
+                self._obj_free(self.dentry_cachep, self.dcache.pop(dk).va)
+        self._unhash(ino)
+        ino.parent, ino.name = nd, nname
+        ino.off, ino.lfn_off, ino.short = new
+        self.icache[ino.key()] = ino
+        nd.nchildren += 1
+        if ino.is_dir and od is not nd:     # its ".." names the new parent
+            dotdot = self.cluster_off(ino.first) + DIRENT
+            pf = 0 if nd.parent is None else nd.first
+            ent = bytearray(self.bc.read(dotdot, DIRENT))
+            struct.pack_into("<HHHH", ent, 20, (pf >> 16) if self.fat32 else 0, 0, DATE, pf & 0xFFFF)
+            self.bc.write(dotdot, bytes(ent))
+        self.mark_inode_dirty(ino)      # size and first cluster reach the new entry at sync
+
     def _delete(self, ino):
         if ino.refs:
             if ino.is_dir:

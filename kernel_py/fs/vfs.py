@@ -2,6 +2,15 @@
 # file operations the console uses. Boot (init) creates the page cache
 # (k.pagecache), the block devices' buffer caches come with their FS, and
 # the data disk (sda) is mounted at /mnt when it holds a FAT file system.
+#
+# Two views of the same mounts. The console's commands (cat, ls, write,
+# dd, rm... under /mnt) use the block mounts by path prefix (mounts,
+# find_mount, lookup, read, write...), as before. Programs see the whole
+# namespace (ns: mount point -> SuperBlock, walked by fs/namei.py): a
+# ramfs root (fs/ramfs.py) with /bin, /dev (devtmpfs: the console, tty,
+# null, zero, full, random, urandom, kmsg), /mnt (the FAT data disk, through
+# fs/vfat.py), /proc and /sys (the console's pseudo-files, fs/procfs.py) and
+# /tmp. k.vfs.files holds the VFS's slab objects (fs/file_table.py).
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import PageCache
@@ -34,16 +43,26 @@ def split_path(path):
 
 
 class Mount:
-    def __init__(self, point, dev, fs):
+    def __init__(self, point, dev, fs, sb=None):
         self.point = point
         self.dev = dev
         self.fs = fs
+        self.sb = sb                # its SuperBlock in the namespace (fs/vfat.py)
 
 
 class Vfs:
     def __init__(self, k):
         self.k = k
         self.mounts = []            # Mount, in mount order
+        self.ns = {}                # mount point -> SuperBlock: the namespace programs walk
+        self.files = None           # the VFS's slab objects (fs/file_table.py)
+        self.next_anon = 0          # minors of the anonymous devices (get_anon_bdev)
+        self.pipefs = None          # where pipe inodes live (fs/pipe.py), mounted nowhere
+        self.anon = None            # the anonymous inode of eventfds (fs/anon_inodes.py)
+
+    def anon_minor(self):
+        self.next_anon += 1
+        return self.next_anon
 
     # -- mounts
     def mount(self, dev, point):
@@ -57,7 +76,14 @@ class Vfs:
         from kernel_py.fs.fat import FatFs
         fs = FatFs(self.k, dev)
         dev.holder = "mount " + point
-        self.mounts.append(Mount(point, dev, fs))
+        sb = None
+        if "/" in self.ns:
+            from kernel_py.fs.vfat import VfatSuper
+            from kernel_py.fs.mount import make_mountpoint
+            make_mountpoint(self.k, point)
+            sb = VfatSuper(self.k, fs)
+            self.ns[point] = sb
+        self.mounts.append(Mount(point, dev, fs, sb))
         if self._shrink not in self.k.pagecache.shrinkers:
             self.k.pagecache.shrinkers.append(self._shrink)
         return fs
@@ -68,6 +94,8 @@ class Vfs:
                 m.fs.umount()
                 m.dev.holder = None
                 self.mounts.remove(m)
+                if self.ns.get(m.point) is m.sb:
+                    del self.ns[m.point]
                 return
         raise KernelError("EINVAL", "%s: not mounted" % point)
 
@@ -136,11 +164,16 @@ class Vfs:
         """(fs, inode) of a regular file for a file-backed mapping, pinned
         (kept in the inode cache; an unlink removes the name only, the
         file goes with the last put_file) until put_file; the inode's page
-        cache is ino.mapping, its size ino.i_size."""
-        fs, ino = self.open(path)
-        fs.mapping_of(ino)
-        ino.refs += 1
-        return fs, ino
+        cache is ino.mapping, its size ino.i_size. Any absolute path of the
+        namespace (FAT, ramfs), symlinks followed; under a block mount
+        point exactly as before."""
+        if self.owns(path) or "/" not in self.ns:
+            fs, ino = self.open(path)
+            fs.mapping_of(ino)
+            ino.refs += 1
+            return fs, ino
+        from kernel_py.fs.mount import namespace_file
+        return namespace_file(self.k, path)
 
     def put_file(self, ino):
         if ino.refs <= 0:
@@ -226,6 +259,8 @@ def init(k):
     k.vfs = Vfs(k)
     if k.buddy.reclaim is None:
         k.buddy.reclaim = reclaim_hook(cache)
+    from kernel_py.fs.mount import init_namespace
+    init_namespace(k)
     if blk is None or "sda" not in blk.devices or "nomount" in k.params:
         return
     try:

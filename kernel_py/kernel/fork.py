@@ -138,6 +138,18 @@ def sys_clone3(t, uargs, size):
 
 
 
+def open_console(k, t):
+    """/dev/console, opened through the VFS (a filp object, devtmpfs's
+    node); the terminal's File directly when there is no VFS."""
+    if getattr(k, "vfs", None) is not None and "/" in k.vfs.ns:
+        from kernel_py.fs.open import filp_open
+        try:
+            return filp_open(k, t, "/dev/console", O_RDWR)
+        except KernelError:
+            pass
+    return File(TtyFile(k.tty), O_RDWR, None, "/dev/console")
+
+
 def spawn_user(k, path, argv, envp, ppid=1):
     """A new process running the program at path, its fds 0-2 on the
     console (the console's `run`, and init=): (task, 0), or (None, -errno)
@@ -151,9 +163,6 @@ def spawn_user(k, path, argv, envp, ppid=1):
     t = Task(k, pid, path.rsplit("/", 1)[-1][:15], ppid, None)
     t.new_user_context()
     t.files = FdTable()
-    console = File(TtyFile(k.tty), O_RDWR, None, "/dev/console")
-    for fd in range(3):
-        t.files.alloc_fd(console.get() if fd else console)
     t.fs = FsStruct("/")
     t.sighand = sig.SigHand()
     t.rlim = default_rlimits(procs.max_tasks)
@@ -164,6 +173,12 @@ def spawn_user(k, path, argv, envp, ppid=1):
         t.files.close_all(k)
         del procs.tasks[pid]
         return None, r
+    # fds 0-2 once the program is loaded (Linux's console_on_rootfs opens
+    # them before init's exec; the program sees the same): a failed spawn
+    # has taken no file object
+    console = open_console(k, t)
+    for fd in range(3):
+        t.files.alloc_fd(console.get() if fd else console)
     parent = procs.tasks.get(ppid)
     if parent is not None:
         parent.children.append(pid)

@@ -57,6 +57,9 @@ class Kernel:
         self.log_out = console          # where printk writes (the serial console)
         self.params = cmdline.parse(hw.cmdline())  # the command line, name -> value (lib/cmdline.py)
         self.log = []                   # printk's last LOG_LINES lines (dmesg)
+        self.log_times = []             # the TSC at each line of log (/dev/kmsg's timestamps)
+        self.log_next_seq = 0           # the sequence number the next printk line gets (/dev/kmsg)
+        self.log_wait = None            # WaitQueue of /dev/kmsg readers (drivers/mem.py)
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
         self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)
@@ -125,9 +128,15 @@ class Kernel:
 
     def printk(self, msg):
         self.log.append(msg)
+        self.log_times.append(self.hw.rdtsc())
+        self.log_next_seq += 1
         if len(self.log) > LOG_LINES:
             del self.log[0]
+            del self.log_times[0]
         self.log_out(msg)
+        wq = self.log_wait
+        if wq is not None and wq.tasks and self.sched is not None:
+            self.sched.wake_up(wq)
 
     def note_exception(self, exc):
         self.last_exception = exc

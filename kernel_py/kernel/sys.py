@@ -224,3 +224,13 @@ def sys_sched_yield(t):
     k = t.k
     k.sched.need_resched = True
     return 0
+
+
+# -- the file-creation mask -------------------------------------------------------
+
+def sys_umask(t, mask):
+    """umask: the new mask (its 0777 bits) in the task's fs_struct; the old one back."""
+    fs = t.fs
+    old = fs.umask
+    fs.umask = mask & 0o777
+    return old

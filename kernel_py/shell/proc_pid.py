@@ -3,7 +3,11 @@
 # oom_score_adj (fs/proc/task_mmu.c, array.c, base.c).
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.tsc import HZ, INITIAL_JIFFIES
+from kernel_py.kernel.signal import SIG_DFL, SIG_IGN
 from kernel_py.kernel.task import STATE_NAMES
+from kernel_py.kernel.time import USER_HZ
+from kernel_py.mm.vm.mmap import page_align
 from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
 from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
@@ -141,14 +145,110 @@ def status_pairs(mm):
 @pid_file("status")
 def proc_status(k, pid):
     t = pid_task(k, pid)
-    lines = ["Name:\t%s" % t.comm, "Umask:\t0022", "State:\t%s" % STATE_NAMES.get(t.state, t.state),
-             "Tgid:\t%d" % t.pid, "Ngid:\t0", "Pid:\t%d" % t.pid, "PPid:\t%d" % t.ppid,
-             "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0"]
-    for name, kb in status_pairs(t.mm):
-        lines.append("%s:\t%8d kB" % (name, kb))
+    umask = t.fs.umask if t.fs is not None else 0o022
+    lines = ["Name:\t%s" % t.comm, "Umask:\t%04o" % umask,
+             "State:\t%s" % STATE_NAMES.get(t.state, t.state),
+             "Tgid:\t%d" % t.tgid, "Ngid:\t0", "Pid:\t%d" % t.pid, "PPid:\t%d" % t.ppid,
+             "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0",
+             "FDSize:\t%d" % (t.files.fdsize() if t.files is not None else 0), "Groups:\t"]
+    if t.mm is not None:
+        for name, kb in status_pairs(t.mm):
+            lines.append("%s:\t%8d kB" % (name, kb))
     lines.append("Threads:\t1")
-    lines.append("Pgd:\t0x%x" % t.mm.pgd)
+    ign, cgt = sig_sets(t)
+    for name, v in (("SigPnd", t.pending), ("ShdPnd", 0), ("SigBlk", t.blocked),
+                    ("SigIgn", ign), ("SigCgt", cgt)):
+        lines.append("%s:\t%016x" % (name, v))
+    if t.mm is not None:
+        lines.append("Pgd:\t0x%x" % t.mm.pgd)
     return "\n".join(lines)
+
+
+def sig_sets(t):
+    """(ignored, caught) signal masks from the task's actions (SigIgn, SigCgt)."""
+    ign = cgt = 0
+    sh = t.sighand
+    if sh is not None:
+        for i in range(1, len(sh.action)):
+            h = sh.action[i][0]
+            if h == SIG_IGN:
+                ign |= 1 << (i - 1)
+            elif h != SIG_DFL:
+                cgt |= 1 << (i - 1)
+    return ign, cgt
+
+
+def args_text(b):
+    """argv/envp bytes (NUL-terminated strings) as the text a pseudo-file
+    returns: UTF-8 as is; other bytes as the characters of the same codes
+    (the registry's files are text; see fs/procfs.py)."""
+    try:
+        return b.decode()
+    except (UnicodeError, ValueError):
+        return "".join([chr(c) for c in b])
+
+
+@pid_file("cmdline")
+def proc_cmdline(k, pid):
+    """The argument strings, each NUL-terminated (proc_pid_cmdline_read)."""
+    return args_text(pid_task(k, pid).cmdline)
+
+
+@pid_file("environ")
+def proc_environ(k, pid):
+    return args_text(pid_task(k, pid).environ)
+
+
+def clock_ticks(k, tsc):
+    """TSC ticks as USER_HZ (100) clock ticks."""
+    return k.clock.us(tsc) * USER_HZ // 1000000
+
+
+@pid_file("stat")
+def proc_pid_stat(k, pid):
+    """do_task_stat's 52 fields."""
+    t = pid_task(k, pid)
+    mm = t.mm
+    tty = k.tty
+    tty_nr, tpgid = 0, -1
+    if tty is not None and tty.session and t.sid == tty.session:
+        tty_nr, tpgid = (5 << 8) | 1, tty.pgrp
+    ign, cgt = sig_sets(t)
+    start = max(0, t.start_time - INITIAL_JIFFIES) * USER_HZ // HZ
+    if mm is not None:
+        vsize, rss = mm.total_vm() * PAGE_SIZE, mm.rss()
+        layout = (mm.start_code, mm.end_code, mm.start_stack, mm.start_data, mm.end_data,
+                  mm.start_brk, mm.arg_start, mm.arg_end, mm.env_start, mm.env_end)
+    else:
+        vsize = rss = 0
+        layout = (0,) * 10
+    fields = [
+        t.pid, "(%s)" % t.comm, t.state, t.ppid, t.pgid, t.sid, tty_nr, tpgid, 0x400000,
+        t.min_flt, 0, t.maj_flt, 0,
+        clock_ticks(k, t.utime), clock_ticks(k, t.stime),
+        clock_ticks(k, t.cutime), clock_ticks(k, t.cstime),
+        20, 0, 1, 0, start, vsize, rss,
+        (1 << 64) - 1, layout[0], layout[1], layout[2], 0, 0,
+        t.pending, t.blocked, ign, cgt, 0, 0, 0, t.exit_signal, 0, 0, 0, 0, 0, 0,
+        layout[3], layout[4], layout[5], layout[6], layout[7], layout[8], layout[9],
+        t.exit_code if t.state in ("Z", "X") else 0,
+    ]
+    return " ".join(str(v) for v in fields)
+
+
+@pid_file("statm")
+def proc_statm(k, pid):
+    """size resident shared text lib data dt, in pages (proc_pid_statm)."""
+    mm = pid_task(k, pid).mm
+    if mm is None:
+        return "0 0 0 0 0 0 0"
+    data = 0
+    for v in mm.vmas:
+        if not v.flags & VM_SHARED and v.flags & 2:
+            data += v.size
+    text = (page_align(mm.end_code) - (mm.start_code & ~(PAGE_SIZE - 1))) >> 12 if mm.end_code else 0
+    return "%d %d %d %d 0 %d 0" % (mm.total_vm(), mm.rss(), mm.rss_file + mm.rss_shmem, text,
+                                   data >> 12)
 
 
 @pid_file("oom_score")

@@ -1,0 +1,91 @@
+# The namespace at boot (Linux's init/do_mounts.c, fs/namespace.c,
+# drivers/base/devtmpfs.c): a ramfs root with the directories a Linux root
+# has, devtmpfs on /dev with the nodes of the devices this kernel drives,
+# procfs on /proc, sysfs on /sys; the data disk's FAT is mounted on /mnt by
+# fs/vfs.py's init, through Vfs.mount, which calls make_mountpoint.
+#
+# Not yet: an initramfs unpacked into the root (a later issue replaces
+# ramfs with a tmpfs filled from one, fs/ramfs.py says how).
+
+from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char_dev)
+from kernel_py.fs import namei
+from kernel_py.fs.anon_inodes import AnonFs
+from kernel_py.fs.file_table import FileTable
+from kernel_py.fs.inode import S_IFCHR, S_ISREG
+from kernel_py.fs.pipe import PipeFs
+from kernel_py.fs.procfs import ProcFs, SysFs
+from kernel_py.fs.ramfs import RamFs
+from kernel_py.lib.errors import KernelError
+
+ROOT_DIRS = (("bin", 0o755), ("dev", 0o755), ("mnt", 0o755), ("proc", 0o555),
+             ("sys", 0o555), ("tmp", 0o1777))
+
+# devtmpfs's nodes: name, (major, minor), mode (drivers/char/mem.c's
+# devlist, drivers/tty/tty_io.c's tty and console)
+DEVICES = (
+    ("console", (5, 1), 0o600), ("tty", (5, 0), 0o666),
+    ("null", (1, 3), 0o666), ("zero", (1, 5), 0o666), ("full", (1, 7), 0o666),
+    ("random", (1, 8), 0o666), ("urandom", (1, 9), 0o666), ("kmsg", (1, 11), 0o644),
+)
+# what udev adds on Linux systems, and programs expect
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
+
+
+def init_namespace(k):
+    vfs = k.vfs
+    vfs.files = FileTable(k)
+    root = RamFs(k, "rootfs")
+    vfs.ns["/"] = root
+    for name, mode in ROOT_DIRS:
+        root.mkdir(root.root, name, mode)
+    dev = RamFs(k, "devtmpfs")
+    for name, rdev, mode in DEVICES:
+        dev.mknod(dev.root, name, S_IFCHR | mode, rdev)
+    for name, target in DEV_LINKS:
+        dev.symlink(dev.root, name, target)
+    vfs.ns["/dev"] = dev
+    vfs.ns["/proc"] = ProcFs(k)
+    vfs.ns["/sys"] = SysFs(k)
+    vfs.pipefs = PipeFs(k)
+    vfs.anon = AnonFs(k)
+
+
+def make_mountpoint(k, point):
+    """mkdir -p of a mount point on the file systems below it, where they
+    allow it; the mount works without (namei finds mounts by path)."""
+    comps = [c for c in point.encode().split(b"/") if c]
+    stack = namei.root_stack(k)
+    for c in comps:
+        try:
+            stack = namei.walk(k, None, stack, [c], True, False, namei.Links())
+            continue
+        except KernelError:
+            pass
+        path, sb, d = stack[-1]
+        try:
+            sb.mkdir(d, c.decode(), 0o755)
+            stack = namei.walk(k, None, stack, [c], True, False, namei.Links())
+        except KernelError:
+            return
+
+
+def namespace_file(k, path):
+    """Vfs.get_file for a path outside the block mounts: (file system,
+    inode) of a regular file, pinned (see Vfs.get_file)."""
+    if not path.startswith("/"):
+        raise KernelError("EINVAL", "%s: give an absolute path" % path)
+    stack = namei.lookup(k, None, namei.AT_FDCWD, path.encode())
+    p, sb, ino = stack[-1]
+    if ino.is_dir:
+        raise KernelError("EISDIR", p)
+    if not S_ISREG(sb.mode(ino)):
+        raise KernelError("EACCES", "%s: not a regular file" % p)
+    fat = getattr(sb, "fat", None)
+    if fat is not None:                 # FAT reached through a symlink: as Vfs.get_file
+        fat.mapping_of(ino)
+        ino.refs += 1
+        return fat, ino
+    sb.mapping_of(ino)
+    sb.pin(ino)
+    return sb, ino
