@@ -33,6 +33,9 @@ def do_exit(k, t, status):
     procs = k.procs
     k.sched.remove(t)
     t.pending = 0
+    if t.alarm is not None:
+        k.sched.del_timer(t.alarm)
+        t.alarm = None
     if t.clear_child_tid and t.mm is not None and t.mm.pgd is not None:
         # CLONE_CHILD_CLEARTID: zero the tid word and wake a futex waiter there
         procs.use_task(t)

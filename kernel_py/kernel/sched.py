@@ -48,6 +48,7 @@ class Scheduler:
         self.current = None             # the task whose events run now
         self.need_resched = False       # set by the tick: leave the current task
         self.sleepers = []              # tasks with a wake_at deadline
+        self.timers = []                # [deadline TSC, callback]: alarm(2) and the like
         self.nr_switches = 0            # context switches (/proc/stat ctxt)
         self.slice_left = SLICE_TICKS
         self.last = None                # the task that ran last (a switch when it changes)
@@ -141,11 +142,29 @@ class Scheduler:
         if self.slice_left <= 0 and len(self.rq) > 1:
             self.need_resched = True
 
+    def add_timer(self, deadline, fn):
+        """fn() once the TSC passes deadline; returns the timer (for del_timer)."""
+        timer = [deadline, fn]
+        self.timers.append(timer)
+        return timer
+
+    def del_timer(self, timer):
+        if timer in self.timers:
+            self.timers.remove(timer)
+
+    def run_timers(self, now):
+        due = [tm for tm in self.timers if tm[0] <= now]
+        for tm in due:
+            self.timers.remove(tm)
+            tm[1]()
+
     def wake_sleepers(self):
         sl = self.sleepers
-        if not sl:
+        if not sl and not self.timers:
             return
         now = self.k.hw.rdtsc()
+        if self.timers:
+            self.run_timers(now)
         for t in list(sl):
             if t.wake_at and t.wake_at <= now:
                 self.wake_up_process(t)
@@ -197,7 +216,7 @@ class Scheduler:
         """The periodic tick (PIT channel 0 at HZ, arch/x86/pit.py) runs
         only while a task may need preempting or a timed sleep ending, so an
         idle machine sleeps in hlt until a key arrives (Linux's NO_HZ idle)."""
-        want = bool(self.rq or self.sleepers)
+        want = bool(self.rq or self.sleepers or self.timers)
         if want != self.tick_running:
             hw = self.k.hw
             if want:

@@ -10,6 +10,7 @@ from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.ptrace import FS_BASE, GS_BASE
 from kernel_py.kernel.signal import s32
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
+from kernel_py.mm import vmstat
 
 UTS_SYSNAME = "Linux"
 UTS_NODENAME = "kernel-py"
@@ -135,8 +136,9 @@ def sys_sysinfo(t, buf):
     total = k.buddy.managed_pages() * 4096
     free = k.buddy.nr_free_pages() * 4096
     stotal, sfree = k.swap.totals()
+    bufferram = k.pagecache.nr_bdev if k.pagecache is not None else 0
     struct.pack_into("<qQQQQQQQQQH", b, 0, uptime, loads[0], loads[1], loads[2],
-                     total, free, k.shmem_pages() * 4096, k.bufferram_pages() * 4096,
+                     total, free, vmstat.counter(k, "nr_shmem") * 4096, bufferram * 4096,
                      stotal << 10, sfree << 10, len(k.procs.tasks))
     struct.pack_into("<QQI", b, 88, 0, 0, 1)     # totalhigh, freehigh, mem_unit
     return 0 if k.hw.copy_to_user(buf, b) else -EFAULT

@@ -132,6 +132,7 @@ SYSCALLS = (
     ("time", time.sys_time, 1),
     ("times", time.sys_times, 1),
     ("nanosleep", time.sys_nanosleep, 2),
+    ("alarm", time.sys_alarm, 1),
     ("clock_nanosleep", time.sys_clock_nanosleep, 4),
     ("futex", futex.sys_futex, 6),
 )

@@ -50,6 +50,7 @@ class Task:
         self.on_rq = False              # on the run queue (kernel/sched.py)
         self.restart = None             # the continuation of a sleeping syscall
         self.wake_at = 0                # TSC deadline of a timed sleep, 0: none
+        self.alarm = None               # alarm(2)'s pending timer (kernel/time.py)
         self.vfork_parent = None        # the parent a vfork child releases at exec/exit
         self.wait_chldexit = WaitQueue()    # this task in wait4 (kernel/exit.py)
         self.wait_vfork = WaitQueue()       # this task in vfork, until the child execs or exits

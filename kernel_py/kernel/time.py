@@ -7,8 +7,8 @@
 import struct
 
 from kernel_py.kernel.sched import BLOCKED  # noqa: F401 - nanosleep may return it
-from kernel_py.kernel.signal import signal_pending
-from kernel_py.lib.errno import EFAULT, EINVAL, ERESTART_RESTARTBLOCK
+from kernel_py.kernel.signal import SIGALRM, send_signal, signal_pending
+from kernel_py.lib.errno import EFAULT, EINVAL, EOPNOTSUPP, ERESTART_RESTARTBLOCK
 
 CLOCK_REALTIME = 0
 CLOCK_MONOTONIC = 1
@@ -107,8 +107,12 @@ def sys_nanosleep(t, req, rem):
 
 
 def sys_clock_nanosleep(t, which, flags, req, rem):
-    if which not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME):
+    if which == CLOCK_THREAD_CPUTIME_ID:
+        return -EOPNOTSUPP                      # hrtimer_nanosleep has no CPU clock (posix-cpu-timers.c)
+    if which not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_PROCESS_CPUTIME_ID):
         return -EINVAL
+    if which == CLOCK_PROCESS_CPUTIME_ID:
+        return -EINVAL                          # a process CPU clock sleep: not offered here
     return do_nanosleep(t, which, flags, req, rem)
 
 
@@ -139,3 +143,27 @@ def do_nanosleep(t, which, flags, req, rem):
             return -ERESTART_RESTARTBLOCK
         return k.sched.sleep(t, None, check, wake_at)
     return check()
+
+
+def sys_alarm(t, seconds):
+    """SIGALRM after `seconds` (0 cancels); the seconds left of the alarm it
+    replaces, rounded as Linux's alarm_setitimer does (at least 1)."""
+    k = t.k
+    sched = k.sched
+    clock = k.clock
+    left = 0
+    old = t.alarm
+    if old is not None:
+        sched.del_timer(old)
+        t.alarm = None
+        rem = old[0] - clock.rdtsc()
+        if rem > 0:
+            left = max(1, (rem + clock.hz // 2) // clock.hz)
+    seconds &= 0xFFFFFFFF
+    if seconds:
+        def ring():
+            t.alarm = None
+            if t.state not in ("Z", "X"):
+                send_signal(k, t, SIGALRM)
+        t.alarm = sched.add_timer(clock.deadline(seconds * NSEC), ring)
+    return left

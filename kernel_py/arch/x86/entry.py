@@ -10,6 +10,11 @@
 # returns the event that brought the CPU back, the registers saved in
 # regs. Everything here is policy.
 
+try:
+    from sys import print_exception         # MicroPython
+except ImportError:                         # CPython (the simulated machine)
+    from traceback import print_exception
+
 from kernel_py.arch.x86.cpu import (
     PF_INSTR, PF_PROT, PF_USER, PF_WRITE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
 )
@@ -47,7 +52,28 @@ TRAP_SIGNALS = {
 
 def run_task(k, t):
     """Ring 3 for t until it sleeps, exits, stops, or the scheduler wants
-    the CPU (need_resched). Called by the scheduler with t current."""
+    the CPU (need_resched). Called by the scheduler with t current.
+
+    A Python exception in the kernel's work for t is this kernel's oops: it
+    is logged with its traceback and t is killed (SIGKILL), as Linux kills
+    the task an oops happened in; the kernel and every other task go on."""
+    try:
+        user_loop(k, t)
+    except Exception as exc:  # noqa: BLE001 - a kernel bug must not end the kernel
+        oops(k, t, exc)
+
+
+def oops(k, t, exc):
+    regs = t.regs
+    k.printk("BUG: kernel_py %s in %s[%d] (syscall %d, rip %x): %s" % (
+        type(exc).__name__, t.comm, t.pid, regs[ORIG_RAX], regs[RIP] & 0xFFFFFFFFFFFFFFFF, exc))
+    k.note_exception(exc)
+    print_exception(exc)
+    if t.state not in ("Z", "X"):
+        do_exit(k, t, sig.SIGKILL)
+
+
+def user_loop(k, t):
     sched = k.sched
     regs = t.regs
     if t.restart is not None:               # woken: finish the syscall it slept in
