@@ -153,8 +153,7 @@ def send_signal(k, t, signo, code=SI_USER, addr=0, pid=0, status=0):
         t.pending &= ~sigbit(SIGCONT)
     if sig_ignored(t, signo) and not bit & t.blocked:
         return True                                 # discarded at generation, as Linux does
-    if not t.pending & bit:
-        t.siginfo[signo] = (code, addr, pid, status)
+    queue_info(t, signo, (code, addr, pid, status))
     t.pending |= bit
     if bit & ~t.blocked or signo == SIGKILL:
         signal_wake_up(k, t)
@@ -175,7 +174,30 @@ def force_sig(k, t, signo, code, addr, error=0, trapno=0):
         t.sighand.action[signo] = (SIG_DFL, 0, 0, 0)
         t.blocked &= ~bit
     t.pending |= bit
-    t.siginfo[signo] = (code, addr, 0, 0, error, trapno)
+    t.siginfo[signo] = [(code, addr, 0, 0, error, trapno)]
+
+
+def queue_info(t, signo, info):
+    """A standard signal is pending once (a second instance merges into the
+    first); a real-time signal (SIGRTMIN and up) queues every instance."""
+    q = t.siginfo.get(signo)
+    if q is None:
+        t.siginfo[signo] = [info]
+    elif signo >= SIGRTMIN:
+        q.append(info)
+
+
+def dequeue_info(t, signo):
+    """The first instance's siginfo; the signal stays pending while more wait."""
+    q = t.siginfo.get(signo)
+    if not q:
+        t.pending &= ~sigbit(signo)
+        return (SI_USER, 0, 0, 0)
+    info = q.pop(0)
+    if not q:
+        del t.siginfo[signo]
+        t.pending &= ~sigbit(signo)
+    return info
 
 
 def signal_pending(t):
@@ -222,8 +244,7 @@ def do_signal(k, t):
             restart_syscall(t.regs, False, 0)
             return None
         bit = sigbit(signo)
-        t.pending &= ~bit
-        info = t.siginfo.pop(signo, (SI_USER, 0, 0, 0))
+        info = dequeue_info(t, signo)
         handler, flags, restorer, mask = t.sighand.action[signo]
         if signo == SIGKILL or handler == SIG_DFL:
             if bit & SIG_KERNEL_IGNORE:
@@ -319,6 +340,7 @@ def setup_rt_frame(k, t, signo, info, handler, flags, restorer, mask):
     b[FRAME_INFO:FRAME_INFO + 128] = siginfo_bytes(t, signo, info)
     if not hw.copy_to_user(frame, b):
         return False
+    hw.fpu_init(t.fpu)                          # the handler starts with a fresh FPU (fpu__clear_user_states)
     t.saved_sigmask = None
     blocked = t.blocked | mask
     if not flags & SA_NODEFER:
@@ -403,6 +425,7 @@ def sys_rt_sigaction(t, signo, act, oact, sigsetsize):
         t.sighand.action[signo] = new
         if sig_ignored(t, signo):               # POSIX: pending instances are discarded
             t.pending &= ~sigbit(signo)
+            t.siginfo.pop(signo, None)
     return 0
 
 
@@ -474,7 +497,7 @@ def kill_targets(k, t, pid):
     tasks = k.procs.tasks
     if pid > 0:
         p = tasks.get(pid)
-        return [p] if p is not None and p.state != "Z" else None
+        return [p] if p is not None else None     # a zombie takes the signal and ignores it
     if pid == 0:
         group = t.pgid
     elif pid == -1:

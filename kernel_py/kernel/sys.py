@@ -99,8 +99,8 @@ def sys_setpgid(t, pid, pgid):
 
 
 def sys_setsid(t):
-    if any(q.pgid == t.pid for q in t.k.procs.tasks.values() if q is not t):
-        return -EPERM                           # already a group leader
+    if t.pgid == t.pid or any(q.pgid == t.pid for q in t.k.procs.tasks.values()):
+        return -EPERM                           # a group leader cannot (ksys_setsid)
     t.sid = t.pgid = t.pid
     return t.pid
 
@@ -109,10 +109,7 @@ def find(t, pid):
     pid = s32(pid)
     if pid == 0:
         return t
-    p = t.k.procs.tasks.get(pid)
-    if p is None or p.state == "Z":
-        return None
-    return p
+    return t.k.procs.tasks.get(pid)         # a zombie too, as find_task_by_vpid
 
 
 # -- the system ---------------------------------------------------------------

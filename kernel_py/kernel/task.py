@@ -74,7 +74,7 @@ class Task:
         # signals (kernel/signal.py)
         self.sighand = None             # SigHand: the 64 sigactions
         self.pending = 0                # bit n-1: signal n pending
-        self.siginfo = {}               # signal -> the siginfo fields of its first instance
+        self.siginfo = {}               # signal -> [siginfo tuples]: one, or a queue for real-time signals
         self.blocked = 0                # the signal mask
         self.saved_sigmask = None       # restored after a handler frame of rt_sigsuspend
         # accounting (TSC ticks, turned into clock ticks by /proc)

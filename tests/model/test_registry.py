@@ -6,6 +6,7 @@ second registration of a name is refused."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,8 +17,9 @@ import kernel_py.shell.all  # noqa: F401
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-MODULES = ["builtins", "procfs", "cmd_mm", "cmd_slab", "cmd_kmemleak", "cmd_bench", "cmd_fs",
-           "cmd_swap", "cmd_pagedebug", "cmd_proc", "proc_pid", "cmd_top"]
+# every module shell/all.py imports, in its order
+MODULES = re.findall(r"^import kernel_py\.shell\.(\w+)", open(os.path.join(
+    ROOT, "kernel_py", "shell", "all.py")).read(), re.M)
 
 # argument lists that tell the meanings of a command apart
 ARGS = ([], ["-m"], ["/mnt/f", "text"], ["2", "0x400000"], ["2", "0x400000", "4K", "7"],

@@ -133,8 +133,8 @@ def user_loop(k, t):
                 user_fault(k, t)
         elif ev >= IRQ_VECTOR_BASE:
             irq(k, ev - IRQ_VECTOR_BASE)
-        elif ev == EVENT_BADFRAME:
-            sig.force_sig(k, t, sig.SIGSEGV, sig.SI_KERNEL, 0)
+        elif ev == EVENT_BADFRAME:              # IRET would #GP on it (a bad sigreturn)
+            sig.force_sig(k, t, sig.SIGSEGV, sig.SI_KERNEL, 0, 0, VEC_GP)
         else:
             trap(k, t, ev)
         if sched.need_resched:
@@ -162,7 +162,9 @@ def user_fault(k, t):
     if why == "out of memory":
         return                              # the OOM killer chose someone; retry
     err = regs[ERROR]
-    code = sig.SEGV_ACCERR if err & PF_PROT or why.startswith(("write to", "execute in", "read from")) \
+    # a VMA that forbids the access: SEGV_ACCERR; no VMA (kernel addresses
+    # included): SEGV_MAPERR (arch/x86/mm/fault.c, bad_area vs access_error)
+    code = sig.SEGV_ACCERR if why.startswith(("write to", "execute in", "read from")) \
         else sig.SEGV_MAPERR
     sig.force_sig(k, t, sig.SIGSEGV, code, addr, err | PF_USER, VEC_PF)
 
