@@ -169,7 +169,7 @@ class SuperBlock:
 
     def now(self):
         """CLOCK_REALTIME in ns (the boot time before the clocks exist)."""
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.clock_ns(None, 0) if tk is not None else 0
 
     # -- inode attributes

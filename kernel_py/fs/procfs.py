@@ -173,7 +173,7 @@ class RegistryFs(SuperBlock):
         self.root.refs = 1
 
     def boot_time(self):
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.realtime_base if tk is not None else 0
 
     def now(self):
@@ -260,7 +260,7 @@ class ProcFs(RegistryFs):
         RegistryFs.__init__(self, k, "/proc")
 
     def task(self, pid):
-        procs = getattr(self.k, "procs", None)
+        procs = self.k.procs
         return procs.tasks.get(pid) if procs is not None else None
 
     # -- lookup: /proc, /proc/PID, /proc/PID/fd
@@ -306,7 +306,7 @@ class ProcFs(RegistryFs):
                 return self.registry_readdir(d.path)
             out = [(n, i, ty) for n, i, ty in self.registry_readdir("/proc") if n != "self"]
             out.append(("self", name_hash("/proc/self"), DT_LNK))
-            procs = getattr(self.k, "procs", None)
+            procs = self.k.procs
             for pid in (procs.pids() if procs is not None else ()):
                 out.append(("%d" % pid, name_hash("/proc/%d" % pid), DT_DIR))
             return out

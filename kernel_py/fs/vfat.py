@@ -38,7 +38,7 @@ class VfatSuper(SuperBlock):
         return self.fat.read_only
 
     def boot_time(self):
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.realtime_base if tk is not None else 0
 
     # -- attributes

@@ -141,7 +141,7 @@ def sys_clone3(t, uargs, size):
 def open_console(k, t):
     """/dev/console, opened through the VFS (a filp object, devtmpfs's
     node); the terminal's File directly when there is no VFS."""
-    if getattr(k, "vfs", None) is not None and "/" in k.vfs.ns:
+    if k.vfs is not None and "/" in k.vfs.ns:
         from kernel_py.fs.open import filp_open
         try:
             return filp_open(k, t, "/dev/console", O_RDWR)
