@@ -150,6 +150,12 @@ def open_console(k, t):
     return File(TtyFile(k.tty), O_RDWR, None, "/dev/console")
 
 
+# The environment a program the kernel starts gets (init/main.c's envp_init,
+# with a PATH that reaches the data disk's programs).
+ENVP_INIT = ("HOME=/", "TERM=linux", "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/mnt/bin",
+             "SHELL=/bin/sh", "USER=root", "LOGNAME=root")
+
+
 def spawn_user(k, path, argv, envp, ppid=1):
     """A new process running the program at path, its fds 0-2 on the
     console (the console's `run`, and init=): (task, 0), or (None, -errno)

@@ -30,7 +30,12 @@ def procs(k):
 
 
 def task_of(k, word):
-    return procs(k).get(word)
+    """The task of a pid whose address space the command acts on."""
+    t = procs(k).get(word)
+    if t.mm is None:
+        raise KernelError("ESRCH", "process %d has no address space (%s)" % (
+            t.pid, "a zombie" if t.state in ("Z", "X") else "a kernel thread"))
+    return t
 
 
 SUFFIXES = {"K": 10, "M": 20, "G": 30, "T": 40}
@@ -97,9 +102,11 @@ def cmd_ps(k, args):
     lines = ["    PID    PPID S      VSZ     RSS COMMAND"]
     for pid in procs(k).pids():
         t = procs(k).tasks[pid]
-        mm = t.mm
-        lines.append("%7d %7d %s %8d %7d %s" % (t.pid, t.ppid, t.state, mm.total_vm() * 4,
-                                               mm.rss() * 4, t.comm))
+        mm = t.mm                           # None: a zombie or a kernel thread
+        lines.append("%7d %7d %s %8d %7d %s" % (
+            t.pid, t.ppid, t.state, mm.total_vm() * 4 if mm is not None else 0,
+            mm.rss() * 4 if mm is not None else 0, t.comm if mm is not None or t.is_user()
+            else "[%s]" % t.comm))
     return "\n".join(lines)
 
 
@@ -348,7 +355,8 @@ def write_legacy(k, text):
         raise KernelError("EINVAL", "0 or 1")
     k.legacy_va_layout = v == "1"
     for t in procs(k).tasks.values():
-        t.mm.legacy_va_layout = k.legacy_va_layout
+        if t.mm is not None:
+            t.mm.legacy_va_layout = k.legacy_va_layout
 
 
 @pseudo_file("/proc/sys/vm/legacy_va_layout", write_legacy)

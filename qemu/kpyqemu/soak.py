@@ -675,7 +675,7 @@ def soak_backend(backend, ops, seed, check_every, ooms, workdir, log, png=None):
     """One backend's soak on a fresh guest; its memmap PNG (taken before
     the teardown) to `png` when given."""
     data, swap, fat, host_swap = make_disks(workdir)
-    with Guest(mem=GUEST_MEM, cmdline="slab=%s" % backend, drives=[str(data), str(swap)],
+    with Guest(mem=GUEST_MEM, cmdline="slab=%s noswap" % backend, drives=[str(data), str(swap)],
                keep_log=False) as g:
         s = Soak(g, seed, check_every=check_every, ooms=ooms, fat=fat, host_swap=host_swap,
                  log=log, snapshot=png is not None)

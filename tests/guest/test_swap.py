@@ -66,7 +66,7 @@ def images(tmp_path_factory):
 
 def swap_guest(boot, images, mem):
     data, swap, host = images
-    g = boot(mem=mem, drives=[str(data), str(swap)], cmdline="nomount")
+    g = boot(mem=mem, drives=[str(data), str(swap)], cmdline="nomount noswap")
     if not host:
         g.run("mkswap /dev/sdb")
     g.run("swapon /dev/sdb")

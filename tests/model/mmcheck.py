@@ -85,6 +85,8 @@ def check_all(k, baseline=None):
     cached = {}                 # page-cache pa -> PTEs mapping it
     for pid, task in k.procs.tasks.items():
         mm = task.mm
+        if mm is None:                  # kernel threads and zombies have no address space
+            continue
         # the kernel half is init_mm's, entry for entry
         assert hw.readbytes(mm.pgd + KERNEL_HALF * 8, KERNEL_HALF * 8) == \
             hw.readbytes(init_pgd + KERNEL_HALF * 8, KERNEL_HALF * 8)
@@ -151,14 +153,15 @@ def check_all(k, baseline=None):
         assert mm.rss_file == files, (pid, mm.rss_file, files)
     shms = {}
     for task in k.procs.tasks.values():
-        for v in task.mm.vmas:
+        for v in (task.mm.vmas if task.mm is not None else ()):
             if v.shm is not None:
                 shms[v.shm.ino] = v.shm
     shm_frames = {}             # pfn -> the rmap word a shmem frame must have
     assert sorted(k.anon.shm) == sorted(shms), "k.anon.shm is not the live SharedAnon objects"
     for shm in shms.values():
         assert sorted(id(v) for v in shm.vmas) == sorted(
-            id(v) for t in k.procs.tasks.values() for v in t.mm.vmas if v.shm is shm)
+            id(v) for t in k.procs.tasks.values() if t.mm is not None
+            for v in t.mm.vmas if v.shm is shm)
         assert shm.users == len(shm.vmas)
         for off, pa in shm.pages.items():
             if pa & SHM_SWAPPED:        # on swap: the object's index holds the slot
@@ -196,7 +199,7 @@ def check_file_vmas(k):
     vmas = {}
     files = {}
     for task in k.procs.tasks.values():
-        for v in task.mm.vmas:
+        for v in (task.mm.vmas if task.mm is not None else ()):
             if v.file is not None:
                 assert v.mm is task.mm
                 vmas[id(v)] = v

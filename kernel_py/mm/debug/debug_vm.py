@@ -248,8 +248,12 @@ def check_tables_and_swap(k, c):
         walked += 1 + w.tables
     swap_ptes = 0
     procs = k.procs
+    seen = []
     for t in (procs.tasks.values() if procs is not None else ()):
         mm = t.mm
+        if mm is None or mm in seen:        # zombies, kernel threads; vfork shares an mm
+            continue
+        seen.append(mm)
         w = TableWalk(hw)
         w.walk(mm.pgd, 4, 0, KERNEL_HALF)
         walked += 1 + w.tables

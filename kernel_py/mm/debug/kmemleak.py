@@ -437,9 +437,16 @@ class Kmemleak:
                           % new)
         return new
 
+    def scan_period_ms(self):
+        """How often the kmemleak thread looks at the clock."""
+        return 1000
+
+    def scan_due(self):
+        return self.next_scan is not None and self.enabled and self.jiffies() >= self.next_scan
+
     def scan_thread(self):
-        """Between commands: a scan when the thread's time has come."""
-        if self.next_scan is None or not self.enabled or self.jiffies() < self.next_scan:
+        """The kmemleak thread's work: a scan when its time has come."""
+        if not self.scan_due():
             return
         self.scan()
         self.next_scan = self.jiffies() + self.scan_period

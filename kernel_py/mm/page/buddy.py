@@ -61,6 +61,7 @@ class Buddy:
         self.mem_map = mem_map
         self.zones = zones
         self.reclaim = None         # fn(gfp, order) -> pages reclaimed; called before failing
+        self.wakeup_kswapd = None   # fn(): an allocation fell below a zone's low watermark
         self.pgalloc = [0] * len(zones)
         self.pgfree = 0
         self.allocstall = 0
@@ -173,6 +174,8 @@ class Buddy:
         return NIL
 
     def _slowpath(self, gfp, order, high):
+        if self.wakeup_kswapd is not None:
+            self.wakeup_kswapd()            # below the low watermark: wake_all_kswapds
         alloc_flags = gfp_to_alloc_flags(gfp)
         pfn = self.get_page_from_freelist(order, alloc_flags, high)
         if pfn != NIL or not gfp & F_DIRECT_RECLAIM or self.reclaim is None:

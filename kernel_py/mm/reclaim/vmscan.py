@@ -149,6 +149,7 @@ class Vmscan:
         self.pgswapout_shmem = 0    # shared anonymous pages written to swap
         self.last_balance = SCAN_FRACT
         self.kswapd_woken = False   # an allocation needed direct reclaim: balance to high
+        self.kswapd_task = None     # kswapd0, the kernel thread running kswapd() (kernel/kthread.py)
 
     # -- sizes
     def pagecache(self):
@@ -412,6 +413,8 @@ class Vmscan:
             return 0                        # PF_MEMALLOC: no recursion
         self.direct_calls += 1
         self.kswapd_woken = True            # wake_all_kswapds
+        if self.kswapd_task is not None:
+            self.k.kthreads.wake(self.kswapd_task)
         t0 = self.hw.rdtsc()
         pcp = self.k.pcp
         drained = pcp.drain() if pcp is not None else 0
@@ -429,6 +432,16 @@ class Vmscan:
     def zone_balanced(self):
         z = self.user_zone()
         return z is None or z.free_pages >= z.high_wmark()
+
+    def kswapd_thread(self):
+        """kswapd0's work when woken: balance the zones, then sleep."""
+        self.kswapd()
+        return False
+
+    def wants_kswapd(self):
+        """A zone under its low watermark, or direct reclaim asked (no side effect)."""
+        z = self.user_zone()
+        return z is not None and (self.kswapd_woken or z.free_pages < z.low_wmark())
 
     def kswapd_needed(self):
         z = self.user_zone()
@@ -466,7 +479,7 @@ class Vmscan:
         self.shmem_unuse(si)
         for pid in procs.pids():
             t = procs.tasks.get(pid)
-            if t is None:
+            if t is None or t.mm is None:
                 continue
             procs.busy.append(t)
             try:
