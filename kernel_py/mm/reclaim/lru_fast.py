@@ -11,16 +11,10 @@
 #
 # Same checks as the Python drain, which the host runs (VIPER is False there;
 # tests/model/test_lru_fast.py runs this function on the simulated machine
-# through slub_fast.host_ptr32 and compares it with the Python drain).
-
-try:
-    import micropython
-    from micropython import const
-except ImportError:             # CPython: plain Python, see install_host()
-    from kernel_py.mm.slab.slub_fast import const, micropython
-    ptr32 = None
+# through native.host_ptr32 and compares it with the Python drain).
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.arch.x86.native import const, host_ptr32, micropython, ptr32
 from kernel_py.mm.page.mem_map import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV, PG_active, PG_lru, RECORD_SHIFT,
 )
@@ -82,8 +76,7 @@ def lru_add_drain(pend, ext, rec_base: int, head) -> int:
 
 
 def install_host():
-    """Host tests: run lru_add_drain on CPython with slub_fast's stand-in
-    for viper's casts (register ext and head with slub_fast.register_area
-    first, so their addresses resolve on the right machine)."""
-    from kernel_py.mm.slab import slub_fast
-    globals()["ptr32"] = slub_fast.host_ptr32
+    """Host tests: run lru_add_drain on CPython with the stand-in for
+    viper's casts (register ext and head with native.register_area first,
+    so their addresses resolve on the right machine)."""
+    globals()["ptr32"] = host_ptr32

@@ -46,8 +46,8 @@ from kernel_py.mm.page.mem_map import (
     RECORD_SHIFT,
 )
 from kernel_py.mm.page.page_ext import alloc_page_ext
-from kernel_py.mm.slab.slub_fast import VIPER
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
+from kernel_py.arch.x86.native import VIPER
 
 RID_SHIFT = 36
 VPN_MASK = (1 << RID_SHIFT) - 1

@@ -21,6 +21,7 @@ from kernel_py.mm.page.mem_map import (
     KIND_SHIFT, KIND_SLAB, NIL, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail, PfnList,
 )
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PAGE_SHIFT
+from kernel_py.arch.x86.native import register_area
 
 # Cache flags (values as in Linux include/linux/slab.h)
 SLAB_CONSISTENCY_CHECKS = 0x00000100
@@ -163,7 +164,7 @@ class SlabState:
         g = slub_fast.GLOBAL_ID * slub_fast.NF
         self.area[g + slub_fast.G_MAX_PA] = self.max_pa
         self.area[g + slub_fast.G_REC_BASE] = self.rec_base
-        slub_fast.register_area(self.area, hw)
+        register_area(self.area, hw)
         self.by_name = {}
         self.slob = None
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)

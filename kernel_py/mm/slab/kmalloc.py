@@ -15,14 +15,9 @@ from kernel_py.mm.slab.common import (
     DMB, GFP_COMP_BIT, GFP_DMA_BIT, GFP_RECLAIMABLE_BIT, GFP_ZERO_BIT,
     SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )
-from kernel_py.mm.slab.slub_fast import VIPER, kmalloc_pop, slab_push
+from kernel_py.mm.slab.slub_fast import kmalloc_pop, slab_push
+from kernel_py.arch.x86.native import VIPER
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
-
-try:
-    from micropython import native
-except ImportError:             # CPython: the emitters are MicroPython's
-    def native(f):
-        return f
 
 GFP_KERNEL = G.GFP_KERNEL
 KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
@@ -102,7 +97,6 @@ class Kmalloc:
         return caches
 
     # --- allocation ----------------------------------------------------------
-    @native
     def kmalloc_py(self, size, gfp=GFP_KERNEL):
         """Direct-mapped address of size bytes, or None (ENOMEM)."""
         if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not gfp & 0x11:
@@ -162,7 +156,6 @@ class Kmalloc:
         if va is None or slab_push(self.area, va, -1):
             self.kfree_py(va)
 
-    @native
     def kfree_py(self, va):
         """Free what kmalloc returned; NULL and ZERO_SIZE_PTR are no-ops."""
         if va is None:

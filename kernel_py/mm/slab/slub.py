@@ -23,7 +23,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.slab import slub_debug
 from kernel_py.mm.slab.slub_fast import (
-    G_NOFAST_ALLOC, GLOBAL_ID, NF, VIPER, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
+    G_NOFAST_ALLOC, GLOBAL_ID, NF, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
     W_SLAB, W_SPAN, cache_pop, slab_push,
 )
 from kernel_py.mm.slab.common import (
@@ -31,12 +31,7 @@ from kernel_py.mm.slab.common import (
     SLUB_MAX_ORDER, fls,
 )
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
-
-try:
-    from micropython import native
-except ImportError:             # CPython: the emitters are MicroPython's
-    def native(f):
-        return f
+from kernel_py.arch.x86.native import VIPER
 
 MIN_PARTIAL = 5
 NOFAST_WORD = GLOBAL_ID * NF + G_NOFAST_ALLOC
@@ -112,7 +107,6 @@ class SlubCache(KmemCache):
     cpu_slab = property(get_cpu_slab, set_cpu_slab)
 
     # --- fast paths --------------------------------------------------------
-    @native
     def alloc_py(self, gfp=0):
         """kmem_cache_alloc: pop the cpu freelist."""
         area, w = self.area, self.w
@@ -131,7 +125,6 @@ class SlubCache(KmemCache):
             return va
         return self.alloc_slow(gfp)
 
-    @native
     def slab_free(self, pa):
         """Free the object at pa (its page is known to be ours): push it on
         the cpu freelist, or hand it to the slow path."""

@@ -34,6 +34,7 @@
 # besides the integers the hw calls return.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
@@ -44,16 +45,6 @@ from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
-
-try:
-    import micropython
-except ImportError:             # CPython: the emitters are MicroPython's
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
-
-        viper = native
 
 GFP_ANON = GFP_HIGHUSER_MOVABLE | __GFP_ZERO
 # refused file faults that are SIGBUS, not SIGSEGV (the page is not there)
