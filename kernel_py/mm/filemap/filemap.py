@@ -39,7 +39,7 @@
 # its PTEs' accessed bits and unmaps it through i_mmap (reclaim_mapped).
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.gfp import GFP_KERNEL, GFP_NOFS, __GFP_ZERO
+from kernel_py.mm.gfp import F_ZERO, GFP_NOFS
 from kernel_py.mm.page.mem_map import (
     KIND_PAGECACHE, NIL, OFF_COUNT, RECORD_SHIFT, PfnList,
     PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_uptodate,
@@ -52,7 +52,6 @@ from kernel_py.arch.x86.cpu import (
 
 PAGECACHE_FLAGS = KIND_PAGECACHE << KIND_SHIFT
 GFP_CACHE = GFP_NOFS            # page-cache allocations may reclaim, not recurse into the FS
-F_ZERO = __GFP_ZERO
 READAHEAD_PAGES = 32            # 128 KiB, Linux's default read_ahead_kb
 WRITEBACK_BATCH = 64            # pages per writepages call
 DIRTY_RATIO = 20

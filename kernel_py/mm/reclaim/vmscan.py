@@ -31,7 +31,7 @@
 # the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
 from kernel_py.mm.page.mem_map import NIL, OFF_COUNT, PG_active, RECORD_SHIFT
 from kernel_py.mm.reclaim.rmap import RID_SHIFT, SHM_KEY
 from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK, is_swap_pte, swp_entry
@@ -56,12 +56,6 @@ SCAN_ANON = 2
 SCAN_FILE = 3
 SCAN_NAMES = ("equal", "fract", "anon", "file")
 
-F_IO = G.__GFP_IO
-F_FS = G.__GFP_FS
-F_DIRECT = G.__GFP_DIRECT_RECLAIM
-F_NORETRY = G.__GFP_NORETRY
-F_RETRY_MAYFAIL = G.__GFP_RETRY_MAYFAIL
-F_NOFAIL = G.__GFP_NOFAIL
 ADDR = PTE_ADDR_MASK
 
 
@@ -399,7 +393,7 @@ class Vmscan:
             self.pgsteal_direct += sc.reclaimed
         return sc.reclaimed
 
-    def try_to_free_pages(self, gfp=G.GFP_KERNEL, order=0, nr=SWAP_CLUSTER_MAX):
+    def try_to_free_pages(self, gfp=GFP_KERNEL, order=0, nr=SWAP_CLUSTER_MAX):
         sc = ScanControl(max(nr, 1 << order), gfp & F_IO != 0, False)
         return self.do_try_to_free_pages(sc)
 

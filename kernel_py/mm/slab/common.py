@@ -15,7 +15,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
-from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_COMP, F_ZERO
 from kernel_py.mm.slab import slub_fast
 from kernel_py.mm.page.mem_map import (
     KIND_SHIFT, KIND_SLAB, NIL, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail, PfnList,
@@ -43,12 +43,6 @@ SLUB_MAX_ORDER = 3
 MAX_CACHES = 255          # aux is a u8; 255 marks SLOB's shared pages
 SLOB_AUX = 255
 FREE_NONE = 0xFFFF        # "no free object" in a slab page's first-free index
-
-# gfp aliases without the leading "__" (CPython mangles __names in classes)
-GFP_ZERO_BIT = G.__GFP_ZERO
-GFP_COMP_BIT = G.__GFP_COMP
-GFP_DMA_BIT = G.__GFP_DMA
-GFP_RECLAIMABLE_BIT = G.__GFP_RECLAIMABLE
 
 DMB = DIRECT_MAP_BASE
 
@@ -184,9 +178,9 @@ class SlabState:
     def alloc_slab_pages(self, gfp, order, aux):
         """Frames for a new slab: a compound block of kind "slab" whose every
         record carries the owner's id, so any object's page names its cache."""
-        gfp &= ~GFP_ZERO_BIT
+        gfp &= ~F_ZERO
         if order:
-            gfp |= GFP_COMP_BIT
+            gfp |= F_COMP
         pa = self.buddy.alloc_pages(gfp, order, KIND_SLAB)
         if pa is None:
             return None

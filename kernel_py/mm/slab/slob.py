@@ -14,8 +14,9 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.page.mem_map import KIND_KERNEL, KIND_SHIFT, OFF_AUX, OFF_COUNT
+from kernel_py.mm.gfp import F_COMP, F_ZERO
 from kernel_py.mm.slab.common import (
-    DMB, GFP_COMP_BIT, GFP_ZERO_BIT, KmemCache, NIL, SLOB_AUX, align_up, get_order,
+    DMB, KmemCache, NIL, SLOB_AUX, align_up, get_order,
 )
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
@@ -185,7 +186,7 @@ class Slob:
             return None
         self.w32(b, size)
         self.w32(b + 4, SLOB_MAGIC)
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(b + self.KMALLOC_HDR, 0, size)
         return b + self.KMALLOC_HDR + DMB
 
@@ -238,13 +239,13 @@ class SlobCache(KmemCache):
         self.live.add(pa)
         if self.ctor:
             self.run_ctor(pa)            # SLOB constructs on every allocation
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(pa, 0, self.object_size)
         return pa + DMB
 
     def alloc_big(self, gfp):
         order = get_order(self.size)
-        pa = self.st.buddy.alloc_pages((gfp & ~GFP_ZERO_BIT) | (GFP_COMP_BIT if order else 0),
+        pa = self.st.buddy.alloc_pages((gfp & ~F_ZERO) | (F_COMP if order else 0),
                                        order, KIND_KERNEL)
         if pa is None:
             return None

@@ -13,7 +13,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import VMALLOC_END, VMALLOC_START
-from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_ZERO, GFP_KERNEL
 from kernel_py.mm.page.mem_map import KIND_VMALLOC
 from kernel_py.arch.x86.pgtable import TABLE_FLAGS
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW
@@ -22,8 +22,6 @@ PAGE_KERNEL = _PAGE_RW | _PAGE_NX | _PAGE_GLOBAL
 VMALLOC_SLOTS = 1
 PML4_SLOT = 1 << 39
 GUARD = PAGE_SIZE
-GFP_KERNEL = G.GFP_KERNEL
-GFP_ZERO_BIT = G.__GFP_ZERO
 
 
 class VmStruct:
@@ -127,7 +125,7 @@ class Vmalloc:
         return area.addr
 
     def vzalloc(self, size, gfp=GFP_KERNEL):
-        return self.vmalloc(size, gfp | GFP_ZERO_BIT)
+        return self.vmalloc(size, gfp | F_ZERO)
 
     def unmap_area(self, area):
         """Unmap, flush each page from the TLB (global entries survive CR3
