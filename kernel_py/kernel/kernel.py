@@ -7,6 +7,7 @@ from kernel_py.arch.x86.layout import BOOT_IDENTITY_SIZE
 from kernel_py.mm.page import buddy as buddy_mod
 from kernel_py.mm.vm import init_mm as init_mm_mod
 from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.types import KIND_PAGETABLE
 from kernel_py.mm.slab import common as slab_common
 from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
 from kernel_py.mm.page.memblock import Memblock
@@ -155,7 +156,7 @@ class Kernel:
             anchor.refresh()
 
     def alloc_table(self):
-        return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
+        return self.buddy.alloc_pages(self.table_gfp, 0, KIND_PAGETABLE)
 
     def free_table(self, pa):
         self.buddy.free_pages(pa, 0)

@@ -10,15 +10,16 @@ from kernel_py.mm.vm import fault as fault_mod
 from kernel_py.demo import umalloc
 from kernel_py.mm.vm.mmap import page_align
 from kernel_py.mm.vm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, SHM_SWAPPED,
-    VM_SHARED, MappedFile, parse_prot,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, MappedFile,
+    parse_prot,
+)
+from kernel_py.mm.types import (
+    SHM_SWAPPED, VM_SHARED, KIND_PAGECACHE, KIND_SHIFT, PG_dirty, _PAGE_PROTNONE,
 )
 from kernel_py.kernel.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
 MAX_TOUCH = 1 << 40
@@ -422,7 +423,7 @@ def vma_usage(k, mm, vma):
             e = r64(pt + (i << 3))
             if not e:
                 continue
-            if not e & (_PAGE_PRESENT | PROTNONE_BIT):     # swapped out
+            if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):     # swapped out
                 swap += 1
                 continue
             pa = e & PTE_ADDR_MASK

@@ -7,7 +7,7 @@ frame listed twice."""
 
 from kernel_py.mm.reclaim import lru_fast
 from kernel_py.arch.x86 import native
-from kernel_py.mm.page.mem_map import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
+from kernel_py.mm.types import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
 from kernel_py.mm.vm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
 
 from swapsupport import MiB, boot

@@ -30,16 +30,15 @@
 # record shows as a conservation error. It reads mem_map through one hw.mem
 # view, a byte at a time: no Python object per frame.
 
-from kernel_py.mm.page.mem_map import (
-    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE, KIND_SHIFT,
-    KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT,
+from kernel_py.mm.types import (
+    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE,
+    KIND_SHIFT, KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT, SHM_SWAPPED,
+    _PAGE_PROTNONE, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD,
 )
-from kernel_py.mm.vm.vma import SHM_SWAPPED
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD
 from kernel_py.mm.page.zone import NR_ORDERS
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
+from kernel_py.arch.x86.layout import KERNEL_HALF
 
-KERNEL_HALF = 256                       # PML4 entries 256..511 map the kernel
 
 NR_KINDS = 16
 
@@ -223,7 +222,7 @@ class TableWalk:
         for i in range(first, last):
             e = r64(table + 8 * i)
             if level == 1:
-                if e and not e & _PAGE_PRESENT and not e & PROTNONE_BIT:
+                if e and not e & _PAGE_PRESENT and not e & _PAGE_PROTNONE:
                     self.swap_ptes += 1
                 continue
             if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):

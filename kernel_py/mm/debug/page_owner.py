@@ -25,7 +25,7 @@
 # split_page_owner does.
 
 from kernel_py.mm import gfp as G
-from kernel_py.mm.page.mem_map import (
+from kernel_py.mm.types import (
     KIND_FREE, KIND_NAMES, KIND_NONE, KIND_SHIFT, PG_NAMES, PG_buddy, PG_tail, RECORD_SHIFT,
 )
 from kernel_py.mm.page.page_ext import alloc_page_ext

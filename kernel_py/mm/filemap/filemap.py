@@ -40,17 +40,15 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_ZERO, GFP_NOFS
-from kernel_py.mm.page.mem_map import (
-    KIND_PAGECACHE, NIL, OFF_COUNT, RECORD_SHIFT, PfnList,
-    PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced, PG_uptodate,
-    PG_writeback, KIND_SHIFT,
+from kernel_py.mm.page.mem_map import PfnList
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, NIL, OFF_COUNT, PAGECACHE_FLAGS, PG_active, PG_dirty, PG_locked, PG_lru,
+    PG_referenced, PG_uptodate, PG_writeback, RECORD_SHIFT, VM_SHARED, _PAGE_PROTNONE,
 )
-from kernel_py.mm.vm.vma import VM_SHARED, _PAGE_PROTNONE
 from kernel_py.arch.x86.cpu import (
     PAGE_SHIFT, PAGE_SIZE, PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT,
 )
 
-PAGECACHE_FLAGS = KIND_PAGECACHE << KIND_SHIFT
 GFP_CACHE = GFP_NOFS            # page-cache allocations may reclaim, not recurse into the FS
 READAHEAD_PAGES = 32            # 128 KiB, Linux's default read_ahead_kb
 WRITEBACK_BATCH = 64            # pages per writepages call

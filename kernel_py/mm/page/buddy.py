@@ -8,9 +8,9 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.mm.gfp import F_COMP, F_DIRECT_RECLAIM, F_NOFAIL, F_ZERO     # (in a class: gfp.py)
 from kernel_py.mm.page import zone as Z
-from kernel_py.mm.page.mem_map import (
-    FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL,
-    OFF_NEXT, OFF_PREV, PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
+from kernel_py.mm.types import (
+    FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV,
+    PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
 )
 from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, zone_watermark_ok
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, small

@@ -15,7 +15,7 @@
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.arch.x86.native import const, host_ptr32, micropython, ptr32
-from kernel_py.mm.page.mem_map import (
+from kernel_py.mm.types import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV, PG_active, PG_lru, RECORD_SHIFT,
 )
 

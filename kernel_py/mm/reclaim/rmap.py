@@ -5,7 +5,8 @@
 # Reverse map: one 64-bit word per frame in a page_ext array in physical
 # memory (0.2% of RAM, allocated from the buddy at boot in blocks of up to
 # 4 MiB, each covering 2**19 frames), like the mapping/index fields of
-# Linux's struct page. The word of a private anonymous frame is
+# Linux's struct page. The word of a private anonymous frame is (the
+# layout is mm/types.py's RID_SHIFT, VPN_MASK, SHM_KEY)
 #     key = (mm.rid << 36) | (va >> 12)
 # naming the PTE that mapped it first (rid < 2**25, va >> 12 < 2**35: a
 # small int in the guest VM); 0 for any other frame. k.anon.mms maps
@@ -41,21 +42,16 @@ from array import array
 
 from kernel_py.mm.filemap.filemap import LruList
 from kernel_py.mm.reclaim.lru_fast import EXT_SHIFT, lru_add_drain     # EXT_SHIFT: frames per page_ext block (2**19 words = 4 MiB)
-from kernel_py.mm.page.mem_map import (
-    KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
-    RECORD_SHIFT,
+from kernel_py.mm.types import (
+    ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
+    RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VPN_MASK, _PAGE_PROTNONE,
 )
 from kernel_py.mm.page.page_ext import alloc_page_ext
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
 from kernel_py.arch.x86.native import VIPER
 
-RID_SHIFT = 36
-VPN_MASK = (1 << RID_SHIFT) - 1
-ANON_FLAGS = KIND_ANON << KIND_SHIFT
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
 EXT_MASK = (1 << EXT_SHIFT) - 1
-PROTNONE_BIT = 1 << 8
-SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
 ADDR = PTE_ADDR_MASK
 
 
@@ -266,7 +262,7 @@ class AnonLru:
         if slot is None:
             return True
         e = self._r64(slot)
-        if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+        if e & ADDR != pa or not e & (_PAGE_PRESENT | _PAGE_PROTNONE):
             return True
         if not e & _PAGE_PRESENT:
             return False
@@ -318,7 +314,7 @@ class AnonLru:
         n = 0
         for shm in self.shm.values():
             for v in shm.pages.values():
-                if not v & 1:               # vma.SHM_SWAPPED: on swap
+                if not v & SHM_SWAPPED:     # on swap
                     n += 1
         return n
 
@@ -334,4 +330,3 @@ class AnonLru:
                 ("pgrotated_anon", self.pgrotated)]
 
 
-__all__ = ["AnonLru", "RID_SHIFT", "VPN_MASK", "NIL"]

@@ -20,10 +20,11 @@
 # A page swapped in while swap is over half full (vm_swap_full) or during
 # swapoff does not stay. meminfo SwapCached counts the pages here.
 
-from kernel_py.mm.page.mem_map import PG_swapcache, RECORD_SHIFT
+from kernel_py.mm.types import (
+    PG_swapcache, RECORD_SHIFT, SWAP_HAS_CACHE, swp_entry, swp_offset, swp_type,
+)
 from kernel_py.mm.page.page_ext import alloc_page_ext
 from kernel_py.mm.reclaim.rmap import EXT_MASK, EXT_SHIFT
-from kernel_py.mm.reclaim.swapfile import SWAP_HAS_CACHE, swp_entry, swp_offset, swp_type
 
 
 class SwapCache:

@@ -1,23 +1,6 @@
-# Swap areas (Linux mm/swapfile.c, mm/page_io.c, include/linux/swapops.h):
-# anonymous pages written to a block device and found again through the
-# swap entry left in their non-present PTE.
-#
-# Swap entry in a PTE, x86-64 as Linux encodes it
-# (arch/x86/include/asm/pgtable_64.h):
-#
-#   bit  63..59      58..9               8   7..5   4..1   0
-#        TYPE (5)    ~OFFSET (50 bits)   0   0      0      P=0
-#
-#   - P (bit 0) is clear: the MMU never uses the entry, every access faults
-#     (the fault handler recognises the entry: non-zero, P clear, and bit 8,
-#     Linux's _PAGE_PROTNONE alias of G, clear);
-#   - bit 8 stays clear so a swap entry is never mistaken for a PROT_NONE
-#     page; bits 5..7 (A, D, PS) stay clear (hardware may set A/D on
-#     non-present entries: an erratum Linux avoids the same way);
-#   - the offset is stored inverted (L1TF mitigation: the would-be physical
-#     address bits of a non-present entry point far above RAM);
-#   - type 0 (the only type here so far) keeps the value below 2**59, a
-#     small int in the guest VM.
+# Swap areas (Linux mm/swapfile.c, mm/page_io.c): anonymous pages written
+# to a block device and found again through the swap entry left in their
+# non-present PTE (the entry's encoding is in mm/types.py).
 #
 # Swap area: page 0 of the device holds Linux's swap header (mkswap's
 # format: "SWAPSPACE2" in the last 10 bytes, version 1, last_page,
@@ -35,44 +18,19 @@ from array import array
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.types import (
+    MAX_SWAPFILES, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_MAP_MAX, SWP_OFFSET_MASK,
+    swp_offset, swp_type,
+)
 
-SWP_TYPE_BITS = 5
-SWP_TYPE_SHIFT = 64 - SWP_TYPE_BITS         # 59
-SWP_OFFSET_FIRST_BIT = 9                    # _PAGE_BIT_PROTNONE + 1
-SWP_OFFSET_BITS = SWP_TYPE_SHIFT - SWP_OFFSET_FIRST_BIT    # 50
-SWP_OFFSET_MASK = (1 << SWP_OFFSET_BITS) - 1
-MAX_SWAPFILES = 1 << SWP_TYPE_BITS
-PROTNONE_BIT = 1 << 8
 HEADER_GFP = G.GFP_KERNEL | G.__GFP_ZERO   # (no __GFP_* inside a class: CPython mangles it)
 
-SWAP_MAP_MAX = 0x3e             # Linux's highest count kept in the map byte
-SWAP_MAP_BAD = 0x3f
-SWAP_HAS_CACHE = 0x40           # the slot's page is in the swap cache
-SWAP_COUNT_MASK = 0x3f
 SECTORS_PER_PAGE = PAGE_SIZE >> 9
 MAGIC = b"SWAPSPACE2"
 MAGIC_OFF = PAGE_SIZE - 10
 INFO_OFF = 1024                 # version, last_page, nr_badpages, uuid, label
 BADPAGES_OFF = INFO_OFF + 4 * 3 + 16 + 16 + 4 * 117
 MAX_BADPAGES = (MAGIC_OFF - BADPAGES_OFF) // 4
-
-
-def swp_entry(type_, offset):
-    """The PTE value of swap entry (type, offset) (Linux __swp_entry)."""
-    return ((~offset & SWP_OFFSET_MASK) << SWP_OFFSET_FIRST_BIT) | (type_ << SWP_TYPE_SHIFT)
-
-
-def swp_type(e):
-    return e >> SWP_TYPE_SHIFT
-
-
-def swp_offset(e):
-    return ~(e >> SWP_OFFSET_FIRST_BIT) & SWP_OFFSET_MASK
-
-
-def is_swap_pte(e):
-    """Non-zero, not present, not a PROT_NONE page: a swap entry."""
-    return e != 0 and not e & 1 and not e & PROTNONE_BIT
 
 
 def zeroed_u32(n):

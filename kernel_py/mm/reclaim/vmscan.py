@@ -32,12 +32,11 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
-from kernel_py.mm.page.mem_map import NIL, OFF_COUNT, PG_active, RECORD_SHIFT
-from kernel_py.mm.reclaim.rmap import RID_SHIFT, SHM_KEY
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK, is_swap_pte, swp_entry
-from kernel_py.mm.vm.vma import SHM_SWAPPED
+from kernel_py.mm.types import (
+    NIL, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, _PAGE_PROTNONE, is_swap_pte, swp_entry,
+)
 from kernel_py.mm.page.zone import int_sqrt
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_USER
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -536,7 +535,7 @@ SWAPIN_MAJOR = 2        # k_swapin: read from the disk
 
 def swapin_pte(vma, pa, writable):
     if not vma.flags & 1:                           # PROT_NONE (swapoff): keep it inaccessible
-        return pa | PROTNONE_BIT | _PAGE_USER
+        return pa | _PAGE_PROTNONE | _PAGE_USER
     return pa | (vma.rw_bits if writable and vma.flags & 2 else vma.prot_bits)
 
 
@@ -584,7 +583,3 @@ def k_swapin(k, mm, vma, va, epa, e):
     k.anon.add_new(pa, mm.rkey | (va >> 12))
     return SWAPIN_MAJOR
 
-
-__all__ = ["Vmscan", "get_scan_count", "scan_balance", "inactive_is_low", "k_swapin",
-           "SCAN_EQUAL", "SCAN_FRACT", "SCAN_ANON", "SCAN_FILE", "PG_active", "_PAGE_PRESENT",
-           "_PAGE_RW"]

@@ -17,9 +17,8 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.mm.gfp import F_COMP, F_ZERO
 from kernel_py.mm.slab import slub_fast
-from kernel_py.mm.page.mem_map import (
-    KIND_SHIFT, KIND_SLAB, NIL, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail, PfnList,
-)
+from kernel_py.mm.page.mem_map import PfnList
+from kernel_py.mm.types import KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PAGE_SHIFT
 from kernel_py.arch.x86.native import register_area
 

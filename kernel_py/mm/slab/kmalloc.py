@@ -10,7 +10,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_COMP, F_DMA, F_RECLAIMABLE, F_ZERO, GFP_KERNEL
-from kernel_py.mm.page.mem_map import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_tail
+from kernel_py.mm.types import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_tail
 from kernel_py.mm.slab.common import (
     DMB, SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )

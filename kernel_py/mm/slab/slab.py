@@ -15,7 +15,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.slab import slub_debug
-from kernel_py.mm.page.mem_map import OFF_FREEIDX, OFF_INUSE
+from kernel_py.mm.types import OFF_FREEIDX, OFF_INUSE
 from kernel_py.mm.gfp import F_ZERO
 from kernel_py.mm.slab.common import (
     CACHE_LINE, DMB, KmemCache, SLUB_MAX_ORDER, align_up,

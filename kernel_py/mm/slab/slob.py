@@ -13,11 +13,9 @@
 #     bits 0-9 free units, bits 12-13 list (0 none, 1-3), bits 16-31 first free.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.page.mem_map import KIND_KERNEL, KIND_SHIFT, OFF_AUX, OFF_COUNT
+from kernel_py.mm.types import KIND_KERNEL, NIL, OFF_AUX, OFF_COUNT
 from kernel_py.mm.gfp import F_COMP, F_ZERO
-from kernel_py.mm.slab.common import (
-    DMB, KmemCache, NIL, SLOB_AUX, align_up, get_order,
-)
+from kernel_py.mm.slab.common import DMB, SLOB_AUX, KmemCache, align_up, get_order
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 SLOB_UNIT = 8

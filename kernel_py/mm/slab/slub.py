@@ -27,10 +27,8 @@ from kernel_py.mm.slab.slub_fast import (
     W_SLAB, W_SPAN, cache_pop, slab_push,
 )
 from kernel_py.mm.gfp import F_ZERO
-from kernel_py.mm.slab.common import (
-    DMB, FREE_NONE, KmemCache, NIL, OFF_COUNT,
-    SLUB_MAX_ORDER, fls,
-)
+from kernel_py.mm.slab.common import DMB, FREE_NONE, SLUB_MAX_ORDER, KmemCache, fls
+from kernel_py.mm.types import NIL, OFF_COUNT
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 from kernel_py.arch.x86.native import VIPER
 

@@ -40,7 +40,7 @@
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.arch.x86.native import MASK64, const, host_ptr32, micropython, ptr8, ptr32, signed64, uint
-from kernel_py.mm.page.mem_map import KIND_SHIFT, KIND_SLAB, RECORD_SHIFT
+from kernel_py.mm.types import KIND_SHIFT, KIND_SLAB, RECORD_SHIFT
 from kernel_py.arch.x86.cpu import PAGE_SHIFT
 
 # words of a cache's state (array('q') index id * NF + W_*)

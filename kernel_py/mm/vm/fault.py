@@ -37,10 +37,12 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
+    SHM_SWAPPED, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
+)
 from kernel_py.mm.page.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
-from kernel_py.mm.reclaim.rmap import PENDING_MAX, RID_SHIFT, SHM_KEY
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
@@ -476,6 +478,3 @@ def vmstat_pairs(k):
             ("pgshmemfault", s.shmem), ("pgfilefault", s.file), ("pgspurious", s.spurious),
             ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
 
-
-__all__ = ["FaultHandler", "FaultStats", "SegvError", "SegvInfo", "segv_report",
-           "vmstat_pairs", "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]

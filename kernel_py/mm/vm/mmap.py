@@ -21,19 +21,19 @@
 # (MM_SWAPENTS) instead of rss_anon.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.arch.x86.layout import USER_END, USER_START
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
+from kernel_py.arch.x86.layout import KERNEL_HALF, USER_END, USER_START
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, KIND_SHIFT, MAX_FILE_PAGES, RECORD_SHIFT, SHM_SWAPPED, VM_ACCESS, VM_GROWSDOWN,
+    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
+)
 from kernel_py.mm.vm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
-    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SHM_SWAPPED, SharedAnon, VmaList,
-    _PAGE_PROTNONE, prot_to_vm,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, NO_VMA, PROT_WRITE, VMA,
+    SharedAnon, VmaList, prot_to_vm,
 )
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
 
-KERNEL_HALF = 256                    # PML4 slots 256..511: shared with init_mm
 USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER   # non-leaf: the leaf decides
 ZERO_TABLE = bytes(PAGE_SIZE)
 STACK_SIZE = 132 << 10               # the initial [stack] VMA, as Linux sets up
@@ -44,13 +44,6 @@ TASK_UNMAPPED_BASE = (USER_END // 3) & ~(PAGE_SIZE - 1)   # bottom-up start
 START_BRK = 0x0000000001000000       # the heap's start (no ELF image: fixed)
 TLB_FLUSH_CEILING = 33               # more pages than this: reload CR3
 ADDR = PTE_ADDR_MASK
-MAX_FILE_PAGES = 1 << 32             # page-cache indices are 32-bit (filemap's rmap key)
-
-# mm.rss indices, Linux's order (include/linux/mm_types_task.h)
-MM_FILEPAGES = 0
-MM_ANONPAGES = 1
-MM_SWAPENTS = 2
-MM_SHMEMPAGES = 3
 
 
 def page_align(n):
@@ -246,7 +239,7 @@ class MmStruct:
                 if not e:
                     continue
                 w64(epa, 0)
-                if not e & (_PAGE_PRESENT | PROTNONE_BIT):      # a swap entry
+                if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):      # a swap entry
                     self.k.swap.free_entry(e)
                     self.swapents -= 1
                     continue
@@ -466,7 +459,7 @@ class MmStruct:
             for i in range(i0, i1):
                 epa = pt + (i << 3)
                 e = r64(epa)
-                if not e or not e & (_PAGE_PRESENT | PROTNONE_BIT):    # empty, swap entry
+                if not e or not e & (_PAGE_PRESENT | _PAGE_PROTNONE):    # empty, swap entry
                     continue
                 pa = e & ADDR
                 if prot_none:                   # (D kept: a swap-cache page's copy may be stale)
@@ -578,7 +571,7 @@ class MmStruct:
                     e = r64(pt + (i << 3))
                     if not e:
                         continue
-                    if not e & (_PAGE_PRESENT | PROTNONE_BIT):  # a swap entry: one more user
+                    if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):  # a swap entry: one more user
                         swap_dup(e)
                         child.swapents += 1
                         w64(cpt + (i << 3), e)

@@ -14,7 +14,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import VMALLOC_END, VMALLOC_START
 from kernel_py.mm.gfp import F_ZERO, GFP_KERNEL
-from kernel_py.mm.page.mem_map import KIND_VMALLOC
+from kernel_py.mm.types import KIND_VMALLOC
 from kernel_py.arch.x86.pgtable import TABLE_FLAGS
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW
 
