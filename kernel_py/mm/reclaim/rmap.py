@@ -41,17 +41,16 @@
 from array import array
 
 from kernel_py.mm.filemap.filemap import LruList
-from kernel_py.mm.reclaim.lru_fast import EXT_SHIFT, lru_add_drain     # EXT_SHIFT: frames per page_ext block (2**19 words = 4 MiB)
+from kernel_py.mm.reclaim.lru_fast import lru_add_drain
 from kernel_py.mm.types import (
     ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
     RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VPN_MASK, _PAGE_PROTNONE,
 )
-from kernel_py.mm.page.page_ext import alloc_page_ext
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT, WORD_SHIFT, alloc_page_ext
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
 from kernel_py.arch.x86.native import VIPER
 
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
-EXT_MASK = (1 << EXT_SHIFT) - 1
 ADDR = PTE_ADDR_MASK
 
 
@@ -65,7 +64,7 @@ class AnonLru:
         self._r32 = k.hw.read32
         self.active = LruList(mem_map, "active_anon")
         self.inactive = LruList(mem_map, "inactive_anon")
-        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, 3, "the anon rmap")    # pfn -> key
+        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, WORD_SHIFT, "the anon rmap")    # pfn -> key
         self.fast_drain = VIPER
         # the same block addresses for lru_fast's viper, which reads an array
         # with plain loads; the fault path keeps the list: indexing an

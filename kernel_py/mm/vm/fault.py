@@ -41,6 +41,7 @@ from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
     SHM_SWAPPED, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
 from kernel_py.mm.page.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.arch.x86.cpu import (
@@ -54,6 +55,10 @@ SIGBUS_WHY = ("beyond end of file", "file read error")
 FILE_FAULT_WHY = {"EFAULT": "beyond end of file", "ENOMEM": "out of memory"}
 USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER
 CODE_BYTES = 16
+
+# the handler writes these as literals (a global is a dictionary lookup)
+if EXT_SHIFT != 19 or EXT_MASK != 0x7FFFF or RECORD_SHIFT != 4:
+    raise ImportError("fault: the handler's literals are out of step with page_ext.py/types.py")
 
 
 class FaultStats:
