@@ -33,11 +33,14 @@
 from kernel_py.mm.types import (
     KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE,
     KIND_SHIFT, KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT, SHM_SWAPPED,
-    _PAGE_PROTNONE, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD,
+    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte,
 )
 from kernel_py.mm.page.zone import NR_ORDERS
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
+from kernel_py.arch.x86.cpu import PGDIR_SHIFT
 from kernel_py.arch.x86.layout import KERNEL_HALF
+from kernel_py.arch.x86.pgtable import VA_END, tables
+
+KERNEL_SPACE = KERNEL_HALF << PGDIR_SHIFT       # the kernel half's first address, before sign extension
 
 
 NR_KINDS = 16
@@ -214,21 +217,17 @@ class TableWalk:
         self.tables = 0
         self.swap_ptes = 0
 
-    def walk(self, table, level, first=0, last=512):
-        """Count the tables below `table` (a level-`level` table, 4 = PML4)
-        reached through entries first..last-1; at level 1 count the swap
-        entries (not present, not zero, not PROT_NONE: mm/reclaim/swapfile.py)."""
+    def walk(self, root, start, end):
+        """Count the tables below the PML4 at root that map part of
+        [start, end) (pgtable.tables); in each page table count the swap
+        entries (mm/types.py's is_swap_pte)."""
         r64 = self.hw.read64
-        for i in range(first, last):
-            e = r64(table + 8 * i)
-            if level == 1:
-                if e and not e & _PAGE_PRESENT and not e & _PAGE_PROTNONE:
-                    self.swap_ptes += 1
-                continue
-            if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):
-                continue
+        for level, t, _epa in tables(self.hw, root, start, end):
             self.tables += 1
-            self.walk(e & PTE_ADDR_MASK, level - 1)
+            if level == 1:
+                for i in range(512):
+                    if is_swap_pte(r64(t + 8 * i)):
+                        self.swap_ptes += 1
 
 
 def check_tables_and_swap(k, c):
@@ -238,19 +237,19 @@ def check_tables_and_swap(k, c):
     out = []
     hw = k.hw
     kern = TableWalk(hw)
-    kern.walk(k.init_mm.pgd, 4, KERNEL_HALF)     # shared by every process PML4
+    kern.walk(k.init_mm.pgd, KERNEL_SPACE, VA_END)     # shared by every process PML4
     walked = 1 + kern.tables
     demo = getattr(k, "pfdemo", None)
     if demo is not None:
         w = TableWalk(hw)
-        w.walk(demo.root, 4, 0, KERNEL_HALF)
+        w.walk(demo.root, 0, KERNEL_SPACE)
         walked += 1 + w.tables
     swap_ptes = 0
     procs = getattr(k, "procs", None)
     for t in (procs.tasks.values() if procs is not None else ()):
         mm = t.mm
         w = TableWalk(hw)
-        w.walk(mm.pgd, 4, 0, KERNEL_HALF)
+        w.walk(mm.pgd, 0, KERNEL_SPACE)
         walked += 1 + w.tables
         swap_ptes += w.swap_ptes
         if w.tables != mm.nr_pgtables:

@@ -36,6 +36,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
+from kernel_py.arch.x86.pgtable import pte_slot
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
@@ -46,14 +47,13 @@ from kernel_py.mm.page.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
-    _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+    _PAGE_DIRTY, _PAGE_RW, _PAGE_USER,
 )
 
 GFP_ANON = GFP_HIGHUSER_MOVABLE | __GFP_ZERO
 # refused file faults that are SIGBUS, not SIGSEGV (the page is not there)
 SIGBUS_WHY = ("beyond end of file", "file read error")
 FILE_FAULT_WHY = {"EFAULT": "beyond end of file", "ENOMEM": "out of memory"}
-USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER
 CODE_BYTES = 16
 
 # the handler writes these as literals (a global is a dictionary lookup)
@@ -169,7 +169,7 @@ class FaultHandler:
                     pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
-                    ext=self.anon.ext, lru_add=self.anon.pending.append):
+                    ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw):
             if va >= USER_END:
                 return kernel_fault(va)
             mm = procs.cur_mm
@@ -193,32 +193,20 @@ class FaultHandler:
                 return refuse(mm, va, err, rip, "read from a PROT_NONE mapping")
             if err & 8:                                     # PF_RSVD
                 return refuse(mm, va, err, rip, "reserved bit set in a page table")
-            # walk PML4 -> PDPT -> PD, allocating missing tables
-            t = mm.pgd + ((va >> 36) & 0xFF8)
-            e = r64(t)
+            # pgtable.walk inlined: PML4 -> PDPT -> PD entries (byte offsets:
+            # index << 3), the PTE's slot when all three are present; else
+            # the walk itself, allocating the missing tables
+            e = r64(mm.pgd + ((va >> 36) & 0xFF8))
             if e & 1:
-                t = e & ADDR
+                e = r64((e & ADDR) + ((va >> 27) & 0xFF8))
+                if e & 1:
+                    e = r64((e & ADDR) + ((va >> 18) & 0xFF8))
+            if e & 1:
+                t = (e & ADDR) + ((va >> 9) & 0xFF8)        # the PTE
             else:
-                t = mm.new_table(t)
+                t = slot(hw, mm.pgd, va, mm.new_table)
                 if t is None:
                     return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 27) & 0xFF8
-            e = r64(t)
-            if e & 1:
-                t = e & ADDR
-            else:
-                t = mm.new_table(t)
-                if t is None:
-                    return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 18) & 0xFF8
-            e = r64(t)
-            if e & 1:
-                t = e & ADDR
-            else:
-                t = mm.new_table(t)
-                if t is None:
-                    return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 9) & 0xFF8                          # the PTE
             e = r64(t)
             if e & 1:
                 return wp(mm, vma, va, err, rip, t, e)

@@ -30,12 +30,11 @@ from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, NO_VMA, PROT_WRITE, VMA,
     SharedAnon, VmaList, prot_to_vm,
 )
+from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_slot, tables
 from kernel_py.arch.x86.cpu import (
-    PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+    PAGE_SIZE, PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
 
-USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER   # non-leaf: the leaf decides
-ZERO_TABLE = bytes(PAGE_SIZE)
 STACK_SIZE = 132 << 10               # the initial [stack] VMA, as Linux sets up
 STACK_TOP = USER_END
 STACK_GAP = 128 << 20                # mmap_base sits this far below the stack
@@ -113,20 +112,7 @@ class MmStruct:
     def pte_slot(self, va, alloc=False):
         """Physical address of va's PTE, allocating the tables above it when
         `alloc`; None if a table is missing (or cannot be allocated)."""
-        r64 = self.hw.read64
-        t = self.pgd
-        for shift in (39, 30, 21):
-            epa = t + (((va >> shift) & 511) << 3)
-            e = r64(epa)
-            if e & _PAGE_PRESENT:
-                t = e & ADDR
-            elif alloc:
-                t = self.new_table(epa)
-                if t is None:
-                    return None
-            else:
-                return None
-        return t + (((va >> 12) & 511) << 3)
+        return pte_slot(self.hw, self.pgd, va, self.new_table if alloc else None)
 
     def pte(self, va):
         s = self.pte_slot(va)
@@ -134,58 +120,22 @@ class MmStruct:
 
     def pt_tables(self, start, end):
         """(pt_pa, base_va, i0, i1) for each page table covering part of
-        [start, end): PTE slots i0..i1-1 of the table at pt_pa (base_va is
-        the address of slot 0)."""
-        r64 = self.hw.read64
-        pgd = self.pgd
-        va = start
-        while va < end:
-            e = r64(pgd + (((va >> 39) & 511) << 3))
-            if not e & _PAGE_PRESENT:
-                va = ((va >> 39) + 1) << 39
-                continue
-            e = r64((e & ADDR) + (((va >> 30) & 511) << 3))
-            if not e & _PAGE_PRESENT:
-                va = ((va >> 30) + 1) << 30
-                continue
-            e = r64((e & ADDR) + (((va >> 21) & 511) << 3))
-            base = va & ~(PMD_SIZE - 1)
-            nxt = base + PMD_SIZE
-            if e & _PAGE_PRESENT:
-                i1 = 512 if end >= nxt else (end - base) >> 12
-                yield e & ADDR, base, (va - base) >> 12, i1
-            va = nxt
+        [start, end) (arch/x86/pgtable.py's pt_tables)."""
+        return pt_tables(self.hw, self.pgd, start, end)
 
     def free_pgtables(self, start, end):
-        """Free the page tables under [start, end) that hold nothing."""
-        freed = self._free_level(self.pgd, 4, 0, start, end)
-        if freed and self.live():
-            self.hw.write_cr3(self.pgd)     # drop paging-structure caches
-        return freed
-
-    def _free_level(self, table, level, base, start, end):
+        """Free the page tables under [start, end) that hold nothing
+        (children first: a table emptied by freeing its children goes too)."""
         hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        shift = 3 + 9 * level
-        size = 1 << shift
-        i0 = (max(start, base) - base) >> shift
-        i1 = min(512, (end - base + size - 1) >> shift)
-        if level == 4:
-            i1 = min(i1, KERNEL_HALF)
         freed = 0
-        for i in range(i0, i1):
-            epa = table + (i << 3)
-            e = r64(epa)
-            if not e & _PAGE_PRESENT:
-                continue
-            child = e & ADDR
-            if level > 2:
-                freed += self._free_level(child, level - 1, base + i * size, start, end)
-            if hw.readbytes(child, PAGE_SIZE) == ZERO_TABLE:
-                w64(epa, 0)
-                self.k.free_table(child)
+        for level, t, epa in tables(hw, self.pgd, start, min(end, KERNEL_HALF << PGDIR_SHIFT)):
+            if hw.readbytes(t, PAGE_SIZE) == ZERO_TABLE:
+                hw.write64(epa, 0)
+                self.k.free_table(t)
                 self.nr_pgtables -= 1
                 freed += 1
+        if freed and self.live():
+            hw.write_cr3(self.pgd)          # drop paging-structure caches
         return freed
 
     # -- frames
