@@ -1,6 +1,7 @@
 # Anonymous pages for reclaim (Linux mm/rmap.c, mm/swap.c's LRU add, the
 # anon half of mm/vmscan.c's lists): the reverse map from a frame to the
-# PTEs that map it, and the active/inactive anon LRU lists.
+# PTEs that map it, and the active/inactive anon LRU lists. The file
+# reverse map (through mapping.i_mmap) is FileRmap at the end.
 #
 # Reverse map: one 64-bit word per frame in a page_ext array in physical
 # memory (0.2% of RAM, allocated from the buddy at boot in blocks of up to
@@ -30,7 +31,7 @@
 # and their PTEs are found through the object's VMAs (shm_ptes); reclaim
 # writes them to swap and leaves the swap entry in the object's index.
 #
-# LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
+# LRU: two LruLists (mm/reclaim/lru.py: a PfnList threaded through
 # mem_map next/prev), PG_lru / PG_active in the record's flags. New pages
 # do not go on a list in the fault path: the handler appends their pa to
 # `pending` (Linux's per-CPU lru_add batch) and drain() moves them to the
@@ -40,14 +41,14 @@
 
 from array import array
 
-from kernel_py.mm.filemap.filemap import LruList
+from kernel_py.mm.reclaim.lru import LruList
 from kernel_py.mm.reclaim.lru_fast import lru_add_drain
 from kernel_py.mm.types import (
     ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
-    RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VPN_MASK, _PAGE_PROTNONE,
+    RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VM_SHARED, VPN_MASK, _PAGE_PROTNONE,
 )
 from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT, WORD_SHIFT, alloc_page_ext
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT
 from kernel_py.arch.x86.native import VIPER
 
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
@@ -329,3 +330,69 @@ class AnonLru:
                 ("pgrotated_anon", self.pgrotated)]
 
 
+class FileRmap:
+    """The file reverse map (Linux rmap.c's rmap_walk_file), part of the page
+    cache object (mm/filemap/filemap.py's PageCache): the PTEs that map a
+    page-cache page are found through its mapping's i_mmap, the file VMAs
+    (each knows its mm), at the address its index has in each."""
+
+    def mapped_ptes(self, mapping, index, pa):
+        """[(mm, va, slot, pte, vma)]: every PTE of the file VMAs that maps
+        page pa (present or PROT_NONE), or None unless they account for
+        every reference but the cache's own (someone pins the page: a
+        fault copying it, a read in flight)."""
+        out = []
+        for vma in mapping.i_mmap:
+            r = vma.file_index_range(index, index + 1)
+            if r is None or vma.mm is None or vma.mm.pgd is None:
+                continue
+            slot = vma.mm.pte_slot(r[0])
+            if slot is None:
+                continue
+            e = self.hw.read64(slot)
+            if e & (_PAGE_PRESENT | _PAGE_PROTNONE) and e & PTE_ADDR_MASK == pa:
+                out.append((vma.mm, r[0], slot, e, vma))
+        if len(out) != self.page_count(pa) - 1:
+            return None
+        return out
+
+    def page_referenced(self, ptes):
+        """Test-and-clear the accessed bit of each PTE (invlpg where the
+        tables are live: the TLB caches A, SDM 4.8); how many had it."""
+        hw = self.hw
+        n = 0
+        for mm, va, slot, e, vma in ptes:
+            if e & _PAGE_ACCESSED:
+                hw.write64(slot, e & ~_PAGE_ACCESSED)
+                if mm.live():
+                    hw.invlpg(va)
+                n += 1
+        return n
+
+    def try_to_unmap(self, mapping, pa, ptes):
+        """Clear every PTE of the page and drop its references; a shared
+        PTE's dirty bit (set in memory by the processor's first store
+        through it, SDM 4.8) becomes the page's (set_page_dirty) first, so
+        the store is written back, not lost."""
+        hw = self.hw
+        for mm, va, slot, e, vma in ptes:
+            e = hw.read64(slot)
+            hw.write64(slot, 0)
+            if mm.live():
+                hw.invlpg(va)           # the TLB may still hold the translation (SDM 4.10.4)
+            if e & _PAGE_DIRTY and vma.flags & VM_SHARED:
+                self.set_page_dirty(mapping, pa)
+            mm.rss_file -= 1
+            self.put_page(pa)
+
+    def nr_mapped(self):
+        """meminfo Mapped (NR_FILE_MAPPED): cached pages some PTE maps
+        (a reference beyond the cache's own), in files that are mapped."""
+        n = 0
+        r32, base = self._r32, self.base
+        for m in self.mappings.values():
+            if m.i_mmap:
+                for pa in m.pages.values():
+                    if r32(base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT) + OFF_COUNT) > 1:
+                        n += 1
+        return n

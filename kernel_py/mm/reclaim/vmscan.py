@@ -29,14 +29,21 @@
 # Shared anonymous frames are on the anon lists too (rmap SHM_KEY words):
 # written out the same way, their PTEs cleared and the swap entry left in
 # the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
+#
+# File pages: FileLru (below) is the page cache's half of the lists, a part
+# of the page cache object (mm/filemap/filemap.py): Vmscan's shrink_file
+# calls its shrink_active / shrink_inactive.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
 from kernel_py.mm.types import (
-    NIL, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, _PAGE_PROTNONE, is_swap_pte, swp_entry,
+    INDEX_MASK, MAPPING_SHIFT, NIL, PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced,
+    PG_writeback, RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, _PAGE_PROTNONE,
+    is_swap_pte, swp_entry,
 )
 from kernel_py.mm.page.zone import int_sqrt
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_USER
+from kernel_py.mm.reclaim.lru import LruList
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_USER
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -501,6 +508,180 @@ class Vmscan:
                 ("pgsteal_kswapd", self.pgsteal_kswapd), ("pgsteal_direct", self.pgsteal_direct),
                 ("pgscan_anon", self.pgscan_anon), ("pgsteal_anon", self.pgsteal_anon),
                 ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
+
+
+class FileLru:
+    """The file half of the LRU (part of the page cache object,
+    mm/filemap/filemap.py's PageCache): its two lists, the two-touch
+    promotion of mark_page_accessed, and the reclaim of file pages that
+    shrink_file above and shrink_page_cache drive: second-chance scans from
+    the inactive tail; a mapped page is aged by its PTEs' accessed bits and
+    unmapped through the file rmap (reclaim/rmap.py's FileRmap), a dirty one
+    written back first."""
+
+    def init_file_lru(self, mem_map):
+        self.active = LruList(mem_map, "active_file")
+        self.inactive = LruList(mem_map, "inactive_file")
+        self.pgactivate = 0         # /proc/vmstat
+        self.pgdeactivate = 0
+        self.pgscan = 0
+        self.pgsteal = 0
+        self.pgrotated = 0
+        self.in_pageout = False     # reclaim is writing a mapped page back
+
+    def _lru_add(self, pa):
+        pfn = pa >> PAGE_SHIFT
+        self.inactive.push(pfn)
+        self._set(pa, PG_lru)
+
+    def _lru_del(self, pa, flags):
+        if flags & PG_lru:
+            pfn = pa >> PAGE_SHIFT
+            if flags & PG_active:
+                self.active.remove(pfn)
+            else:
+                self.inactive.remove(pfn)
+            self._clear(pa, PG_lru | PG_active)
+
+    def mark_page_accessed(self, pfn):
+        """Two-touch: an inactive page touched twice becomes active."""
+        a = self.base + (pfn << RECORD_SHIFT)
+        f = self._r16(a)
+        if not f & PG_referenced:
+            self._w16(a, f | PG_referenced)
+        elif not f & PG_active and f & PG_lru:
+            self.inactive.remove(pfn)
+            self.active.push(pfn)
+            self._w16(a, (f | PG_active) & ~PG_referenced)
+            self.pgactivate += 1
+
+    def _activate(self, pfn):
+        a = self.base + (pfn << RECORD_SHIFT)
+        f = self._r16(a)
+        self.inactive.remove(pfn)
+        self.active.push(pfn)
+        self._w16(a, (f | PG_active) & ~PG_referenced)
+        self.pgactivate += 1
+
+    def reclaimable(self, pa, flags):
+        return (not flags & (PG_dirty | PG_writeback | PG_locked)
+                and self.page_count(pa) == 1)
+
+    def shrink_active(self, nr):
+        """Move up to nr pages from the active tail to the inactive list;
+        referenced ones get another round on the active list."""
+        moved = 0
+        lst, base = self.active, self.base
+        for _ in range(nr):
+            pfn = lst.last
+            if pfn == NIL:
+                break
+            a = base + (pfn << RECORD_SHIFT)
+            f = self._r16(a)
+            lst.remove(pfn)
+            if f & PG_referenced:
+                lst.push(pfn)
+                self._w16(a, f & ~PG_referenced)
+                continue
+            self.inactive.push(pfn)
+            self._w16(a, f & ~PG_active)
+            self.pgdeactivate += 1
+            moved += 1
+        return moved
+
+    def shrink_inactive(self, nr_to_reclaim, nr_to_scan):
+        """Scan the inactive tail: referenced pages get a second chance,
+        busy ones (dirty, writeback, pinned) rotate, clean ones are freed;
+        a mapped page is aged by its PTEs' accessed bits and, when none was
+        set, unmapped from every PTE (try_to_unmap), written back if it was
+        dirty, and freed."""
+        reclaimed = 0
+        lst, base = self.inactive, self.base
+        for _ in range(nr_to_scan):
+            if reclaimed >= nr_to_reclaim:
+                break
+            pfn = lst.last
+            if pfn == NIL:
+                break
+            self.pgscan += 1
+            a = base + (pfn << RECORD_SHIFT)
+            f = self._r16(a)
+            pa = pfn << PAGE_SHIFT
+            if not f & PG_referenced and self.page_count(pa) > 1:
+                got = self.reclaim_mapped(pfn, f)
+                if got is not None:
+                    reclaimed += got
+                    continue
+                f = self._r16(a)
+            if f & PG_referenced or not self.reclaimable(pa, f):
+                self._rotate(pfn, a, f)
+                continue
+            m, idx = self.owner(pfn)
+            self._delete(m, idx, pa)
+            self.pgsteal += 1
+            reclaimed += 1
+        return reclaimed
+
+    def _rotate(self, pfn, a, f):
+        self.inactive.remove(pfn)
+        self.inactive.push(pfn)
+        self._w16(a, f & ~PG_referenced)
+        self.pgrotated += 1
+
+    def reclaim_mapped(self, pfn, f):
+        """shrink_folio_list for a mapped page: 1 when it was unmapped and
+        freed, 0 when it stays (activated, or its writeback failed), None
+        when it is left to the unmapped-page rules (pinned, under I/O)."""
+        if f & (PG_writeback | PG_locked):
+            return None
+        key = self.rmap.get(pfn)
+        if key is None:
+            return None
+        mapping = self.mappings.get(key >> MAPPING_SHIFT)
+        index = key & INDEX_MASK
+        pa = pfn << PAGE_SHIFT
+        if mapping is None or not mapping.i_mmap:
+            return None
+        ptes = self.mapped_ptes(mapping, index, pa)
+        if not ptes:
+            return None
+        if self.page_referenced(ptes):
+            self._activate(pfn)             # its PTEs were used since the last scan
+            return 0
+        dirty = self._r16(self._rec(pa)) & PG_dirty
+        if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
+            return None                     # an allocation of our own pageout: no nested write
+        self.try_to_unmap(mapping, pa, ptes)
+        if self._r16(self._rec(pa)) & PG_dirty:
+            self.in_pageout = True
+            try:
+                self.writeback_mapping(mapping, lo=index, hi=index + 1)     # pageout
+            except KernelError:
+                self._rotate(pfn, self._rec(pa), self._r16(self._rec(pa)))
+                return 0
+            finally:
+                self.in_pageout = False
+        self._delete(mapping, index, pa)
+        self.pgsteal += 1
+        return 1
+
+    def shrink_page_cache(self, nr):
+        """Free up to nr clean page-cache pages, least recently used first
+        (keeps the inactive list at least as long as the active one).
+        Returns pages freed. The reclaim hook (buddy.reclaim) calls this."""
+        reclaimed = 0
+        for _ in range(4):
+            if self.active.n > self.inactive.n:
+                self.shrink_active(max(nr, self.active.n - self.inactive.n))
+            got = self.shrink_inactive(nr - reclaimed, 2 * self.inactive.n + 1)
+            reclaimed += got
+            if reclaimed >= nr:
+                break
+            if not got and not self.active.n:
+                break
+            if not got:
+                self.shrink_active(self.active.n)
+        return reclaimed
 
 
 def shmem_swapin(k, shm, off, v):
