@@ -18,9 +18,10 @@ from array import array
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.mm.vm.memory import k_swapin, shmem_swapin
 from kernel_py.mm.types import (
-    MAX_SWAPFILES, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_MAP_MAX, SWP_OFFSET_MASK,
-    swp_offset, swp_type,
+    MAX_SWAPFILES, SHM_SWAPPED, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_MAP_MAX,
+    SWP_OFFSET_MASK, is_swap_pte, swp_offset, swp_type,
 )
 
 HEADER_GFP = G.GFP_KERNEL | G.__GFP_ZERO   # (no __GFP_* inside a class: CPython mangles it)
@@ -325,7 +326,7 @@ class SwapSystem:
         try:
             self.k.swapcache.drop_area(si)  # its pages stay, as plain anon pages
             if si.inuse:
-                self.k.vmscan.try_to_unuse(si)
+                try_to_unuse(self.k, si)
         except KernelError:
             si.writeok = True
             self.nr_swap_pages += si.pages - si.inuse
@@ -361,6 +362,55 @@ class SwapSystem:
 
     def vmstat_pairs(self):
         return [("pswpin", self.pswpin), ("pswpout", self.pswpout), ("swap_ra", self.swap_ra)]
+
+
+
+# --- swapoff (Linux's try_to_unuse) ---------------------------------------------
+
+def try_to_unuse(k, si):
+    """Read every page of swap area si back in: each swap PTE of every
+    process becomes a present private page (ENOMEM if memory runs out)."""
+    procs = k.procs
+    shmem_unuse(k, si)
+    for pid in procs.pids():
+        t = procs.tasks.get(pid)
+        if t is None:
+            continue
+        procs.busy.append(t)
+        try:
+            unuse_mm(k, t.mm, si)
+        finally:
+            procs.busy.remove(t)
+            procs.reap()
+        if not si.inuse:
+            break
+    if si.inuse:
+        raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
+
+def shmem_unuse(k, si):
+    """swapoff: every shared anonymous page on area si back into its
+    object (unmapped: the next touch is a minor fault)."""
+    for shm in list(k.anon.shm.values()):
+        for off, v in list(shm.pages.items()):
+            if v & SHM_SWAPPED and swp_type(v & ~SHM_SWAPPED) == si.type:
+                if shmem_swapin(k, shm, off, v) is None:
+                    raise KernelError("ENOMEM", "swapoff: out of memory")
+
+def unuse_mm(k, mm, si):
+    """swapoff: every swap PTE of mm on area si back to a present page."""
+    r64 = k.hw.read64
+    for vma in list(mm.vmas.vmas):
+        if vma.shm is not None:
+            continue
+        for pt, base, i0, i1 in list(mm.pt_tables(vma.start, vma.end)):
+            for i in range(i0, i1):
+                epa = pt + (i << 3)
+                e = r64(epa)
+                if is_swap_pte(e) and swp_type(e) == si.type:
+                    if not k_swapin(k, mm, vma, base + (i << 12), epa, e):
+                        raise KernelError("ENOMEM", "swapoff: out of memory")
+            if mm.pgd is None:
+                return
 
 
 def uuid_text(b):

@@ -38,12 +38,11 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
 from kernel_py.mm.types import (
     INDEX_MASK, MAPPING_SHIFT, NIL, PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced,
-    PG_writeback, RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, _PAGE_PROTNONE,
-    is_swap_pte, swp_entry,
+    PG_writeback, RECORD_SHIFT, SHM_KEY, SHM_SWAPPED, swp_entry,
 )
 from kernel_py.mm.page.zone import int_sqrt
 from kernel_py.mm.reclaim.lru import LruList
-from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_USER
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -457,52 +456,6 @@ class Vmscan:
                 break
         return total
 
-    # -- swapoff
-    def try_to_unuse(self, si):
-        """Read every page of swap area si back in: each swap PTE of every
-        process becomes a present private page (ENOMEM if memory runs out)."""
-        k = self.k
-        procs = k.procs
-        self.shmem_unuse(si)
-        for pid in procs.pids():
-            t = procs.tasks.get(pid)
-            if t is None:
-                continue
-            procs.busy.append(t)
-            try:
-                self.unuse_mm(t.mm, si)
-            finally:
-                procs.busy.remove(t)
-                procs.reap()
-            if not si.inuse:
-                break
-        if si.inuse:
-            raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
-
-    def shmem_unuse(self, si):
-        """swapoff: every shared anonymous page on area si back into its
-        object (unmapped: the next touch is a minor fault)."""
-        for shm in list(self.anon.shm.values()):
-            for off, v in list(shm.pages.items()):
-                if v & SHM_SWAPPED and (v & ~SHM_SWAPPED) >> 59 == si.type:
-                    if shmem_swapin(self.k, shm, off, v) is None:
-                        raise KernelError("ENOMEM", "swapoff: out of memory")
-
-    def unuse_mm(self, mm, si):
-        r64 = self.hw.read64
-        for vma in list(mm.vmas.vmas):
-            if vma.shm is not None:
-                continue
-            for pt, base, i0, i1 in list(mm.pt_tables(vma.start, vma.end)):
-                for i in range(i0, i1):
-                    epa = pt + (i << 3)
-                    e = r64(epa)
-                    if is_swap_pte(e) and e >> 59 == si.type:
-                        if not k_swapin(self.k, mm, vma, base + (i << 12), epa, e):
-                            raise KernelError("ENOMEM", "swapoff: out of memory")
-                if mm.pgd is None:
-                    return
-
     def vmstat_pairs(self):
         return [("pgscan_kswapd", self.pgscan_kswapd), ("pgscan_direct", self.pgscan_direct),
                 ("pgsteal_kswapd", self.pgsteal_kswapd), ("pgsteal_direct", self.pgsteal_direct),
@@ -683,84 +636,4 @@ class FileLru:
                 self.shrink_active(self.active.n)
         return reclaimed
 
-
-def shmem_swapin(k, shm, off, v):
-    """Read the swapped page at index off of a shared anonymous object
-    (slot entry v) into a fresh frame held by the object, on the anon LRU;
-    its pa, or None when no frame could be had (EIO raised on a read
-    error, the entry kept)."""
-    swap = k.swap
-    si, soff = swap.lookup(v & ~SHM_SWAPPED)
-    if si is None:
-        raise KernelError("EIO", "bad swap entry 0x%x in shmem %d" % (v, shm.ino))
-    pa = k.pcp.alloc()
-    if pa is None:
-        return None
-    if shm.pages.get(off) != v:                 # changed while allocating
-        k.pcp.free(pa)
-        return shm.pages.get(off)
-    try:
-        swap.read_page(si, soff, pa)
-    except KernelError:
-        k.pcp.free(pa)
-        raise
-    swap.put_slot(si, soff)
-    shm.pages[off] = pa
-    k.anon.add_new(pa, SHM_KEY | (shm.ino << RID_SHIFT) | off)
-    return pa
-
-
-SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache
-SWAPIN_MAJOR = 2        # k_swapin: read from the disk
-
-
-def swapin_pte(vma, pa, writable):
-    if not vma.flags & 1:                           # PROT_NONE (swapoff): keep it inaccessible
-        return pa | _PAGE_PROTNONE | _PAGE_USER
-    return pa | (vma.rw_bits if writable and vma.flags & 2 else vma.prot_bits)
-
-
-def k_swapin(k, mm, vma, va, epa, e):
-    """Bring the page of swap PTE e (at epa, address va) back and map it,
-    the slot's count down by one: SWAPIN_MINOR when it was still in the
-    swap cache (shared since fork: mapped read-only, copy-on-write),
-    SWAPIN_MAJOR when it was read into a fresh frame (which stays in the
-    swap cache unless swap is over half full; writable only when no other
-    PTE holds the slot), 0 when no frame could be had."""
-    hw = k.hw
-    swap = k.swap
-    cache = k.swapcache
-    si, off = swap.lookup(e)
-    if si is None:
-        raise KernelError("EIO", "bad swap entry 0x%x at 0x%x" % (e, va))
-    pa = cache.lookup(si, off)
-    if pa is not None:
-        mm.get_page(pa)
-        hw.write64(epa, swapin_pte(vma, pa, False))
-        swap.put_slot(si, off)
-        mm.rss_anon += 1
-        mm.swapents -= 1
-        cache.find_total += 1
-        return SWAPIN_MINOR
-    pa = k.pcp.alloc()
-    if pa is None:
-        return 0
-    if hw.read64(epa) != e or mm.pgd is None:     # changed while allocating
-        k.pcp.free(pa)
-        return SWAPIN_MINOR
-    try:
-        swap.read_page(si, off, pa)
-    except KernelError:
-        k.pcp.free(pa)
-        raise
-    keep = si.writeok and not swap.vm_swap_full()
-    if keep:
-        cache.add(pa, si, off)
-    swap.put_slot(si, off)
-    exclusive = not keep or not si.map[off] & SWAP_COUNT_MASK
-    hw.write64(epa, swapin_pte(vma, pa, exclusive))     # clean (D clear) until stored to
-    mm.rss_anon += 1
-    mm.swapents -= 1
-    k.anon.add_new(pa, mm.rkey | (va >> 12))
-    return SWAPIN_MAJOR
 

@@ -45,6 +45,7 @@ from kernel_py.mm.types import (
 from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
 from kernel_py.mm.page.pcp import ZERO_BYTES, PerCpuPages, copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
+from kernel_py.mm.vm.memory import SWAPIN_MAJOR, k_swapin, shmem_swapin
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_DIRTY, _PAGE_RW, _PAGE_USER,
@@ -362,7 +363,6 @@ class FaultHandler:
     def shmem_swapin(self, mm, vma, va, err, rip, shm, off, v):
         """A shared anonymous page on swap: read into a frame the object
         holds again (a major fault); the access retries and maps it."""
-        from kernel_py.mm.reclaim.vmscan import shmem_swapin
         try:
             pa = shmem_swapin(self.k, shm, off, v)
         except KernelError:
@@ -444,7 +444,6 @@ class FaultHandler:
     def do_swap_page(self, mm, vma, va, err, rip, t, e):
         """A swap entry: read the page back (a major fault), or map it from
         the swap cache."""
-        from kernel_py.mm.reclaim.vmscan import SWAPIN_MAJOR, k_swapin
         k = self.k
         if vma.shm is not None or k.swap.lookup(e)[0] is None:
             return self.refuse(mm, va, err, rip, "bad swap entry 0x%x" % e)
