@@ -4,6 +4,8 @@
 # the data disk (sda) is mounted at /mnt when it holds a FAT file system.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.fs.fat import ATTR_DIRECTORY
+from kernel_py.fs.fat.super import FatFs
 from kernel_py.mm.filemap.filemap import PageCache
 
 MOUNT_POINT = "/mnt"
@@ -54,7 +56,6 @@ class Vfs:
                 raise KernelError("EBUSY", "%s is already mounted" % dev.name)
         if dev.holder is not None:
             raise KernelError("EBUSY", "%s is in use (%s)" % (dev.name, dev.holder))
-        from kernel_py.fs.fat import FatFs
         fs = FatFs(self.k, dev)
         dev.holder = "mount " + point
         self.mounts.append(Mount(point, dev, fs))
@@ -187,7 +188,6 @@ class Vfs:
         fs, ino = self.lookup(path)
         if not ino.is_dir:
             return [(ino.name, False, ino.size)]
-        from kernel_py.fs.fat import ATTR_DIRECTORY
         return sorted((n, bool(a & ATTR_DIRECTORY), s) for n, a, s in fs.readdir(ino))
 
     def sync(self):
