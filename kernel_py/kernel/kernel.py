@@ -97,7 +97,7 @@ class Kernel:
 
     def slab_init(self):
         """kmem_cache_init after the buddy: k.slab (caches), k.kmalloc."""
-        from kernel_py.mm.slab.common import kmem_cache_init
+        from kernel_py.mm.slab import kmem_cache_init
         from kernel_py.mm.debug.fault_inject import FaultInjection
         self.slab, self.kmalloc = kmem_cache_init(self)
         self.fault_inject = FaultInjection(self)

@@ -36,6 +36,9 @@ from kernel_py.mm.types import (
     SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte,
 )
 from kernel_py.mm.page.zone import NR_ORDERS
+from kernel_py.mm.slab.common import SLOB_AUX
+from kernel_py.mm.slab.kmalloc import LARGE_AUX
+from kernel_py.mm.slab.slob import BIG_AUX
 from kernel_py.arch.x86.cpu import PGDIR_SHIFT
 from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.arch.x86.pgtable import VA_END, tables
@@ -174,9 +177,6 @@ def check_slab(k, c):
     st = k.slab
     if st is None:
         return []
-    from kernel_py.mm.slab.kmalloc import LARGE_AUX
-    from kernel_py.mm.slab.common import SLOB_AUX
-    from kernel_py.mm.slab.slob import BIG_AUX
     out = []
     for s in st.all_caches():
         if s.backend == "slob":

@@ -132,8 +132,9 @@ class SlabState:
     """The slab layer of one machine: the cache registry, the backend choice,
     the page source (buddy + mem_map) and the shared SLOB page lists."""
 
-    def __init__(self, hw, mem_map, buddy, printk=print, params=None):
+    def __init__(self, hw, mem_map, buddy, backends, printk=print, params=None):
         params = params or {}
+        self.backends = backends              # BACKENDS name -> KmemCache subclass (mm/slab/__init__.py)
         self.hw = hw
         self.mem_map = mem_map
         self.buddy = buddy
@@ -159,7 +160,7 @@ class SlabState:
         self.area[g + slub_fast.G_REC_BASE] = self.rec_base
         register_area(self.area, hw)
         self.by_name = {}
-        self.slob = None
+        self.slob = None                      # SLOB's shared pages, made on first use (slob.get_slob)
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
         self.should_failslab = None           # fn(cache, gfp, size=0) -> True: fail (mm/debug/fault_inject.py)
         self.on_create = None                 # kmemleak's hook for new caches
@@ -205,16 +206,6 @@ class SlabState:
         return (v >> KIND_SHIFT) & 15, v >> 24
 
     # --- registry --------------------------------------------------------
-    def backend_class(self, name):
-        if name == "slab":
-            from kernel_py.mm.slab.slab import SlabCache
-            return SlabCache
-        if name == "slob":
-            from kernel_py.mm.slab.slob import SlobCache
-            return SlobCache
-        from kernel_py.mm.slab.slub import SlubCache
-        return SlubCache
-
     def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None, backend=None):
         if name in self.by_name:
             raise KernelError("EEXIST", "cache %s exists" % name)
@@ -228,7 +219,7 @@ class SlabState:
         cid = self.caches.index(None)
         if cid >= MAX_CACHES:
             raise KernelError("ENOMEM", "too many caches")
-        cls = self.backend_class(backend)
+        cls = self.backends[backend]
         s = cls(self, name, size, align, flags, ctor)
         s.id = cid
         self.clear_fast_state(cid)
@@ -265,12 +256,6 @@ class SlabState:
 
     def all_caches(self):
         return [s for s in self.caches if s is not None]
-
-    def get_slob(self):
-        if self.slob is None:
-            from kernel_py.mm.slab.slob import Slob
-            self.slob = Slob(self)
-        return self.slob
 
     # --- accounting ------------------------------------------------------
     def slab_pages(self):
@@ -345,15 +330,3 @@ def meminfo_pairs(st):
 
 def dma_addr(va):
     return va - DMB
-
-
-def kmem_cache_init(k):
-    """Boot: the slab layer over the buddy, then the kmalloc caches.
-    Returns (SlabState, Kmalloc); the kernel keeps them as k.slab, k.kmalloc."""
-    from kernel_py.mm.slab.kmalloc import Kmalloc
-    st = SlabState(k.hw, k.mem_map, k.buddy, k.printk, k.params)
-    km = Kmalloc(st)
-    k.printk("slab: %s allocator, %d kmalloc caches%s" % (
-        st.default_backend.upper(), len(st.all_caches()),
-        ", slub_debug" if st.debug_flags else ""))
-    return st, km

@@ -14,6 +14,7 @@ from kernel_py.mm.types import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_
 from kernel_py.mm.slab.common import (
     DMB, SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )
+from kernel_py.mm.slab.slob import get_slob
 from kernel_py.mm.slab.slub_fast import kmalloc_pop, slab_push
 from kernel_py.arch.x86.native import VIPER
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
@@ -66,7 +67,7 @@ class Kmalloc:
         self.large = 0                               # live kmalloc_large blocks
         if st.default_backend == "slob":
             # SLOB has no size classes: blocks with a size header
-            self.slob = st.get_slob()
+            self.slob = get_slob(st)
             self.kmalloc = self.kmalloc_slob
             self.index = None
         else:

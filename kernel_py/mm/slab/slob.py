@@ -34,6 +34,13 @@ def units(size):
     return (size + SLOB_UNIT - 1) // SLOB_UNIT
 
 
+def get_slob(st):
+    """The slab layer's SLOB page lists (st.slob), made on first use."""
+    if st.slob is None:
+        st.slob = Slob(st)
+    return st.slob
+
+
 class Slob:
     KMALLOC_HDR = 8
 
@@ -213,7 +220,7 @@ class SlobCache(KmemCache):
     uses_freeptr = False
 
     def setup(self):
-        self.slob = self.st.get_slob()
+        self.slob = get_slob(self.st)
         self.size = align_up(self.object_size, self.align)
         self.big = self.size >= PAGE_SIZE
         self.active = 0
