@@ -41,7 +41,7 @@
 
 from array import array
 
-from kernel_py.mm.reclaim.lru import LruList
+from kernel_py.mm.reclaim.lru import LruLists
 from kernel_py.mm.reclaim.lru_fast import lru_add_drain
 from kernel_py.mm.types import (
     ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
@@ -55,7 +55,7 @@ PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained 
 ADDR = PTE_ADDR_MASK
 
 
-class AnonLru:
+class AnonLru(LruLists):
     def __init__(self, k):
         self.k = k
         self.hw = k.hw
@@ -63,8 +63,7 @@ class AnonLru:
         self.base = mem_map.base
         self._r16, self._w16 = k.hw.read16, k.hw.write16
         self._r32 = k.hw.read32
-        self.active = LruList(mem_map, "active_anon")
-        self.inactive = LruList(mem_map, "inactive_anon")
+        self.init_lru_lists(mem_map, "anon")
         self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, WORD_SHIFT, "the anon rmap")    # pfn -> key
         self.fast_drain = VIPER
         # the same block addresses for lru_fast's viper, which reads an array
@@ -78,10 +77,6 @@ class AnonLru:
         self.mms = {}
         self.shm = {}               # ino -> SharedAnon with users (mm/vm/mmap.py)
         self.next_rid = 1
-        # /proc/vmstat
-        self.pgactivate = 0
-        self.pgdeactivate = 0
-        self.pgrotated = 0
 
     # -- address spaces
     def register(self, mm):
@@ -182,11 +177,7 @@ class AnonLru:
         a = self.base + (pfn << RECORD_SHIFT)
         f = self._r16(a)
         if f & PG_lru:
-            if f & PG_active:
-                self.active.remove(pfn)
-            else:
-                self.inactive.remove(pfn)
-            self._w16(a, f & ~(PG_lru | PG_active))
+            self.lru_del(pfn, a, f)
 
     def putback_active(self, pfn):
         """An isolated page back, on the active list."""
@@ -198,10 +189,7 @@ class AnonLru:
         a = self.base + (pfn << RECORD_SHIFT)
         f = self._r16(a)
         if f & PG_lru and not f & PG_active:
-            self.inactive.remove(pfn)
-            self.active.push(pfn)
-            self._w16(a, (f | PG_active) & ~PG_referenced)
-            self.pgactivate += 1
+            self.activate_page(pfn, a, f)
 
     def rotate(self, pfn):
         """Back to the head of its list (busy: look again later)."""

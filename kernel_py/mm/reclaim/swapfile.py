@@ -17,7 +17,7 @@ from array import array
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SIZE
 from kernel_py.mm.vm.memory import k_swapin, shmem_swapin
 from kernel_py.mm.types import (
     MAX_SWAPFILES, SHM_SWAPPED, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_MAP_MAX,

@@ -41,7 +41,7 @@ from kernel_py.mm.types import (
     PG_writeback, RECORD_SHIFT, SHM_KEY, SHM_SWAPPED, swp_entry,
 )
 from kernel_py.mm.page.zone import int_sqrt
-from kernel_py.mm.reclaim.lru import LruList
+from kernel_py.mm.reclaim.lru import LruLists
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY
 
 DEF_PRIORITY = 12
@@ -463,7 +463,7 @@ class Vmscan:
                 ("pageoutrun", self.pageoutrun), ("kswapd_wakeups", self.kswapd_wakeups)]
 
 
-class FileLru:
+class FileLru(LruLists):
     """The file half of the LRU (part of the page cache object,
     mm/filemap/filemap.py's PageCache): its two lists, the two-touch
     promotion of mark_page_accessed, and the reclaim of file pages that
@@ -473,13 +473,9 @@ class FileLru:
     written back first."""
 
     def init_file_lru(self, mem_map):
-        self.active = LruList(mem_map, "active_file")
-        self.inactive = LruList(mem_map, "inactive_file")
-        self.pgactivate = 0         # /proc/vmstat
-        self.pgdeactivate = 0
-        self.pgscan = 0
+        self.init_lru_lists(mem_map, "file")
+        self.pgscan = 0             # /proc/vmstat
         self.pgsteal = 0
-        self.pgrotated = 0
         self.in_pageout = False     # reclaim is writing a mapped page back
 
     def _lru_add(self, pa):
@@ -490,11 +486,7 @@ class FileLru:
     def _lru_del(self, pa, flags):
         if flags & PG_lru:
             pfn = pa >> PAGE_SHIFT
-            if flags & PG_active:
-                self.active.remove(pfn)
-            else:
-                self.inactive.remove(pfn)
-            self._clear(pa, PG_lru | PG_active)
+            self.lru_del(pfn, self.base + (pfn << RECORD_SHIFT), flags)
 
     def mark_page_accessed(self, pfn):
         """Two-touch: an inactive page touched twice becomes active."""
@@ -503,18 +495,11 @@ class FileLru:
         if not f & PG_referenced:
             self._w16(a, f | PG_referenced)
         elif not f & PG_active and f & PG_lru:
-            self.inactive.remove(pfn)
-            self.active.push(pfn)
-            self._w16(a, (f | PG_active) & ~PG_referenced)
-            self.pgactivate += 1
+            self.activate_page(pfn, a, f)
 
     def _activate(self, pfn):
         a = self.base + (pfn << RECORD_SHIFT)
-        f = self._r16(a)
-        self.inactive.remove(pfn)
-        self.active.push(pfn)
-        self._w16(a, (f | PG_active) & ~PG_referenced)
-        self.pgactivate += 1
+        self.activate_page(pfn, a, self._r16(a))
 
     def reclaimable(self, pa, flags):
         return (not flags & (PG_dirty | PG_writeback | PG_locked)
