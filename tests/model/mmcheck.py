@@ -24,7 +24,6 @@ from kernel_py.arch.x86.cpu import (
 import kernel_py.shell.all  # noqa: F401
 
 
-
 def boot(mem=64 << 20, cmdline=""):
     hw = Machine(mem, cmdline, console=lambda text: None)
     k = Kernel(hw, console=lambda msg: None)

@@ -32,6 +32,7 @@ def lfn_checksum(short):
         s = (((s & 1) << 7) + (s >> 1) + c) & 0xFF
     return s
 
+
 def format_short(short, ntres):
     base = "".join([chr(c) for c in short[:8]]).rstrip()
     ext = "".join([chr(c) for c in short[8:]]).rstrip()
@@ -43,6 +44,7 @@ def format_short(short, ntres):
         ext = ext.lower()
     return base + "." + ext if ext else base
 
+
 def check_name(name):
     if not name or name in (".", "..") or len(name) > MAX_NAME:
         raise KernelError("EINVAL", "bad file name %r" % name)
@@ -51,6 +53,7 @@ def check_name(name):
             raise KernelError("EINVAL", "bad character %r in file name" % ch)
     if name[-1] in ". " or name[0] == " ":
         raise KernelError("EINVAL", "file name %r ends in a dot or space" % name)
+
 
 def plain_short(name):
     """(11-byte short name, ntres) when `name` fits 8.3 as typed (one case
@@ -71,6 +74,7 @@ def plain_short(name):
             if ch not in SHORT_OK:
                 return None
     return ("%-8s%-3s" % (base.upper(), ext.upper())).encode(), nt
+
 
 def alias_basis(name):
     """The basis of a numeric-tail short name (NAME~1.EXT) for a long name."""

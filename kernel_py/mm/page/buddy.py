@@ -2,7 +2,7 @@
 # of 2^order frames, order 0..MAX_ORDER. A block splits in halves to serve a
 # smaller request; on free it merges with its buddy (pfn ^ (1 << order))
 # while the buddy is a free block of the same order. The free lists are
-# threaded through mem_map records (page.PfnList), so they cost no heap.
+# threaded through mem_map records (mem_map.PfnList), so they cost no heap.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G

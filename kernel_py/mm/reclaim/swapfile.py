@@ -364,8 +364,8 @@ class SwapSystem:
         return [("pswpin", self.pswpin), ("pswpout", self.pswpout), ("swap_ra", self.swap_ra)]
 
 
-
 # --- swapoff (Linux's try_to_unuse) ---------------------------------------------
+
 
 def try_to_unuse(k, si):
     """Read every page of swap area si back in: each swap PTE of every
@@ -387,6 +387,7 @@ def try_to_unuse(k, si):
     if si.inuse:
         raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
 
+
 def shmem_unuse(k, si):
     """swapoff: every shared anonymous page on area si back into its
     object (unmapped: the next touch is a minor fault)."""
@@ -395,6 +396,7 @@ def shmem_unuse(k, si):
             if v & SHM_SWAPPED and swp_type(v & ~SHM_SWAPPED) == si.type:
                 if shmem_swapin(k, shm, off, v) is None:
                     raise KernelError("ENOMEM", "swapoff: out of memory")
+
 
 def unuse_mm(k, mm, si):
     """swapoff: every swap PTE of mm on area si back to a present page."""

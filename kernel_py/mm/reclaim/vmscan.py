@@ -28,7 +28,8 @@
 # only when one of its PTEs is dirty (the D bit the MMU sets on a store).
 # Shared anonymous frames are on the anon lists too (rmap SHM_KEY words):
 # written out the same way, their PTEs cleared and the swap entry left in
-# the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
+# the SharedAnon object's index (shmem_writepage); vm/memory.py's shmem_swapin
+# reads it back.
 #
 # File pages: FileLru (below) is the page cache's half of the lists, a part
 # of the page cache object (mm/filemap/filemap.py): Vmscan's shrink_file
@@ -620,5 +621,3 @@ class FileLru(LruLists):
             if not got:
                 self.shrink_active(self.active.n)
         return reclaimed
-
-

@@ -406,7 +406,6 @@ class FaultHandler:
         st.shmem += 1
         return True
 
-
     def shmem_swapin(self, mm, vma, va, err, rip, shm, off, v):
         """A shared anonymous page on swap: read into a frame the object
         holds again (a major fault); the access retries and maps it."""
@@ -500,4 +499,3 @@ def vmstat_pairs(k):
             ("pgzeropage", s.zero), ("pganonfault", s.anon),
             ("pgshmemfault", s.shmem), ("pgfilefault", s.file), ("pgspurious", s.spurious),
             ("pgsegv", s.segv), ("pgfault_oom", s.oom)]
-

@@ -236,14 +236,16 @@ def shmem_swapin(k, shm, off, v):
     k.anon.add_new(pa, SHM_KEY | (shm.ino << RID_SHIFT) | off)
     return pa
 
-SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache
 
+SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache
 SWAPIN_MAJOR = 2        # k_swapin: read from the disk
+
 
 def swapin_pte(vma, pa, writable):
     if not vma.flags & VM_READ:                     # PROT_NONE (swapoff): keep it inaccessible
         return pa | _PAGE_PROTNONE | _PAGE_USER
     return pa | (vma.rw_bits if writable and vma.flags & VM_WRITE else vma.prot_bits)
+
 
 def k_swapin(k, mm, vma, va, epa, e):
     """Bring the page of swap PTE e (at epa, address va) back and map it,

@@ -67,7 +67,7 @@ class MmStruct(MmMemory, MmProtect, MmSync):
         self.mmap_base = MMAP_BASE
         self.legacy_va_layout = False
         self.rid = 0
-        self.rkey = 0                # rmap key base: rid << 36 (mm/reclaim/rmap.py)
+        self.rkey = 0                # rmap key base: rid << RID_SHIFT (mm/types.py)
         anon = getattr(k, "anon", None)
         if anon is not None:
             anon.register(self)
