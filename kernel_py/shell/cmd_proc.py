@@ -10,16 +10,14 @@ from kernel_py.mm.vm import fault as fault_mod
 from kernel_py.demo import umalloc
 from kernel_py.mm.vm.mmap import page_align
 from kernel_py.mm.vm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, MappedFile,
-    parse_prot,
-)
-from kernel_py.mm.types import (
-    SHM_SWAPPED, VM_SHARED, KIND_PAGECACHE, KIND_SHIFT, PG_dirty, _PAGE_PROTNONE,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE,
+    MappedFile, parse_prot,
 )
 from kernel_py.kernel.proc import STATE_NAMES
 from kernel_py.shell.cmd_mm import VMSTAT_SOURCES
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_file, pseudo_file
+from kernel_py.mm.types import KIND_PAGECACHE, KIND_SHIFT, PG_dirty, SHM_SWAPPED, VM_SHARED, _PAGE_PROTNONE
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
 MAX_TOUCH = 1 << 40
