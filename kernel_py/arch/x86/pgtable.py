@@ -14,6 +14,7 @@
 # that it reaches the entries walk() reaches.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.cpu import (
     LEVEL_SHIFT, PAGE_SIZE, PGDIR_SIZE, PMD_SIZE, PTE_ADDR_MASK, PUD_SIZE,
     _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
@@ -30,6 +31,7 @@ M64 = 0xFFFFFFFFFFFFFFFF
 VA_END = 1 << 48                        # the end of a 4-level address space (before sign extension)
 
 
+@micropython.native
 def walk(hw, root, va, level=1, alloc=None, tflags=0):
     """The entry that maps va at `level` (1: its 4 KiB PTE; 2, 3: the PDE /
     PDPTE of a 2 MiB / 1 GiB page), reached from the PML4 at root.
