@@ -23,6 +23,8 @@ from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.layout import SEL_UCODE, SEL_UDATA
 from kernel_py.arch.x86.ptrace import CS, EFLAGS, RIP, RSP, SS, USER_EFLAGS_FIXED
 from kernel_py.fs import binfmt_elf as elf
+from kernel_py.fs import namei
+from kernel_py.fs.mode import S_ISREG
 from kernel_py.lib.errno import E2BIG, EFAULT, ENAMETOOLONG, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.vm.mmap import MmStruct, page_align
@@ -124,8 +126,6 @@ def open_exec(k, t, path):
     relative to the task's working directory; symlinks followed): ENOENT,
     EACCES for a directory, something not a regular file, or a file with
     no execute bit (do_open_execat, may_open with MAY_EXEC)."""
-    from kernel_py.fs import namei
-    from kernel_py.fs.inode import S_ISREG
     try:
         stack = namei.lookup(k, t, namei.AT_FDCWD, path.encode())
     except KernelError as e:

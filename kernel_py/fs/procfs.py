@@ -36,10 +36,10 @@
 # read (EACCES).
 
 from kernel_py.fs.file import O_PATH
-from kernel_py.fs.inode import (
-    DT_DIR, DT_LNK, DT_REG, S_IFDIR, S_IFLNK, S_IFREG, Inode, Kstat, SuperBlock, name_hash,
-)
+from kernel_py.fs.inode import DT_DIR, DT_LNK, DT_REG, Inode, Kstat, SuperBlock, name_hash
+from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG
 from kernel_py.fs import libfs
+from kernel_py.fs.namei import Jump
 from kernel_py.lib.errno import EACCES, EINVAL, EIO, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
@@ -334,7 +334,6 @@ class ProcFs(RegistryFs):
 
     # -- links
     def get_link(self, ino, t):
-        from kernel_py.fs.namei import Jump
         if ino.pid is None:                     # /proc/self
             if t is None:
                 raise KernelError("ENOENT", "/proc/self outside a task")

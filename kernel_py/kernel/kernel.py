@@ -27,12 +27,13 @@ from kernel_py.arch.x86.pgtable import PgTable
 from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
 from kernel_py.mm.page import buddy as buddy_mod
 from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.types import KIND_PAGETABLE
 from kernel_py.mm.page.memblock import Memblock
 from kernel_py.mm.page.pcp import PerCpuPages
 from kernel_py.mm.vm import init_mm as init_mm_mod
 from kernel_py.mm.vm.fault import FaultHandler
 from kernel_py.mm.vm.vmalloc import vmalloc_init
-from kernel_py.mm.slab.common import kmem_cache_init
+from kernel_py.mm.slab import kmem_cache_init
 from kernel_py.mm.reclaim.rmap import AnonLru
 from kernel_py.mm.reclaim.swapfile import SwapSystem
 from kernel_py.mm.reclaim.swap_state import SwapCache
@@ -294,7 +295,7 @@ class Kernel:
             self.debug_anchor.refresh()
 
     def alloc_table(self):
-        return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
+        return self.buddy.alloc_pages(self.table_gfp, 0, KIND_PAGETABLE)
 
     def free_table(self, pa):
         self.buddy.free_pages(pa, 0)

@@ -8,10 +8,8 @@ from kernel_py.kernel.signal import SIG_DFL, SIG_IGN
 from kernel_py.kernel.task import STATE_NAMES
 from kernel_py.kernel.time import USER_HZ
 from kernel_py.mm.vm.mmap import page_align
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
 from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_SHARED
+from kernel_py.mm.types import KIND_PAGECACHE, KIND_SHIFT, PG_dirty, SHM_SWAPPED, VM_SHARED, _PAGE_PROTNONE
 from kernel_py.shell.cmd_proc import procs
 from kernel_py.shell.cmd_swap import parse_int
 from kernel_py.shell.registry import pid_file
@@ -67,7 +65,7 @@ def vma_usage(k, mm, vma):
             e = r64(pt + (i << 3))
             if not e:
                 continue
-            if not e & (_PAGE_PRESENT | PROTNONE_BIT):     # swapped out
+            if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):     # swapped out
                 swap += 1
                 continue
             pa = e & PTE_ADDR_MASK

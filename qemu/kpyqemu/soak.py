@@ -61,7 +61,7 @@ if __package__ in (None, ""):                      # run as a script
 
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.lib.csum import pattern_memsum
-from kernel_py.mm.page.mem_map import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
+from kernel_py.mm.types import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from kpyqemu import ptdump

@@ -9,23 +9,19 @@ that offset, its count the cache's reference plus the PTEs) and the files'
 i_mmap lists and pins."""
 
 from kernel_py.kernel.kernel import Kernel
+from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.debug import debug_vm
-from kernel_py.mm.page.mem_map import (
+from kernel_py.mm.types import (
     KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru, PG_swapcache,
+    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type, SHM_KEY,
+    SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
-from kernel_py.mm.reclaim.swapfile import (
-    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type,
-)
-from kernel_py.mm.reclaim.rmap import SHM_KEY
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
 from kernel_py.arch.x86.cpu import (
     PTE_ADDR_MASK, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
 )
 import kernel_py.shell.all  # noqa: F401
-
-KERNEL_HALF = 256
 
 
 def boot(mem=64 << 20, cmdline=""):

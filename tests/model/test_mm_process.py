@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kernel_py.mm.vm.vma import _PAGE_PROTNONE
+from kernel_py.mm.types import _PAGE_PROTNONE
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
 from mmcheck import boot, check_all, user_tables

@@ -12,8 +12,8 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.mm.vm.fault import SegvError
 from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
-    VM_READ, VM_WRITE,
 )
+from kernel_py.mm.types import VM_READ, VM_WRITE
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 

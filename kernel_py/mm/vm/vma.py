@@ -8,18 +8,9 @@
 from kernel_py.lib.bisect import bisect_right
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.cpu import _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
-
-# vm_flags, with Linux's values (include/linux/mm.h)
-VM_READ = 0x1
-VM_WRITE = 0x2
-VM_EXEC = 0x4
-VM_SHARED = 0x8
-VM_MAYREAD = 0x10
-VM_MAYWRITE = 0x20
-VM_MAYEXEC = 0x40
-VM_MAYSHARE = 0x80
-VM_GROWSDOWN = 0x100
-VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
+from kernel_py.mm.types import (
+    VM_EXEC, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMFLAG_NAMES,
+)
 
 # mmap/mprotect arguments (include/uapi/asm-generic/mman-common.h)
 PROT_NONE = 0x0
@@ -34,15 +25,6 @@ MS_ASYNC = 1
 MS_INVALIDATE = 2
 MS_SYNC = 4
 MS_NAMES = (("async", MS_ASYNC), ("invalidate", MS_INVALIDATE), ("sync", MS_SYNC))
-
-# A non-present PTE that still holds its frame: a PROT_NONE page (Linux's
-# _PAGE_PROTNONE reuses the global bit, which means nothing when P = 0).
-_PAGE_PROTNONE = 1 << 8
-
-# Linux's /proc/<pid>/smaps VmFlags mnemonics
-VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
-                (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
-                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"))
 
 
 def prot_to_vm(prot):
@@ -79,16 +61,10 @@ def pte_bits(flags):
     return b
 
 
-# A SharedAnon index slot holding a swap entry rather than a frame: the
-# entry with bit 0 set (frames are page aligned), as Linux's shmem keeps
-# swap entries in its page cache as xarray value entries (xa_mk_value).
-SHM_SWAPPED = 1
-
-
 class SharedAnon:
     """The backing of a MAP_SHARED|MAP_ANONYMOUS mapping (Linux: a shmem file
     on /dev/zero): page offset -> frame (or swap entry | SHM_SWAPPED once
-    reclaim wrote it out), kept while any VMA uses it; every process mapping
+    reclaim wrote it out, types.SHM_SWAPPED), kept while any VMA uses it; every process mapping
     the same offset maps the same frame. The object holds one reference on
     each of its frames (the swap slot's one count when swapped), and knows
     its VMAs (`vmas`, like a file's i_mmap: reclaim finds the PTEs there)."""
