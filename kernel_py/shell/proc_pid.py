@@ -42,7 +42,10 @@ def pid_task(k, pid):
 
 @pid_file("maps")
 def proc_maps(k, pid):
-    return "\n".join(maps_line(v) for v in pid_task(k, pid).mm.vmas)
+    mm = pid_task(k, pid).mm
+    if mm is None:                      # a kernel thread or a zombie: nothing mapped
+        return ""
+    return "\n".join(maps_line(v) for v in mm.vmas)
 
 
 def kb_line(name, kb):
@@ -108,6 +111,8 @@ def vma_usage(k, mm, vma):
 def proc_smaps(k, pid):
     mm = pid_task(k, pid).mm
     out = []
+    if mm is None:
+        return ""
     for v in mm.vmas:
         rss, pss, sc, sd, pc, pd, ref, anon, swap = vma_usage(k, mm, v)
         out.append(maps_line(v))

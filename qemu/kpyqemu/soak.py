@@ -208,7 +208,8 @@ class Soak:
 
     def sync_procs(self):
         """Forget processes the OOM killer took."""
-        alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]}
+        alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]
+                 if not l.endswith("]")}         # kernel threads have no memory to check
         for pid in list(self.procs):
             if pid not in alive:
                 self.forget(pid)
@@ -628,7 +629,8 @@ class Soak:
             self.violation("MemFree %d kB, buddyinfo %d kB" % (mi["MemFree"], buddy * 4))
         kinds = self.frame_kinds()
         for line in self.g.run("ps").split("\n")[1:]:
-            self.check_process(int(line.split()[0]), kinds)
+            if not line.endswith("]"):          # kernel threads have no page tables of their own
+                self.check_process(int(line.split()[0]), kinds)
 
     def frame_kinds(self):
         """Owner kind of every frame's record, from mem_map over QMP (block
