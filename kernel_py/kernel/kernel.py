@@ -255,9 +255,23 @@ class Kernel:
         kswapd = kt.create("kswapd0", vmscan.kswapd_thread)
         self.buddy.wakeup_kswapd = lambda: kt.wake(kswapd)
         vmscan.kswapd_task = kswapd
+        pc = self.pagecache
+        if pc is not None:
+            flush = kt.create("writeback", lambda: self.flusher_thread(flush))
+            clock = self.clock
+            pc.now_cs = lambda: (clock.rdtsc() - clock.t0) * 100 // clock.hz
+            pc.wake_flusher = lambda: kt.wake_after(flush, pc.dirty_writeback_centisecs * 10)
         kml = self.kmemleak
         if kml is not None:
             kt.create("kmemleak", kml.scan_thread, kml.scan_period_ms())
+
+    def flusher_thread(self, t):
+        """The writeback thread: old dirty data to disk; while some stays
+        dirty, look again after dirty_writeback_centisecs."""
+        pc = self.pagecache
+        if pc.flusher():
+            self.kthreads.wake_after(t, pc.dirty_writeback_centisecs * 10)
+        return False
 
     def swap_on_boot(self):
         """What `swapon -a` does with an /etc/fstab line for the second disk:

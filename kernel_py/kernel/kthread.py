@@ -56,6 +56,17 @@ class KThreads:
         """wake_up_process for a kernel thread (wake_up_interruptible on its queue)."""
         self.k.sched.wake_up_process(t)
 
+    def wake_after(self, t, ms):
+        """Wake t in ms milliseconds (a one-off timer: wb_wakeup_delayed's)."""
+        if not t.kthread_timer:
+            k = self.k
+
+            def due():
+                t.kthread_timer = False
+                self.wake(t)
+            t.kthread_timer = True
+            k.sched.add_timer(k.clock.deadline(ms * 1000000), due)
+
     def wake_name(self, name):
         t = self.threads.get(name)
         if t is not None:

@@ -14,6 +14,7 @@ from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, MappedFile,
     parse_prot,
 )
+from kernel_py.kernel import signal
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_variant, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE
@@ -87,9 +88,47 @@ def do_exit(k, args, name):
     return ""
 
 
-@command("kill", "kill PID", "end a process: free its address space, every frame and page table")
+@command("kill", "kill [-SIGNAL | -s SIGNAL] PID... | kill -l",
+         "send a signal (default SIGTERM; -PGID: a process group); a process the console "
+         "made ends at once, freeing every frame and page table")
 def cmd_kill(k, args):
-    return do_exit(k, args, "kill")
+    if args == ["-l"]:
+        return " ".join("%d) %s" % (i, signal.NAMES[i]) for i in range(1, len(signal.NAMES)))
+    signo, targets = kill_args(args)
+    if not targets:
+        raise usage(k, "kill")
+    for word in targets:
+        n = num(word, "pid")
+        if n < -1:
+            if not signal.kill_pgrp(k, -n, signo):
+                raise KernelError("ESRCH", "no process group %d" % -n)
+            continue
+        t = procs(k).get(word)
+        if t.is_user() and signo != signal.SIGKILL:
+            signal.send_signal(k, t, signo, signal.SI_USER)
+        elif signo:
+            procs(k).exit(word)
+    return ""
+
+
+def kill_args(args):
+    """(signal, pid words) from kill's arguments: -9, -KILL, -SIGKILL, -s KILL."""
+    if args[:1] == ["-s"] and len(args) > 1:
+        return signal_number(args[1]), args[2:]
+    if args and args[0].startswith("-") and len(args) > 1:
+        return signal_number(args[0][1:]), args[1:]
+    return signal.SIGTERM, args
+
+
+def signal_number(word):
+    if word.isdigit() and 0 <= int(word) < len(signal.NAMES):
+        return int(word)
+    name = word.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name in signal.NAMES:
+        return signal.NAMES.index(name)
+    raise KernelError("EINVAL", "unknown signal %r" % word)
 
 
 @command("exit", "exit PID", "the process exits (as kill)")

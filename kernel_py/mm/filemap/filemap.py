@@ -73,6 +73,7 @@ class AddressSpace:
         cache.mappings[self.id] = self
         self.pages = {}             # index -> pa
         self.dirty = set()          # indices of dirty pages
+        self.dirtied_when = 0       # centiseconds since boot when it became dirty (the flusher's)
         self.error = None           # last writeback error, reported by sync
         self.released = False
         self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)

@@ -16,6 +16,8 @@ from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 WRITEBACK_BATCH = 64            # pages per writepages call
 DIRTY_RATIO = 20
 DIRTY_BACKGROUND_RATIO = 10
+DIRTY_EXPIRE_CENTISECS = 3000   # data dirty this long is written by the flusher
+DIRTY_WRITEBACK_CENTISECS = 500 # how often the flusher looks, while anything is dirty
 
 
 class PageWriteback:
@@ -31,7 +33,12 @@ class PageWriteback:
         self.dirty_background_ratio = DIRTY_BACKGROUND_RATIO
         self.dirty_bytes = 0
         self.dirty_background_bytes = 0
+        self.dirty_expire_centisecs = DIRTY_EXPIRE_CENTISECS
+        self.dirty_writeback_centisecs = DIRTY_WRITEBACK_CENTISECS
         self.in_writeback = False
+        self.now_cs = None          # fn() -> centiseconds since boot (the flusher's clock)
+        self.wake_flusher = None    # fn(): arm the flusher's next look (kernel/kthread.py)
+        self.flusher_runs = 0
 
     def set_page_dirty(self, mapping, pa):
         a = self._rec(pa)
@@ -41,6 +48,10 @@ class PageWriteback:
             self.nr_dirty += 1
             self.nr_dirtied += 1
             idx = self.rmap[pa >> PAGE_SHIFT] & INDEX_MASK
+            if not mapping.dirty and self.now_cs is not None:
+                mapping.dirtied_when = self.now_cs()    # __mark_inode_dirty's dirtied_when
+                if self.wake_flusher is not None:
+                    self.wake_flusher()                 # wb_wakeup_delayed
             mapping.dirty.add(idx)
 
     def clear_page_dirty(self, mapping, pa):
@@ -148,6 +159,24 @@ class PageWriteback:
                 if m.bdev == bdev and m.dirty:
                     done += self.writeback_mapping(m, nr - done)
         return done
+
+    def flusher(self):
+        """The flusher thread's look (wb_do_writeback's periodic part,
+        wb_check_old_data_flush): what has been dirty longer than
+        dirty_expire_centisecs is written; over the background limit,
+        background writeback. True while dirty data remains (the thread
+        looks again in dirty_writeback_centisecs)."""
+        self.flusher_runs += 1
+        now = self.now_cs()
+        expire = self.dirty_expire_centisecs
+        for m in list(self.mappings.values()):
+            if m.dirty and now - m.dirtied_when >= expire:
+                try:
+                    self.writeback_mapping(m)
+                except KernelError:
+                    pass                        # kept in m.error, reported by fsync/sync
+        self.balance_dirty_pages()
+        return self.nr_dirty > 0
 
     def page_mkclean(self, mapping, index, pa):
         """Before writeback (clear_page_dirty_for_io): every shared
