@@ -14,6 +14,7 @@ from kernel_py.arch.x86.ptrace import FS_BASE, RAX, RSP
 from kernel_py.drivers.tty import TtyFile
 from kernel_py.fs.exec import do_execve
 from kernel_py.fs.file import O_RDWR, FdTable, File
+from kernel_py.fs.open import filp_open
 from kernel_py.fs.fs_struct import FsStruct
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.sys import default_rlimits
@@ -142,7 +143,6 @@ def open_console(k, t):
     """/dev/console, opened through the VFS (a filp object, devtmpfs's
     node); the terminal's File directly when there is no VFS."""
     if k.vfs is not None and "/" in k.vfs.ns:
-        from kernel_py.fs.open import filp_open
         try:
             return filp_open(k, t, "/dev/console", O_RDWR)
         except KernelError:
