@@ -36,8 +36,8 @@ def vmstat(sh):
 
 def test_init_exists_from_boot(ks):
     k, sh = ks
-    assert k.procs.pids() == [1, 2, 3]          # init, kthreadd, kswapd0
-    assert [k.procs.tasks[p].comm for p in (2, 3)] == ["kthreadd", "kswapd0"]
+    assert k.procs.pids() == [1, 2, 3, 4]       # init, kthreadd, kswapd0, writeback
+    assert [k.procs.tasks[p].comm for p in (2, 3, 4)] == ["kthreadd", "kswapd0", "writeback"]
     assert k.procs.tasks[3].ppid == 2 and k.procs.tasks[3].mm is None
     st = run(sh, "cat /proc/1/status")
     assert "Name:\tinit" in st and "PPid:\t0" in st
@@ -280,8 +280,8 @@ def test_views(ks):
     for name in ("pgfault", "pgmajfault", "pgcowfault", "pgfree", "pgalloc_dma32"):
         assert name in vs
     ps = run(sh, "ps").splitlines()
-    assert len(ps) == 5                          # the header, init, kthreadd, kswapd0, pid
-    assert ps[2].split()[-1] == "[kthreadd]" and ps[3].split()[-1] == "[kswapd0]"
+    assert len(ps) == 6                          # the header, init, kthreadd, kswapd0, writeback, pid
+    assert ps[2].split()[-1] == "[kthreadd]" and ps[3].split()[-1] == "[kswapd0]" and ps[4].split()[-1] == "[writeback]"
 
 
 @pytest.mark.parametrize("line", [
