@@ -1,12 +1,13 @@
-# The process table (Linux's task list and kernel/fork.c, kernel/exit.c, in
-# miniature): pid, name, parent, state and an address space per process.
-# There is no scheduler and no user mode: a process is an mm the console
-# acts on. pid 1, init, exists from boot; fork duplicates an mm copy-on-write;
-# exit/kill tear it down and free every frame and page-table page.
+# The process table (Linux's pid allocation in kernel/pid.c and the task
+# list of kernel/fork.c and kernel/exit.c): pid -> Task, the pid counter,
+# the limit on tasks, and the console's address-space commands' entry points
+# (spawn, fork, exit/kill of a process that is only an mm). Programs get
+# their tasks here too: kernel/fork.py and fs/exec.py build them, the
+# scheduler (kernel/sched.py) runs them. pid 1, init, exists from boot.
 #
-# "Running" a process means loading its PML4 into CR3 (use_mm) so that the
-# kernel's virtual accesses go through its tables and fault into
-# mm/vm/fault.py; unuse_mm goes back to the previous CR3.
+# use_mm loads a process's PML4 into CR3 so that the kernel's virtual
+# accesses go through its tables and fault into mm/vm/fault.py; unuse_mm
+# goes back to the previous CR3.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.kernel import signal
