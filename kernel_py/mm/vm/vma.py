@@ -35,6 +35,47 @@ MS_INVALIDATE = 2
 MS_SYNC = 4
 MS_NAMES = (("async", MS_ASYNC), ("invalidate", MS_INVALIDATE), ("sync", MS_SYNC))
 
+# -- what the memory system calls add (issue 14; mm/vm/mmap.py, mremap.py,
+# madvise.py): the rest of mmap's flags (uapi asm-generic/mman-common.h,
+# asm-generic/mman.h, x86's MAP_32BIT) and the vm_flags they and madvise
+# set (include/linux/mm.h), with Linux's values
+MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0f
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_UNINITIALIZED = 0x4000000
+MAP_HUGE_2MB = 21 << 26
+MAP_HUGE_1GB = 30 << 26
+# what MAP_SHARED accepts and ignores, MAP_SHARED_VALIDATE refuses beyond (linux/mman.h)
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE |
+                   MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED |
+                   MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB |
+                   MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB)
+PROT_SEM = 0x8
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
+VM_SEQ_READ = 0x00008000        # MADV_SEQUENTIAL
+VM_RAND_READ = 0x00010000       # MADV_RANDOM
+VM_DONTCOPY = 0x00020000        # MADV_DONTFORK: not in a fork's child
+VM_DONTEXPAND = 0x00040000      # mremap may not grow it
+VM_NORESERVE = 0x00200000       # MAP_NORESERVE
+VM_WIPEONFORK = 0x02000000      # MADV_WIPEONFORK: empty in a fork's child
+VM_DONTDUMP = 0x04000000        # MADV_DONTDUMP
+VM_HUGEPAGE = 0x20000000        # MADV_HUGEPAGE
+VM_NOHUGEPAGE = 0x40000000      # MADV_NOHUGEPAGE
+VM_MERGEABLE = 0x80000000       # MADV_MERGEABLE (KSM: nothing merges here)
+VM_STACK = VM_GROWSDOWN         # x86: the stack grows down
+
 # A non-present PTE that still holds its frame: a PROT_NONE page (Linux's
 # _PAGE_PROTNONE reuses the global bit, which means nothing when P = 0).
 _PAGE_PROTNONE = 1 << 8
@@ -42,7 +83,11 @@ _PAGE_PROTNONE = 1 << 8
 # Linux's /proc/<pid>/smaps VmFlags mnemonics
 VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
                 (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
-                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"))
+                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"),
+                (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"), (VM_DONTCOPY, "dc"),
+                (VM_DONTEXPAND, "de"), (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"),
+                (VM_DONTDUMP, "dd"), (VM_HUGEPAGE, "hg"), (VM_NOHUGEPAGE, "nh"),
+                (VM_MERGEABLE, "mg"))
 
 
 def prot_to_vm(prot):
