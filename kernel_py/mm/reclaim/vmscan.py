@@ -535,7 +535,7 @@ SWAPIN_MAJOR = 2        # k_swapin: read from the disk
 
 
 def swapin_pte(vma, pa, writable):
-    if not vma.flags & 1:                           # PROT_NONE (swapoff): keep it inaccessible
+    if not vma.flags & 7:                           # PROT_NONE (swapoff): keep it inaccessible
         return pa | PROTNONE_BIT | _PAGE_USER
     return pa | (vma.rw_bits if writable and vma.flags & 2 else vma.prot_bits)
 
