@@ -17,7 +17,7 @@ from kernel_py.fs import (
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
 from kernel_py.kernel import fork, futex, signal, sys, time
-from kernel_py.mm.vm import mmap, mprotect
+from kernel_py.mm.vm import mmap, mprotect, mremap
 from kernel_py.lib.errno import ENOSYS
 
 # (name, handler, number of arguments)
@@ -103,6 +103,7 @@ SYSCALLS = (
     ("mmap", mmap.sys_mmap, 6),
     ("munmap", mmap.sys_munmap, 2),
     ("mprotect", mprotect.sys_mprotect, 3),
+    ("mremap", mremap.sys_mremap, 5),
     ("getpid", sys.sys_getpid, 0),
     ("gettid", sys.sys_gettid, 0),
     ("getppid", sys.sys_getppid, 0),
