@@ -17,7 +17,7 @@ from kernel_py.fs import (
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
 from kernel_py.kernel import fork, futex, signal, sys, time
-from kernel_py.mm.vm import mmap, mprotect, mremap
+from kernel_py.mm.vm import madvise, mincore, mmap, mprotect, mremap, msync
 from kernel_py.lib.errno import ENOSYS
 
 # (name, handler, number of arguments)
@@ -104,6 +104,9 @@ SYSCALLS = (
     ("munmap", mmap.sys_munmap, 2),
     ("mprotect", mprotect.sys_mprotect, 3),
     ("mremap", mremap.sys_mremap, 5),
+    ("madvise", madvise.sys_madvise, 3),
+    ("mincore", mincore.sys_mincore, 3),
+    ("msync", msync.sys_msync, 3),
     ("getpid", sys.sys_getpid, 0),
     ("gettid", sys.sys_gettid, 0),
     ("getppid", sys.sys_getppid, 0),
