@@ -17,6 +17,7 @@ from kernel_py.fs import (
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
 from kernel_py.kernel import fork, futex, signal, sys, time
+from kernel_py.mm import memfd
 from kernel_py.mm.vm import madvise, mincore, mmap, mprotect, mremap, msync
 from kernel_py.lib.errno import ENOSYS
 
@@ -107,6 +108,7 @@ SYSCALLS = (
     ("madvise", madvise.sys_madvise, 3),
     ("mincore", mincore.sys_mincore, 3),
     ("msync", msync.sys_msync, 3),
+    ("memfd_create", memfd.sys_memfd_create, 2),
     ("getpid", sys.sys_getpid, 0),
     ("gettid", sys.sys_gettid, 0),
     ("getppid", sys.sys_getppid, 0),
