@@ -25,11 +25,16 @@
 #     treated the same way; a page of the swap cache that moves leaves the
 #     cache (as a reused COW page does: mm/vm/fault.py), so that no other
 #     process maps it later at the old address.
-# Everything that can fail (reading swap, frames for the copies, the
-# destination's page tables) is done before the first PTE moves, with the
-# shared pages pinned (an extra reference: reclaim leaves them alone), so a
-# failed mremap moves nothing (MREMAP_FIXED's destination may be unmapped
-# already when the page tables cannot be had, as on Linux).
+# The move goes a chunk (1 MiB) at a time, and in each chunk everything
+# that can fail (reading swap, frames for the copies, the destination's
+# page tables) is done before its first PTE moves, with its shared pages
+# pinned (an extra reference: reclaim leaves them alone). A chunk that
+# cannot be had sends the chunks already moved back, as Linux's
+# move_vma moves the page tables back on an error: a failed mremap leaves
+# the pages where they were (and, as Linux, MREMAP_FIXED's destination
+# unmapped). Chunks keep what must be had at once small: copying a large
+# COW-shared region needs its size in new pages, which reclaim can make
+# room for while the move goes on, not all of it pinned at once.
 
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
@@ -52,6 +57,7 @@ MREMAP_FIXED = 2
 MREMAP_DONTUNMAP = 4
 ADDR = PTE_ADDR_MASK
 LOCATION_NAMES = ("[heap]", "[stack]")      # names of a place, not of the memory: dropped on a move
+MOVE_CHUNK = 256                            # pages prepared and moved at a time (1 MiB)
 
 
 def sys_mremap(t, addr, old_len, new_len, flags, new_addr):
@@ -161,28 +167,32 @@ def move_vma(t, mm, vma, old_addr, old_len, new_len, new_addr, flags, clear=()):
     """A new VMA at new_addr for [old_addr, old_addr + old_len) of vma,
     new_len long; the pages move into it; the old range is unmapped (not
     with MREMAP_DONTUNMAP). `clear`: ranges to unmap first (MREMAP_FIXED's
-    destination, a shrunk tail), once the swap reads and frames the move
-    needs were had. Returns new_addr; raises with nothing changed, or (as
-    Linux) with only `clear` unmapped when no page table could be had."""
+    destination, a shrunk tail). Returns new_addr, or raises with the pages
+    where they were (and, as Linux, `clear` unmapped)."""
     if len(mm.vmas) >= MAX_MAP_COUNT - 3:
         raise KernelError("ENOMEM", "vm.max_map_count")
     k = mm.k
-    prep = MovePrep(k, mm, vma, old_addr, old_addr + old_len, new_addr)
-    prep.run()                                  # raises with nothing moved
     for s, e in clear:
         mm.unmap_range(s, e)
-    vma = prep.vma = mm.vmas.find(old_addr) if old_len else vma
-    prep.alloc_tables()                         # raises with nothing moved
-    new_pgoff = vma.offset_of(old_addr)
+    if old_len:
+        vma = mm.vmas.find(old_addr)
     name = "" if vma.name in LOCATION_NAMES else vma.name
-    new_vma = VMA(new_addr, new_addr + new_len, vma.flags, name, vma.shm, new_pgoff, vma.file, mm)
+    new_vma = VMA(new_addr, new_addr + new_len, vma.flags, name, vma.shm, vma.offset_of(old_addr),
+                  vma.file, mm)
     if new_vma.shm is not None:
         new_vma.shm.attach(new_vma)
-    new_vma.link_file()
+    new_vma.link_file()             # (reclaim finds file and shmem PTEs through the VMAs)
     mm.vmas.insert(new_vma)
     mm.vma_cache = NO_VMA
     hiwater_vm = mm.hiwater_vm
-    prep.move_ptes()
+    try:
+        move_page_tables(k, mm, vma, old_addr, old_addr + old_len, new_addr)
+    except KernelError:
+        mm.vmas.remove(new_vma)
+        mm.release_vma(new_vma)
+        mm.vma_cache = NO_VMA
+        mm.free_pgtables(new_addr, new_addr + new_len)
+        raise
     if not flags & MREMAP_DONTUNMAP and old_len:
         mm.unmap_range(old_addr, old_addr + old_len)
     mm.hiwater_vm = hiwater_vm
@@ -192,10 +202,35 @@ def move_vma(t, mm, vma, old_addr, old_len, new_len, new_addr, flags, clear=()):
     return new_addr
 
 
+def move_page_tables(k, mm, vma, start, end, new_start):
+    """The PTEs of [start, end) to new_start, MOVE_CHUNK pages at a time:
+    each chunk gets what it needs (MovePrep.run, alloc_tables), then moves.
+    When a chunk cannot be had, the chunks already moved go back (all
+    their private pages are this process's own by then: nothing to
+    allocate) and KernelError is raised."""
+    d = new_start - start
+    done = start
+    while done < end:
+        stop = done + MOVE_CHUNK * PAGE_SIZE
+        if stop > end:
+            stop = end
+        prep = MovePrep(k, mm, vma, done, stop, done + d)
+        try:
+            prep.run()
+            prep.alloc_tables()
+        except KernelError:
+            if done > start:
+                MovePrep(k, mm, vma, start + d, done + d, start).move_ptes()
+            raise
+        prep.move_ptes()
+        done = stop
+
+
 class MovePrep:
-    """One move of [start, end) of vma to new_start: run() gets everything
-    the move needs (swap read in, frames for the copies, page tables),
-    move_ptes() then moves every PTE and cannot fail."""
+    """One move of [start, end) of vma to new_start: run() and
+    alloc_tables() get everything the move needs (swap read in, frames for
+    the copies, page tables), move_ptes() then moves every PTE and cannot
+    fail."""
 
     def __init__(self, k, mm, vma, start, end, new_start):
         self.k = k
@@ -324,17 +359,20 @@ class MovePrep:
             if e & (_PAGE_PRESENT | PROTNONE_BIT):
                 pa = e & ADDR
                 if self.private_anon(pa):
-                    if self.count(pa) - pinned.get(pa, 0) > 1:
+                    if self.count(pa) - pinned.get(pa, 0) > 1 and self.frames:
                         new = self.frames.pop()         # still shared: our own copy
                         copy_page(hw, new, pa)
                         e = new | (e & ~ADDR)
                         mm.put_page(pa)
                         anon.add_new(new, mm.rkey | (new_va >> 12))
-                    else:
+                    elif self.count(pa) - pinned.get(pa, 0) == 1:
                         a = self.rec + ((pa >> 12) << RECORD_SHIFT)
                         if hw.read16(a) & PG_swapcache:
                             k.swapcache.delete(pa >> 12)
                         anon.set_key(pa >> 12, mm.rkey | (new_va >> 12))
+                    # (else: moving back a page that is shared again: cannot
+                    # happen, a move is one system call; its word names the
+                    # old address already)
                 if live and e & _PAGE_PRESENT:
                     flushed += 1
                     if flushed <= TLB_FLUSH_CEILING:
