@@ -538,6 +538,43 @@ def test_mremap_moves_cow_shared_and_swapped_pages_and_reclaim_finds_them():
     assert mi["SwapFree"] == mi["SwapTotal"]
 
 
+def test_a_failed_mremap_moves_everything_back():
+    """Three chunks of COW-shared pages; frames run out in the middle one:
+    ENOMEM, the chunks already moved come back, every page where it was
+    with its content, nothing at the destination, no frame lost."""
+    b, t = box()
+    n = 3 * 256
+    p = mmap(b, t, 0, n * PG, RW, PRIVATE | ANON)
+    data = pattern(p, n * PG, 8)
+    wr(b, t, p, data)
+    pid = b.call(t, "fork")
+    c = b.k.procs.tasks[pid]
+    b.k.procs.use_task(t)
+    base = check_all(b.k)
+    vmas = [(v.start, v.end) for v in t.mm.vmas]
+    pcp = b.k.pcp
+    real = pcp.alloc
+    calls = [0]
+
+    def failing():
+        calls[0] += 1
+        return real() if calls[0] <= 300 else None     # the second chunk's copies fail
+    pcp.alloc = failing
+    try:
+        assert b.call(t, "mremap", p, n * PG, n * PG, MAYMOVE | MREMAP_FIXED, 0x300000000) == -ENOMEM
+    finally:
+        pcp.alloc = real
+    assert calls[0] > 300
+    assert [(v.start, v.end) for v in t.mm.vmas] == vmas
+    assert not any(t.mm.pte(0x300000000 + i * PG) for i in range(n))
+    check_all(b.k, base)
+    assert rd(b, t, p, n * PG) == data and rd(b, c, p, n * PG) == data
+    # and with frames to spare it goes through
+    assert b.call(t, "mremap", p, n * PG, n * PG, MAYMOVE | MREMAP_FIXED, 0x300000000) == 0x300000000
+    assert rd(b, t, 0x300000000, n * PG) == data
+    check_all(b.k)
+
+
 def test_mremap_dontunmap():
     b, t = box()
     base = check_all(b.k)
@@ -586,6 +623,22 @@ def test_mremap_of_files_and_shared_duplicates():
     assert d > 0 and d != s and rd(b, t, d, 3) == b"dup" and rd(b, t, s, 3) == b"dup"
     check_all(b.k)
     b.call(t, "close", fd)
+
+
+def test_shared_memory_grown_by_mremap_ends_where_its_object_does():
+    """MAP_SHARED|MAP_ANONYMOUS is a shmem object of the mapping's size:
+    mremap may grow the mapping, but past the object is SIGBUS (as a file
+    mapping past the end of its file)."""
+    b, t = box()
+    s = mmap(b, t, 0, 2 * PG, RW, SHARED | ANON)
+    wr(b, t, s, b"s" * 2 * PG)
+    g = b.call(t, "mremap", s, 2 * PG, 4 * PG, MAYMOVE, 0)
+    assert g > 0 and rd(b, t, g, 2 * PG) == b"s" * 2 * PG
+    assert rd(b, t, g + 2 * PG, 1) is None
+    assert b.k.fault.last_segv.why == "beyond end of file"                # SIGBUS, not SIGSEGV
+    assert b.call(t, "mremap", g, 4 * PG, PG, 0, 0) == g                   # shrink: the object stays
+    assert b.call(t, "mremap", g, PG, 2 * PG, MAYMOVE, 0) > 0
+    check_all(b.k)
 
 
 # -- madvise, mincore, msync ------------------------------------------------------

@@ -367,6 +367,8 @@ class FaultHandler:
             return self.file_fault(mm, vma, va, err, rip, t)
         shm = vma.shm
         off = vma.offset_of(va)
+        if off >= shm.size:                     # past the object (mremap grew the mapping): SIGBUS
+            return self.refuse(mm, va, err, rip, "beyond end of file")
         pa = shm.pages.get(off)
         if pa is None:
             pa = self.pcp.alloc()

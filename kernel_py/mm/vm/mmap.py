@@ -853,7 +853,10 @@ def mmap_region(mm, mf, addr, length, vmflags, pgoff, shared_anon, name=""):
     end = addr + length
     if mm.vmas.overlapping(addr, end):
         mm.unmap_range(addr, end)
-    shm = SharedAnon() if shared_anon else None
+    shm = None
+    if shared_anon:                     # shmem_zero_setup: an object of the mapping's size
+        shm = SharedAnon()
+        shm.size = length >> 12
     vma = VMA(addr, end, vmflags, name, shm, pgoff if (mf is not None or shm is not None) else 0,
               mf, mm)
     mm.vmas.insert(vma)

@@ -128,6 +128,7 @@ def pte_bits(flags):
 # entry with bit 0 set (frames are page aligned), as Linux's shmem keeps
 # swap entries in its page cache as xarray value entries (xa_mk_value).
 SHM_SWAPPED = 1
+SHM_UNSIZED = 1 << 52                   # a SharedAnon without a size (the console's mmap): no end
 
 
 class SharedAnon:
@@ -145,6 +146,7 @@ class SharedAnon:
         self.users = 0
         self.vmas = []
         self.ino = SharedAnon.next_ino
+        self.size = SHM_UNSIZED         # pages, as the shmem file's i_size (mmap(2) sets it)
         SharedAnon.next_ino += 1
 
     def attach(self, vma):
