@@ -38,7 +38,11 @@ def sys_memfd_create(t, uname, flags):
     if flags & MFD_HUGETLB:
         return -ENOSYS
     try:
-        f = memfd_file(k, MFD_NAME_PREFIX + name.decode("utf-8", "replace"))
+        text = name.decode()
+    except (UnicodeError, ValueError):          # not UTF-8: byte for byte (as /proc shows it)
+        text = "".join([chr(c) for c in name])
+    try:
+        f = memfd_file(k, MFD_NAME_PREFIX + text)
     except KernelError as e:
         return -errno_of(e.errname)
     fd = t.files.alloc_fd(f, 0, bool(flags & MFD_CLOEXEC), nofile(t))
@@ -54,7 +58,7 @@ def memfd_file(k, name):
     ino.nlink = 0                       # unlinked from birth: it goes with the last pin
     ino.deleted = True
     ino.name = name
-    f = File(REGULAR, O_RDWR | O_LARGEFILE, None, "/%s (deleted)" % name)
+    f = File(REGULAR, O_RDWR | O_LARGEFILE, None, "/" + name)     # (/proc says "(deleted)")
     f.sb = sb
     f.inode = ino
     try:
