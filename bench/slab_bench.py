@@ -29,6 +29,7 @@ except AttributeError:          # CPython
         return a - b
 
 from kernel_py.mm.slab.kmalloc import Kmalloc
+from kernel_py.mm.slab import BACKEND_CLASSES
 from kernel_py.mm.slab.common import SlabState
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
@@ -39,7 +40,7 @@ SLOB_BIG = 1024
 
 
 def slab_layer(k, backend):
-    st = SlabState(k.hw, k.mem_map, k.buddy, lambda msg: None, {"slab": backend})
+    st = SlabState(k.hw, k.mem_map, k.buddy, BACKEND_CLASSES, lambda msg: None, {"slab": backend})
     return st, Kmalloc(st)
 
 

@@ -57,7 +57,7 @@ def disks(d, swap_mb):
 def swapon_guest(accel, d, swap_mb):
     """A booted 64 MiB guest swapping on a fresh swap_mb MiB disk."""
     data, swap = disks(d, swap_mb)
-    g = Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount", cmd_timeout=3600)
+    g = Guest(mem="64M", accel=accel, drives=[data, swap], cmdline="nomount noswap", cmd_timeout=3600)
     g.run("mkswap /dev/sdb")
     g.run("swapon /dev/sdb")
     return g

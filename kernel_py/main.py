@@ -20,4 +20,6 @@ def start(hw):
         sys.print_exception(exc)
         run_blocking(Shell(k))
     k.console = Console(k, Shell(k))
+    if "init" in k.params:
+        k.console.start_init(k.params["init"])
     idle_loop(k)

@@ -3,13 +3,13 @@
 # throw-away address space like the pfdemo's.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.gfp import GFP_KERNEL
-from kernel_py.mm.page.mem_map import KIND_ANON
+from kernel_py.mm.types import KIND_ANON
 from kernel_py.mm.page.zone import MAX_ORDER
 from kernel_py.arch.x86.cpu import PAGE_SIZE, _PAGE_NX, _PAGE_RW, _PAGE_USER
 
 BENCH_VA = 0x10000000
-KERNEL_HALF = 256
 USER_DATA = _PAGE_RW | _PAGE_USER | _PAGE_NX
 
 

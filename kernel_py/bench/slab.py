@@ -24,7 +24,9 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
-from kernel_py.mm.slab.common import BACKENDS
+from kernel_py.mm.slab import BACKEND_CLASSES
+from kernel_py.mm.slab.common import BACKENDS, SlabState
+from kernel_py.mm.slab.kmalloc import Kmalloc
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 PAIRS_DEFAULT = 20000
@@ -37,9 +39,7 @@ SCAN_OBJECTS_DEFAULT = 10000
 def temp_layer(k, backend):
     """A slab layer of `backend` over the kernel's buddy, with its own
     kmalloc caches (its pages are not in the kernel's slabinfo)."""
-    from kernel_py.mm.slab.kmalloc import Kmalloc
-    from kernel_py.mm.slab.common import SlabState
-    st = SlabState(k.hw, k.mem_map, k.buddy, lambda msg: None, {"slab": backend})
+    st = SlabState(k.hw, k.mem_map, k.buddy, BACKEND_CLASSES, lambda msg: None, {"slab": backend})
     return st, Kmalloc(st)
 
 

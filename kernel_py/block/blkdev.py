@@ -11,6 +11,7 @@
 #   model (str)
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.drivers import ata
 
 SECTOR_SIZE = 512
 SECTOR_SHIFT = 9
@@ -133,7 +134,6 @@ def disk_name(i):
 def init(k):
     """Boot: probe the primary ATA channel; the disks become k.blk.devices
     (sda = IDE index 0, the data disk; sdb = index 1, the swap disk)."""
-    from kernel_py.drivers import ata
     layer = BlockLayer()
     layer.t0 = k.hw.rdtsc()
     k.blk = layer

@@ -6,13 +6,13 @@
 # it; the next run, or `pfdemo restore`, goes back to init_mm and frees it.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.gfp import GFP_KERNEL, __GFP_ZERO
-from kernel_py.mm.page.mem_map import KIND_ANON
+from kernel_py.mm.types import KIND_ANON
 from kernel_py.arch.x86.cpu import PAGE_MASK, PF_PROT, PTE_ADDR_MASK, _PAGE_NX, _PAGE_RW, _PAGE_USER
 
 DEMO_VA = 0x400000
 MAGIC = 0x6B65726E656C5F70      # "kernel_p"
-KERNEL_HALF = 256               # PML4 slots 256..511 map the kernel half
 DEMO_GFP = GFP_KERNEL | __GFP_ZERO
 PAGE_USER_DATA = _PAGE_RW | _PAGE_USER | _PAGE_NX
 

@@ -115,7 +115,7 @@ def kmsg_record(k, i):
     """The record of k.log[i] in /dev/kmsg's format."""
     msg = k.log[i]
     seq = k.log_next_seq - len(k.log) + i
-    clock = getattr(k, "clock", None)
+    clock = k.clock
     us = 0
     if clock is not None and i < len(k.log_times):
         us = max(0, clock.us(k.log_times[i] - clock.t0))

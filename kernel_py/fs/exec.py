@@ -23,9 +23,13 @@ from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.layout import SEL_UCODE, SEL_UDATA
 from kernel_py.arch.x86.ptrace import CS, EFLAGS, RIP, RSP, SS, USER_EFLAGS_FIXED
 from kernel_py.fs import binfmt_elf as elf
+from kernel_py.fs import namei
+from kernel_py.fs.mode import S_ISREG
+from kernel_py.kernel.signal import SI_KERNEL, SIGSEGV, force_sig
 from kernel_py.lib.errno import E2BIG, EFAULT, ENAMETOOLONG, errno_of
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.vm.mmap import MmStruct, page_align
+from kernel_py.mm.types import page_align
+from kernel_py.mm.vm.mmap import MmStruct
 from kernel_py.mm.vm.vma import MAP_FIXED, MAP_PRIVATE, MappedFile
 
 MAX_ARG_STRLEN = 32 * 4096              # one argument or environment string
@@ -119,6 +123,12 @@ def do_execve(k, t, path, argv, envp):
             k.printk("%s[%d]: execve %s: %s" % (t.comm, t.pid, path, e.detail))
         return -errno_of(e.errname)
     commit(k, t, bprm)
+    procs = k.procs
+    procs.use_task(t)
+    if not zero_bss_tails(k.hw, bprm.image):
+        # past the point of no return, as Linux's padzero failing in
+        # load_elf_binary: the new image dies (a file cut short, say)
+        force_sig(k, t, SIGSEGV, SI_KERNEL, 0)
     return 0
 
 
@@ -127,8 +137,6 @@ def open_exec(k, t, path):
     relative to the task's working directory; symlinks followed): ENOENT,
     EACCES for a directory, something not a regular file, or a file with
     no execute bit (do_open_execat, may_open with MAY_EXEC)."""
-    from kernel_py.fs import namei
-    from kernel_py.fs.inode import S_ISREG
     try:
         stack = namei.lookup(k, t, namei.AT_FDCWD, path.encode())
     except KernelError as e:
@@ -206,17 +214,15 @@ def map_segments(k, mm, path, img):
 
 def write_stack(k, t, bprm):
     """The initial stack in the new address space, which is loaded in CR3
-    for the writes (then the old one again); also the bss tails."""
+    for the writes (then the old one again)."""
     hw = k.hw
     mm = bprm.mm
-    img = bprm.image
     old = hw.read_cr3()
     hw.write_cr3(mm.pgd)
     procs = k.procs
     saved = procs.cur_mm
     procs.cur_mm = mm                           # the fault handler maps into the new mm
     try:
-        zero_bss_tails(hw, img)
         sp, argc_at = build_stack(k, bprm, USER_END, arg_limit(t))
     finally:
         procs.cur_mm = saved
@@ -226,13 +232,15 @@ def write_stack(k, t, bprm):
 
 
 def zero_bss_tails(hw, img):
-    """padzero: the bytes past p_filesz in the last file page read as zero."""
+    """padzero: the bytes past p_filesz in the last file page read as zero;
+    False if that page cannot be had (the file ends before it)."""
     for s in img.segments:
         end = s.vaddr + s.filesz
         if s.memsz > s.filesz and end & 0xFFF and s.filesz:
             n = min(page_align(end), s.vaddr + s.memsz) - end
             if not hw.clear_user(end, n):
-                raise KernelError("EFAULT", "cannot clear the bss of a segment")
+                return False
+    return True
 
 
 def build_stack(k, bprm, top, limit):

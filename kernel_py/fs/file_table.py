@@ -32,7 +32,7 @@ class FileTable:
         self.k = k
         self.held = {}                  # va -> what holds it (a short name, for debugging)
         self.nr_files = 0               # /proc/sys/fs/file-nr's first figure
-        slab = getattr(k, "slab", None)
+        slab = k.slab
         self.filp = self.inode_cache = self.dentry = None
         if slab is not None:
             self.filp = cache(slab, "filp", FILP_SIZE, SLAB_HWCACHE_ALIGN)
@@ -56,7 +56,7 @@ class FileTable:
             cachep.free(va)
 
     def kmalloc(self, size, what):
-        km = getattr(self.k, "kmalloc", None)
+        km = self.k.kmalloc
         if km is None:
             return 0
         va = km.kmalloc(size)
@@ -101,7 +101,7 @@ def held_objects(k):
     """The root: every VFS-held address, and the objects of the mounted
     block file systems' inode and dentry caches (FAT keeps them in Python
     dicts too: icache, dcache, orphans)."""
-    vfs = getattr(k, "vfs", None)
+    vfs = k.vfs
     files = getattr(vfs, "files", None)
     out = list(files.held) if files is not None else []
     for m in getattr(vfs, "mounts", ()):

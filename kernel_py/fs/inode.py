@@ -18,21 +18,10 @@
 # method: create EACCES (lookup_open), mkdir/mknod/symlink/link/rename/
 # unlink/rmdir EPERM (vfs_mkdir and friends), readlink EINVAL.
 
+from kernel_py.arch.x86.cpu import PAGE_SIZE
+from kernel_py.fs import libfs
+from kernel_py.fs.mode import S_ISDIR
 from kernel_py.lib.errors import KernelError
-
-# st_mode (include/uapi/linux/stat.h)
-S_IFMT = 0o170000
-S_IFSOCK = 0o140000
-S_IFLNK = 0o120000
-S_IFREG = 0o100000
-S_IFBLK = 0o060000
-S_IFDIR = 0o040000
-S_IFCHR = 0o020000
-S_IFIFO = 0o010000
-S_ISUID = 0o4000
-S_ISGID = 0o2000
-S_ISVTX = 0o1000
-S_IALLUGO = 0o7777
 
 # d_type (include/linux/fs_types.h): the file type bits shifted down
 DT_UNKNOWN, DT_FIFO, DT_CHR, DT_DIR, DT_BLK, DT_REG, DT_LNK, DT_SOCK = 0, 1, 2, 4, 6, 8, 10, 12
@@ -51,27 +40,6 @@ PATH_MAX = 4096                 # with the NUL
 NAME_MAX = 255
 MAXSYMLINKS = 40                # ELOOP after this many links in one lookup
 MAX_LFS_FILESIZE = 0x7FFFFFFFFFFFFFFF
-PAGE_SIZE = 4096
-
-
-def S_ISDIR(m):
-    return m & S_IFMT == S_IFDIR
-
-
-def S_ISREG(m):
-    return m & S_IFMT == S_IFREG
-
-
-def S_ISLNK(m):
-    return m & S_IFMT == S_IFLNK
-
-
-def S_ISCHR(m):
-    return m & S_IFMT == S_IFCHR
-
-
-def dtype_of(mode):
-    return (mode & S_IFMT) >> 12
 
 
 def new_encode_dev(major, minor):
@@ -169,7 +137,7 @@ class SuperBlock:
 
     def now(self):
         """CLOCK_REALTIME in ns (the boot time before the clocks exist)."""
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.clock_ns(None, 0) if tk is not None else 0
 
     # -- inode attributes
@@ -231,7 +199,6 @@ class SuperBlock:
     # -- open files and data
     def open(self, ino, f, t):
         """The FileOperations of an open of ino (f.flags set), or raise."""
-        from kernel_py.fs import libfs
         return libfs.open_by_mode(self, ino, f, t)
 
     def read(self, ino, off, n):

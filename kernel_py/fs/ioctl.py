@@ -7,7 +7,7 @@
 import struct
 
 from kernel_py.fs.file import FASYNC, O_NONBLOCK, fdget
-from kernel_py.fs.inode import S_ISREG
+from kernel_py.fs.mode import S_ISREG
 from kernel_py.lib.errno import EBADF, EFAULT
 
 FIONCLEX, FIOCLEX, FIOASYNC, FIOQSIZE = 0x5450, 0x5451, 0x5452, 0x5460

@@ -9,7 +9,7 @@ from kernel_py.fs.char_dev import chrdev_open
 from kernel_py.fs.file import (
     MMAP_FILE, O_APPEND, FileOperations,
 )
-from kernel_py.fs.inode import S_IFMT, S_IFCHR, S_IFDIR, S_IFREG
+from kernel_py.fs.mode import S_IFMT, S_IFCHR, S_IFDIR, S_IFREG
 from kernel_py.lib.errno import EBADF, EFBIG, EINVAL, EISDIR, ENXIO, errno_of
 from kernel_py.lib.errors import KernelError
 

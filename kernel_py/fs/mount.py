@@ -11,7 +11,7 @@ from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char
 from kernel_py.fs import namei
 from kernel_py.fs.anon_inodes import AnonFs
 from kernel_py.fs.file_table import FileTable
-from kernel_py.fs.inode import S_IFCHR, S_ISREG
+from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
 from kernel_py.fs.ramfs import RamFs

@@ -28,10 +28,8 @@
 # is not valid UTF-8 cannot exist (ENOENT) and cannot be created (EINVAL).
 
 from kernel_py.fs.file import fdget_raw
-from kernel_py.fs.inode import (
-    AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, MAXSYMLINKS, NAME_MAX, PATH_MAX,
-    S_IFLNK, S_IFMT,
-)
+from kernel_py.fs.inode import AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, MAXSYMLINKS, NAME_MAX, PATH_MAX
+from kernel_py.fs.mode import S_IFLNK, S_IFMT
 from kernel_py.fs.libfs import kerr
 from kernel_py.lib.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOENT
 from kernel_py.lib.errors import KernelError

@@ -13,9 +13,8 @@ from kernel_py.fs.file import (
     O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_LARGEFILE, O_NOCTTY,
     O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC, O_WRONLY, __O_TMPFILE, File, fdget, fdget_raw, nofile,
 )
-from kernel_py.fs.inode import (
-    AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT, S_IFREG, S_ISREG,
-)
+from kernel_py.fs.inode import AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
+from kernel_py.fs.mode import S_IFMT, S_IFREG, S_ISREG
 from kernel_py.fs.libfs import PATH_ONLY, kerr
 from kernel_py.lib.errno import EBADF, EINVAL, EOPNOTSUPP, ENOTDIR
 from kernel_py.lib.errors import KernelError

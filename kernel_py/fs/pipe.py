@@ -30,7 +30,8 @@ from kernel_py.fs.file import (
     O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_WRONLY, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM,
     POLLWRNORM, File, FileOperations, nofile,
 )
-from kernel_py.fs.inode import S_IFIFO, Inode, Kstat, SuperBlock
+from kernel_py.fs.inode import Inode, Kstat, SuperBlock
+from kernel_py.fs.mode import S_IFIFO
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.wait import WaitQueue
 from kernel_py.lib.errno import EAGAIN, EFAULT, EINVAL, EPIPE, errno_of

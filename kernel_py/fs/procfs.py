@@ -36,10 +36,10 @@
 # read (EACCES).
 
 from kernel_py.fs.file import O_PATH
-from kernel_py.fs.inode import (
-    DT_DIR, DT_LNK, DT_REG, S_IFDIR, S_IFLNK, S_IFREG, Inode, Kstat, SuperBlock, name_hash,
-)
+from kernel_py.fs.inode import DT_DIR, DT_LNK, DT_REG, Inode, Kstat, SuperBlock, name_hash
+from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG
 from kernel_py.fs import libfs
+from kernel_py.fs.namei import Jump
 from kernel_py.lib.errno import EACCES, EINVAL, EIO, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell import registry
@@ -173,7 +173,7 @@ class RegistryFs(SuperBlock):
         self.root.refs = 1
 
     def boot_time(self):
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.realtime_base if tk is not None else 0
 
     def now(self):
@@ -260,7 +260,7 @@ class ProcFs(RegistryFs):
         RegistryFs.__init__(self, k, "/proc")
 
     def task(self, pid):
-        procs = getattr(self.k, "procs", None)
+        procs = self.k.procs
         return procs.tasks.get(pid) if procs is not None else None
 
     # -- lookup: /proc, /proc/PID, /proc/PID/fd
@@ -306,7 +306,7 @@ class ProcFs(RegistryFs):
                 return self.registry_readdir(d.path)
             out = [(n, i, ty) for n, i, ty in self.registry_readdir("/proc") if n != "self"]
             out.append(("self", name_hash("/proc/self"), DT_LNK))
-            procs = getattr(self.k, "procs", None)
+            procs = self.k.procs
             for pid in (procs.pids() if procs is not None else ()):
                 out.append(("%d" % pid, name_hash("/proc/%d" % pid), DT_DIR))
             return out
@@ -334,7 +334,6 @@ class ProcFs(RegistryFs):
 
     # -- links
     def get_link(self, ino, t):
-        from kernel_py.fs.namei import Jump
         if ino.pid is None:                     # /proc/self
             if t is None:
                 raise KernelError("ENOENT", "/proc/self outside a task")

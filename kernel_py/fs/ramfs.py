@@ -19,10 +19,8 @@
 # The swap-in point for a tmpfs (a later issue): a SuperBlock with the same
 # methods whose data pages are shmem (swap-backed) instead of pinned cache.
 
-from kernel_py.fs.inode import (
-    MAX_LFS_FILESIZE, S_IFDIR, S_IFLNK, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG,
-    Inode, SuperBlock, dtype_of,
-)
+from kernel_py.fs.inode import MAX_LFS_FILESIZE, Inode, SuperBlock
+from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import AddressSpace
 

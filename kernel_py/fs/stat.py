@@ -10,9 +10,7 @@ import struct
 
 from kernel_py.fs import namei
 from kernel_py.fs.file import fdget_raw
-from kernel_py.fs.inode import (
-    AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW, Kstat,
-)
+from kernel_py.fs.inode import AT_EMPTY_PATH, AT_FDCWD, AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, AT_SYMLINK_NOFOLLOW, Kstat
 from kernel_py.fs.libfs import kerr
 from kernel_py.lib.errno import EBADF, EFAULT, EINVAL
 from kernel_py.lib.errors import KernelError

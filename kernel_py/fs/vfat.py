@@ -15,9 +15,8 @@
 # No symlinks (EPERM) and no hard links (EPERM), as vfat.
 
 from kernel_py.fs.fat import ATTR_DIRECTORY, ATTR_READ_ONLY
-from kernel_py.fs.inode import (
-    DT_DIR, DT_REG, S_IFDIR, S_IFREG, Kstat, SuperBlock, name_hash,
-)
+from kernel_py.fs.inode import DT_DIR, DT_REG, Kstat, SuperBlock, name_hash
+from kernel_py.fs.mode import S_IFDIR, S_IFREG
 from kernel_py.lib.errors import KernelError
 
 FAT_MAX_BYTES = 0xFFFFFFFF          # 4 GiB - 1: MAX_NON_LFS... FAT's s_maxbytes
@@ -38,7 +37,7 @@ class VfatSuper(SuperBlock):
         return self.fat.read_only
 
     def boot_time(self):
-        tk = getattr(self.k, "time", None)
+        tk = self.k.time
         return tk.realtime_base if tk is not None else 0
 
     # -- attributes

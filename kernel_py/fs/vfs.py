@@ -13,6 +13,12 @@
 # /tmp. k.vfs.files holds the VFS's slab objects (fs/file_table.py).
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.fs.fat import ATTR_DIRECTORY
+from kernel_py.fs.fat.super import FatFs
+from kernel_py.fs.vfat import VfatSuper
+from kernel_py.fs.mount import make_mountpoint
+from kernel_py.fs.mount import namespace_file
+from kernel_py.fs.mount import init_namespace
 from kernel_py.mm.filemap.filemap import PageCache
 
 MOUNT_POINT = "/mnt"
@@ -74,13 +80,10 @@ class Vfs:
                 raise KernelError("EBUSY", "%s is already mounted" % dev.name)
         if dev.holder is not None:
             raise KernelError("EBUSY", "%s is in use (%s)" % (dev.name, dev.holder))
-        from kernel_py.fs.fat import FatFs
         fs = FatFs(self.k, dev)
         dev.holder = "mount " + point
         sb = None
         if "/" in self.ns:
-            from kernel_py.fs.vfat import VfatSuper
-            from kernel_py.fs.mount import make_mountpoint
             make_mountpoint(self.k, point)
             sb = VfatSuper(self.k, fs)
             self.ns[point] = sb
@@ -173,7 +176,6 @@ class Vfs:
             fs.mapping_of(ino)
             ino.refs += 1
             return fs, ino
-        from kernel_py.fs.mount import namespace_file
         return namespace_file(self.k, path)
 
     def put_file(self, ino):
@@ -221,7 +223,6 @@ class Vfs:
         fs, ino = self.lookup(path)
         if not ino.is_dir:
             return [(ino.name, False, ino.size)]
-        from kernel_py.fs.fat import ATTR_DIRECTORY
         return sorted((n, bool(a & ATTR_DIRECTORY), s) for n, a, s in fs.readdir(ino))
 
     def sync(self):
@@ -260,7 +261,6 @@ def init(k):
     k.vfs = Vfs(k)
     if k.buddy.reclaim is None:
         k.buddy.reclaim = reclaim_hook(cache)
-    from kernel_py.fs.mount import init_namespace
     init_namespace(k)
     if blk is None or "sda" not in blk.devices or "nomount" in k.params:
         return

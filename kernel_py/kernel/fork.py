@@ -14,6 +14,7 @@ from kernel_py.arch.x86.ptrace import FS_BASE, RAX, RSP
 from kernel_py.drivers.tty import TtyFile
 from kernel_py.fs.exec import do_execve
 from kernel_py.fs.file import O_RDWR, FdTable, File
+from kernel_py.fs.open import filp_open
 from kernel_py.fs.fs_struct import FsStruct
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.sys import default_rlimits
@@ -141,13 +142,18 @@ def sys_clone3(t, uargs, size):
 def open_console(k, t):
     """/dev/console, opened through the VFS (a filp object, devtmpfs's
     node); the terminal's File directly when there is no VFS."""
-    if getattr(k, "vfs", None) is not None and "/" in k.vfs.ns:
-        from kernel_py.fs.open import filp_open
+    if k.vfs is not None and "/" in k.vfs.ns:
         try:
             return filp_open(k, t, "/dev/console", O_RDWR)
         except KernelError:
             pass
     return File(TtyFile(k.tty), O_RDWR, None, "/dev/console")
+
+
+# The environment a program the kernel starts gets (init/main.c's envp_init,
+# with a PATH that reaches the data disk's programs).
+ENVP_INIT = ("HOME=/", "TERM=linux", "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/mnt/bin",
+             "SHELL=/bin/sh", "USER=root", "LOGNAME=root")
 
 
 def spawn_user(k, path, argv, envp, ppid=1):

@@ -12,11 +12,13 @@ from kernel_py.drivers import rtc
 from kernel_py.drivers.serial import Serial
 from kernel_py.drivers.tty import Tty
 from kernel_py.kernel.futex import Futexes
+from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
 from kernel_py.kernel.sched import Scheduler
 from kernel_py.kernel.syscalls import SyscallTable
 from kernel_py.kernel.time import TimeKeeping
 from kernel_py.lib import cmdline
+from kernel_py.lib.errors import KernelError
 from kernel_py.lib.random import Random
 from kernel_py.arch.x86 import tsc
 from kernel_py.arch.x86.layout import BOOT_IDENTITY_SIZE
@@ -25,12 +27,13 @@ from kernel_py.arch.x86.pgtable import PgTable
 from kernel_py.mm.gfp import GFP_DMA32, GFP_KERNEL, __GFP_ZERO
 from kernel_py.mm.page import buddy as buddy_mod
 from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.types import KIND_PAGETABLE
 from kernel_py.mm.page.memblock import Memblock
 from kernel_py.mm.page.pcp import PerCpuPages
 from kernel_py.mm.vm import init_mm as init_mm_mod
 from kernel_py.mm.vm.fault import FaultHandler
 from kernel_py.mm.vm.vmalloc import vmalloc_init
-from kernel_py.mm.slab.common import kmem_cache_init
+from kernel_py.mm.slab import kmem_cache_init
 from kernel_py.mm.reclaim.rmap import AnonLru
 from kernel_py.mm.reclaim.swapfile import SwapSystem
 from kernel_py.mm.reclaim.swap_state import SwapCache
@@ -116,6 +119,7 @@ class Kernel:
         self.serial = None              # the UART (drivers/serial.py)
         self.tty = None                 # the console terminal (drivers/tty.py)
         self.console = None             # the kpy# monitor (shell/console.py), made by main.start
+        self.kthreads = None            # kthreadd, kswapd0, kmemleak... (kernel/kthread.py)
 
         # -- demos (demo/)
         self.pfdemo = None              # pfdemo's table while it is in CR3 (demo/pfdemo.py)
@@ -158,6 +162,7 @@ class Kernel:
         self.printk(self.mm_summary())
         self.block_init()
         self.reclaim_init()
+        self.kthread_init()
         self.debug_anchor = DebugAnchor(self)     # for host tools over QMP alone
         self.debug_anchor.publish()
 
@@ -197,7 +202,8 @@ class Kernel:
         """The anon LRU (k.anon), swap areas (k.swap, empty until swapon)
         and the swap cache; the process table (k.procs); the per-cpu page
         list (k.pcp), the zero page and the #PF handler (k.fault); then
-        init, pid 1."""
+        init, pid 1: the kernel's own, unless init=PATH names a program
+        (main.start runs it as pid 1 once the disks are mounted)."""
         self.anon = AnonLru(self)
         self.swap = SwapSystem(self)
         self.swapcache = SwapCache(self)
@@ -207,7 +213,8 @@ class Kernel:
         self.zero_page = self.fault.zero_page
         self.fault_handler = self.fault.handler
         self.hw.set_fault_handler(self.fault_handler)
-        self.procs.spawn("init", 0)
+        if "init" not in self.params:
+            self.procs.spawn("init", 0)
 
     def sched_init(self):
         """Programs: the scheduler and the tick, the syscall table, the
@@ -234,24 +241,75 @@ class Kernel:
         self.vmscan = Vmscan(self)
         self.oom = OomKiller(self)
         self.buddy.reclaim = self.vmscan.direct_reclaim
+        self.swap_on_boot()
+
+    def kthread_init(self):
+        """The kernel threads: kthreadd (pid 2, after init's 1), kswapd0
+        (woken when an allocation falls below a zone's low watermark, or by
+        direct reclaim), and kmemleak's scanner when kmemleak is on."""
+        kt = self.kthreads = KThreads(self)
+        if self.procs.last_pid < 1:
+            self.procs.last_pid = 1             # init=PATH: pid 1 waits for the program
+        kt.start()
+        vmscan = self.vmscan
+        kswapd = kt.create("kswapd0", vmscan.kswapd_thread)
+        self.buddy.wakeup_kswapd = lambda: kt.wake(kswapd)
+        vmscan.kswapd_task = kswapd
+        pc = self.pagecache
+        if pc is not None:
+            flush = kt.create("writeback", lambda: self.flusher_thread(flush))
+            clock = self.clock
+            pc.now_cs = lambda: (clock.rdtsc() - clock.t0) * 100 // clock.hz
+            pc.wake_flusher = lambda: kt.wake_after(flush, pc.dirty_writeback_centisecs * 10)
+        kml = self.kmemleak
+        if kml is not None:
+            kt.create("kmemleak", kml.scan_thread, kml.scan_period_ms())
+
+    def flusher_thread(self, t):
+        """The writeback thread: old dirty data to disk; while some stays
+        dirty, look again after dirty_writeback_centisecs."""
+        pc = self.pagecache
+        if pc.flusher():
+            self.kthreads.wake_after(t, pc.dirty_writeback_centisecs * 10)
+        return False
+
+    def swap_on_boot(self):
+        """What `swapon -a` does with an /etc/fstab line for the second disk:
+        sdb becomes a swap area when it carries a swap signature (mkswap's
+        SWAPSPACE2); `noswap` on the command line leaves it off."""
+        blk = self.blk
+        if "noswap" in self.params or blk is None or "sdb" not in blk.devices:
+            return
+        dev = blk.devices["sdb"]
+        try:
+            self.swap.read_header(dev)
+        except KernelError:
+            return                          # not a swap disk: nothing to do
+        try:
+            self.swap.swapon(dev)
+        except KernelError as exc:
+            self.printk("swapon /dev/sdb: %s" % exc.line())
 
     def background(self):
-        """Between console commands: OOM victims that were busy when
-        chosen, the lru_add batch, kswapd, kmemleak's scan thread, the
-        debug anchor."""
+        """After each console command, and from the idle loop: OOM victims
+        that were busy when chosen, the lru_add batch, the kernel threads
+        that are due (kswapd0, kmemleak), the debug anchor."""
         if self.procs is not None:
             self.procs.reap()
         if self.anon is not None and self.anon.pending:
             self.anon.drain()
-        if self.vmscan is not None:
-            self.vmscan.kswapd()
-        if self.kmemleak is not None:
-            self.kmemleak.scan_thread()
+        if self.vmscan is not None and self.vmscan.wants_kswapd():
+            self.kthreads.wake(self.vmscan.kswapd_task)
+        if self.kmemleak is not None and self.kmemleak.scan_due():
+            self.kthreads.wake_name("kmemleak")
+        if self.sched is not None:
+            self.sched.wake_sleepers()          # due timers: periodic kernel threads
+            self.sched.run_kthreads()           # kswapd0, kmemleak... when woken
         if self.debug_anchor is not None:
             self.debug_anchor.refresh()
 
     def alloc_table(self):
-        return self.buddy.alloc_pages(self.table_gfp, 0, page.KIND_PAGETABLE)
+        return self.buddy.alloc_pages(self.table_gfp, 0, KIND_PAGETABLE)
 
     def free_table(self, pa):
         self.buddy.free_pages(pa, 0)

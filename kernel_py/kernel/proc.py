@@ -118,6 +118,8 @@ class ProcTable:
             raise KernelError("EPERM", "init cannot exit")
         if t.is_user():
             return self.kill_user(t)
+        if t.mm is None:
+            raise KernelError("EPERM", "%s is a kernel thread" % t.comm)
         if self.current is t:
             self.unuse_mm(self.k.init_mm.pgd)
         t.mm.destroy()

@@ -195,11 +195,25 @@ class Scheduler:
         self.current = t
         self.k.procs.use_task(t)
 
+    def switch_kthread(self, t):
+        """A kernel thread runs in whatever address space is loaded (it
+        touches only kernel memory, as Linux's lazy TLB mode)."""
+        if self.last is not t:
+            self.nr_switches += 1
+            self.last = t
+        self.current = t
+
     def run_one(self):
         """Run the next runnable task until it yields; False if none."""
         t = self.pick_next()
         if t is None:
             return False
+        if t.kthread is not None:
+            self.run_one_kthread(t)
+            if t.on_rq and len(self.rq) > 1:    # another batch later: the others first
+                self.rq.remove(t)
+                self.rq.append(t)
+            return True
         self.switch_to(t)
         try:
             self.run_task(self.k, t)
@@ -208,6 +222,18 @@ class Scheduler:
         if t.state == TASK_RUNNING and self.need_resched:
             self.preempt(t)
         return True
+
+    def run_kthreads(self):
+        """Run every runnable kernel thread once (the console's commands
+        give them their turn this way where no idle loop runs: host tests)."""
+        for t in [t for t in self.rq if t.kthread is not None]:
+            if t.state == TASK_RUNNING:
+                self.run_one_kthread(t)
+
+    def run_one_kthread(self, t):
+        self.switch_kthread(t)
+        self.k.kthreads.run(t)
+        self.current = None
 
     def has_work(self):
         return bool(self.rq)

@@ -165,9 +165,10 @@ def signal_wake_up(k, t):
         k.sched.wake_up_process(t)
 
 
-def force_sig(k, t, signo, code, addr, error=0, trapno=0):
+def force_sig(k, t, signo, code, addr, error=0, trapno=-1):
     """A fault's signal (force_sig_fault): it cannot be blocked or ignored;
-    if it is, the action goes back to the default."""
+    if it is, the action goes back to the default. trapno: the CPU
+    exception behind it (-1: none), for the log line of a fatal one."""
     bit = sigbit(signo)
     act = t.sighand.action[signo]
     if t.blocked & bit or act[0] == SIG_IGN:
@@ -254,7 +255,7 @@ def do_signal(k, t):
                 k.sched.stop(t)
                 notify_parent_stopped(k, t, signo)
                 return None
-            if len(info) > 4 and bit & SYNCHRONOUS:
+            if len(info) > 5 and info[5] >= 0 and bit & SYNCHRONOUS:
                 show_signal_msg(k, t, signo, info)
             return signo | (0x80 if bit & SIG_KERNEL_COREDUMP else 0)
         if handler == SIG_IGN:

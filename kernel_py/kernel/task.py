@@ -52,6 +52,9 @@ class Task:
         self.wake_at = 0                # TSC deadline of a timed sleep, 0: none
         self.alarm = None               # alarm(2)'s pending timer (kernel/time.py)
         self.vfork_parent = None        # the parent a vfork child releases at exec/exit
+        self.kthread = None             # a kernel thread's work: fn() -> more to do (kernel/kthread.py)
+        self.kthread_period = 0         # ms between its periodic wake-ups, 0: only when woken
+        self.kthread_timer = False      # a one-off wake-up is armed (KThreads.wake_after)
         self.wait_chldexit = WaitQueue()    # this task in wait4 (kernel/exit.py)
         self.wait_vfork = WaitQueue()       # this task in vfork, until the child execs or exits
         self.stop_reported = True       # a stop already seen by wait4(WUNTRACED)

@@ -6,16 +6,12 @@
 # host has the same function in plain Python. Linear in the words, so the
 # host can compute it in closed form for pattern pages (tests/guest).
 
+from kernel_py.arch.x86.native import VIPER, micropython
+
 MASK64 = (1 << 64) - 1
 FNV_PRIME = 0x100000001B3
 FNV_OFFSET = 0xCBF29CE484222325
 WORDS = 1024
-
-try:
-    import micropython
-    VIPER = True
-except ImportError:
-    VIPER = False
 
 if VIPER:
     @micropython.viper

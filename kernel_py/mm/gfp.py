@@ -11,7 +11,7 @@ __GFP_IO = 0x40
 __GFP_FS = 0x80
 __GFP_ZERO = 0x100
 __GFP_DIRECT_RECLAIM = 0x400    # the caller may sleep and reclaim
-__GFP_KSWAPD_RECLAIM = 0x800    # wake background reclaim (no kswapd yet)
+__GFP_KSWAPD_RECLAIM = 0x800    # wake background reclaim (kswapd, mm/reclaim/vmscan.py)
 __GFP_NOWARN = 0x2000
 __GFP_RETRY_MAYFAIL = 0x4000
 __GFP_NOFAIL = 0x8000
@@ -21,6 +21,29 @@ __GFP_COMP = 0x40000            # mark tail pages (compound page)
 __GFP_NOMEMALLOC = 0x80000
 
 __GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM
+
+# The same bits under names CPython does not mangle: inside a class body a
+# name with two leading underscores (__GFP_ZERO, also as G.__GFP_ZERO)
+# becomes _ClassName__GFP_ZERO. Code in classes uses F_X for __GFP_X.
+F_DMA = __GFP_DMA
+F_HIGHMEM = __GFP_HIGHMEM
+F_DMA32 = __GFP_DMA32
+F_MOVABLE = __GFP_MOVABLE
+F_RECLAIMABLE = __GFP_RECLAIMABLE
+F_HIGH = __GFP_HIGH
+F_IO = __GFP_IO
+F_FS = __GFP_FS
+F_ZERO = __GFP_ZERO
+F_DIRECT_RECLAIM = __GFP_DIRECT_RECLAIM
+F_KSWAPD_RECLAIM = __GFP_KSWAPD_RECLAIM
+F_NOWARN = __GFP_NOWARN
+F_RETRY_MAYFAIL = __GFP_RETRY_MAYFAIL
+F_NOFAIL = __GFP_NOFAIL
+F_NORETRY = __GFP_NORETRY
+F_MEMALLOC = __GFP_MEMALLOC
+F_COMP = __GFP_COMP
+F_NOMEMALLOC = __GFP_NOMEMALLOC
+F_RECLAIM = __GFP_RECLAIM
 GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE
 
 GFP_ATOMIC = __GFP_HIGH | __GFP_KSWAPD_RECLAIM

@@ -9,8 +9,8 @@
 # CONFIG_HUGETLBFS).
 
 from kernel_py.fs.file import O_LARGEFILE, O_RDWR, File, nofile
-from kernel_py.fs.inode import S_IFREG
 from kernel_py.fs.libfs import REGULAR
+from kernel_py.fs.mode import S_IFREG
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOSYS, errno_of
 from kernel_py.lib.errors import KernelError
 

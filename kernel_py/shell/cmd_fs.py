@@ -3,7 +3,8 @@
 # append, fill, dd, rm, mkdir, rmdir, truncate, sync, mount, umount, df,
 # fincore, sha256sum, free, vmstat; /proc/diskstats, /proc/partitions,
 # /proc/mounts and the /proc/sys/vm page-cache knobs (drop_caches,
-# dirty_ratio, dirty_background_ratio, dirty_bytes, dirty_background_bytes).
+# dirty_ratio, dirty_background_ratio, dirty_bytes, dirty_background_bytes,
+# dirty_expire_centisecs, dirty_writeback_centisecs: the writeback thread's).
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.fs.vfs import pattern
@@ -490,3 +491,22 @@ def sys_dirty_bytes(k):
 @pseudo_file("/proc/sys/vm/dirty_background_bytes", write=write_dirty_background_bytes)
 def sys_dirty_background_bytes(k):
     return "%d" % _cache(k).dirty_background_bytes
+
+
+def write_dirty_expire(k, text):
+    _cache(k).dirty_expire_centisecs = parse_int(text, 0, 1 << 31, "dirty_expire_centisecs")
+
+
+def write_dirty_writeback(k, text):
+    c = _cache(k)
+    c.dirty_writeback_centisecs = parse_int(text, 1, 1 << 31, "dirty_writeback_centisecs")
+
+
+@pseudo_file("/proc/sys/vm/dirty_expire_centisecs", write=write_dirty_expire)
+def sys_dirty_expire(k):
+    return "%d" % _cache(k).dirty_expire_centisecs
+
+
+@pseudo_file("/proc/sys/vm/dirty_writeback_centisecs", write=write_dirty_writeback)
+def sys_dirty_writeback(k):
+    return "%d" % _cache(k).dirty_writeback_centisecs

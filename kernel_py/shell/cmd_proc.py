@@ -10,11 +10,13 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END, USER_START
 from kernel_py.demo import umalloc
-from kernel_py.mm.vm.mmap import MAX_MAP_COUNT, MMAP_MIN_ADDR, page_align
+from kernel_py.mm.types import page_align
+from kernel_py.mm.vm.mmap import MAX_MAP_COUNT, MMAP_MIN_ADDR
 from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, MappedFile,
     parse_prot,
 )
+from kernel_py.kernel import signal
 from kernel_py.shell import registry
 from kernel_py.shell.registry import command, pid_variant, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE
@@ -31,7 +33,12 @@ def procs(k):
 
 
 def task_of(k, word):
-    return procs(k).get(word)
+    """The task of a pid whose address space the command acts on."""
+    t = procs(k).get(word)
+    if t.mm is None:
+        raise KernelError("ESRCH", "process %d has no address space (%s)" % (
+            t.pid, "a zombie" if t.state in ("Z", "X") else "a kernel thread"))
+    return t
 
 
 SUFFIXES = {"K": 10, "M": 20, "G": 30, "T": 40}
@@ -83,9 +90,47 @@ def do_exit(k, args, name):
     return ""
 
 
-@command("kill", "kill PID", "end a process: free its address space, every frame and page table")
+@command("kill", "kill [-SIGNAL | -s SIGNAL] PID... | kill -l",
+         "send a signal (default SIGTERM; -PGID: a process group); a process the console "
+         "made ends at once, freeing every frame and page table")
 def cmd_kill(k, args):
-    return do_exit(k, args, "kill")
+    if args == ["-l"]:
+        return " ".join("%d) %s" % (i, signal.NAMES[i]) for i in range(1, len(signal.NAMES)))
+    signo, targets = kill_args(args)
+    if not targets:
+        raise usage(k, "kill")
+    for word in targets:
+        n = num(word, "pid")
+        if n < -1:
+            if not signal.kill_pgrp(k, -n, signo):
+                raise KernelError("ESRCH", "no process group %d" % -n)
+            continue
+        t = procs(k).get(word)
+        if t.is_user() and signo != signal.SIGKILL:
+            signal.send_signal(k, t, signo, signal.SI_USER)
+        elif signo:
+            procs(k).exit(word)
+    return ""
+
+
+def kill_args(args):
+    """(signal, pid words) from kill's arguments: -9, -KILL, -SIGKILL, -s KILL."""
+    if args[:1] == ["-s"] and len(args) > 1:
+        return signal_number(args[1]), args[2:]
+    if args and args[0].startswith("-") and len(args) > 1:
+        return signal_number(args[0][1:]), args[1:]
+    return signal.SIGTERM, args
+
+
+def signal_number(word):
+    if word.isdigit() and 0 <= int(word) < len(signal.NAMES):
+        return int(word)
+    name = word.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name in signal.NAMES:
+        return signal.NAMES.index(name)
+    raise KernelError("EINVAL", "unknown signal %r" % word)
 
 
 @command("exit", "exit PID", "the process exits (as kill)")
@@ -98,9 +143,11 @@ def cmd_ps(k, args):
     lines = ["    PID    PPID S      VSZ     RSS COMMAND"]
     for pid in procs(k).pids():
         t = procs(k).tasks[pid]
-        mm = t.mm
-        lines.append("%7d %7d %s %8d %7d %s" % (t.pid, t.ppid, t.state, mm.total_vm() * 4,
-                                               mm.rss() * 4, t.comm))
+        mm = t.mm                           # None: a zombie or a kernel thread
+        lines.append("%7d %7d %s %8d %7d %s" % (
+            t.pid, t.ppid, t.state, mm.total_vm() * 4 if mm is not None else 0,
+            mm.rss() * 4 if mm is not None else 0, t.comm if mm is not None or t.is_user()
+            else "[%s]" % t.comm))
     return "\n".join(lines)
 
 
@@ -349,7 +396,8 @@ def write_legacy(k, text):
         raise KernelError("EINVAL", "0 or 1")
     k.legacy_va_layout = v == "1"
     for t in procs(k).tasks.values():
-        t.mm.legacy_va_layout = k.legacy_va_layout
+        if t.mm is not None:
+            t.mm.legacy_va_layout = k.legacy_va_layout
 
 
 @pseudo_file("/proc/sys/vm/legacy_va_layout", write_legacy)

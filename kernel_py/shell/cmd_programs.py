@@ -3,18 +3,15 @@
 # console waits for it, and the terminal's keys go to it: Ctrl-C is
 # SIGINT) or, with a last word `&`, in the background (its pid is printed).
 
-from kernel_py.kernel.fork import spawn_user
+from kernel_py.kernel.fork import ENVP_INIT, spawn_user
 from kernel_py.lib.errno import NAMES as ERRNO_NAMES
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell.registry import command
 
-DEFAULT_ENV = ("HOME=/", "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/mnt/bin", "TERM=linux",
-               "SHELL=/bin/sh", "USER=root", "LOGNAME=root")
-
 
 def start_program(k, args, background):
     path = args[0]
-    t, err = spawn_user(k, path, args, DEFAULT_ENV)
+    t, err = spawn_user(k, path, args, ENVP_INIT)
     if t is None:
         raise KernelError(ERRNO_NAMES.get(-err, "EIO"), "cannot run %s" % path)
     if not background:

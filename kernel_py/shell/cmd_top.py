@@ -95,11 +95,12 @@ def cmd_top(k, args):
         "",
         "    PID USER      PR  NI    VIRT    RES    SHR S  %CPU  %MEM     TIME+ COMMAND",
     ]
-    tasks.sort(key=lambda t: (-t.mm.rss(), t.pid))
+    tasks.sort(key=lambda t: (-(t.mm.rss() if t.mm is not None else 0), t.pid))
     for t in tasks:
         mm = t.mm
-        res = mm.rss() * 4
+        res = mm.rss() * 4 if mm is not None else 0
+        virt = mm.total_vm() * 4 if mm is not None else 0
+        shr = (mm.rss_file + mm.rss_shmem) * 4 if mm is not None else 0
         lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s   0:00.00 %s" % (
-            t.pid, "root", mm.total_vm() * 4, res, (mm.rss_file + mm.rss_shmem) * 4, t.state, "0.0",
-            tenths(res * 100, total), t.comm))
+            t.pid, "root", virt, res, shr, t.state, "0.0", tenths(res * 100, total), t.comm))
     return "\n".join(lines)

@@ -7,6 +7,7 @@
 
 import sys
 
+from kernel_py.kernel.fork import ENVP_INIT, spawn_user
 from kernel_py.kernel.signal import NAMES
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell.shell import MAX_LINE, PROMPT, decode_line, error_line
@@ -186,6 +187,17 @@ class Console:
         self.fg = t
         self.k.tty.set_foreground(t)
 
+    def start_init(self, path):
+        """init=PATH: the program is pid 1, in the foreground (init/main.c's
+        run_init_process); if it cannot start, the kernel's own init takes
+        pid 1 and the console goes on."""
+        t, err = spawn_user(self.k, path, [path], ENVP_INIT, ppid=0)
+        if t is None:
+            self.k.printk("Failed to execute %s (error %d); using the kernel's init" % (path, -err))
+            self.k.procs.spawn("init", 0)
+            return
+        self.foreground(t)
+
     def check_foreground(self):
         """The foreground program is done (or stopped): report it, prompt."""
         t = self.fg
@@ -195,6 +207,11 @@ class Console:
         self.k.tty.release()
         status = t.exit_code
         self.last_status = status
+        if t.pid == 1 and t.state != "T":
+            # Linux panics here; this kernel keeps its monitor and its own init
+            self.k.printk("Kernel panic - not syncing: Attempted to kill init! exitcode=0x%08x"
+                          % status)
+            self.k.procs.spawn("init", 0)
         if t.state == "T":
             print("[%d] stopped (%s)" % (t.pid, signal_name(status >> 8)))
         elif status & 0x7F:

@@ -7,11 +7,11 @@ from kernel_py.arch.x86.tsc import HZ, INITIAL_JIFFIES
 from kernel_py.kernel.signal import SIG_DFL, SIG_IGN
 from kernel_py.kernel.task import STATE_NAMES
 from kernel_py.kernel.time import USER_HZ
-from kernel_py.mm.vm.mmap import page_align
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, PG_dirty
 from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_SHARED, VM_STACK, VM_WRITE
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, KIND_SHIFT, PG_dirty, SHM_SWAPPED, VM_EXEC, VM_SHARED, VM_STACK, VM_WRITE,
+    _PAGE_PROTNONE, page_align,
+)
 from kernel_py.shell.cmd_proc import procs
 from kernel_py.shell.cmd_swap import parse_int
 from kernel_py.shell.registry import pid_file
@@ -44,7 +44,10 @@ def pid_task(k, pid):
 
 @pid_file("maps")
 def proc_maps(k, pid):
-    return "\n".join(maps_line(v) for v in pid_task(k, pid).mm.vmas)
+    mm = pid_task(k, pid).mm
+    if mm is None:                      # a kernel thread or a zombie: nothing mapped
+        return ""
+    return "\n".join(maps_line(v) for v in mm.vmas)
 
 
 def kb_line(name, kb):
@@ -67,7 +70,7 @@ def vma_usage(k, mm, vma):
             e = r64(pt + (i << 3))
             if not e:
                 continue
-            if not e & (_PAGE_PRESENT | PROTNONE_BIT):     # swapped out
+            if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):     # swapped out
                 swap += 1
                 continue
             pa = e & PTE_ADDR_MASK
@@ -110,6 +113,8 @@ def vma_usage(k, mm, vma):
 def proc_smaps(k, pid):
     mm = pid_task(k, pid).mm
     out = []
+    if mm is None:
+        return ""
     for v in mm.vmas:
         rss, pss, sc, sd, pc, pd, ref, anon, swap = vma_usage(k, mm, v)
         out.append(maps_line(v))

@@ -5,7 +5,7 @@ tables; model tests use it to lay out exactly the entries they exercise.
 """
 
 from kernel_py.arch.x86.cpu import (
-    LEVEL_SHIFTS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,
+    LEVEL_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,
     _PAGE_PRESENT, _PAGE_RW, _PAGE_PSE,
 )
 
@@ -38,7 +38,7 @@ class Builder:
         for va; missing tables are allocated when `create`."""
         table = self.pml4
         for lv in range(level):
-            epa = table + ((va >> LEVEL_SHIFTS[lv]) & 511) * 8
+            epa = table + ((va >> LEVEL_SHIFT[4 - lv]) & 511) * 8
             e = self.hw.read64(epa)
             if not e & _PAGE_PRESENT:
                 if not create:
@@ -46,7 +46,7 @@ class Builder:
                 e = self.alloc() | table_flags
                 self.hw.write64(epa, e)
             table = e & PTE_ADDR_MASK
-        return table + ((va >> LEVEL_SHIFTS[level]) & 511) * 8
+        return table + ((va >> LEVEL_SHIFT[4 - level]) & 511) * 8
 
     def map(self, va, pa, size=PAGE_SIZE, flags=TABLE_FLAGS,
             table_flags=TABLE_FLAGS):

@@ -7,7 +7,8 @@ The state at boot is what guest/cpu.c's pic_init leaves: vectors 32..47,
 only IRQ 4 (COM1) unmasked.
 """
 
-from kernel_py.arch.x86.pit import PIC1_DATA, PIC2_DATA, PIT_CH0, PIT_CMD, PIT_HZ
+from kernel_py.arch.x86.pit import PIC1_DATA, PIC2_DATA, PIT_CH0
+from kernel_py.arch.x86.tsc import PIT_CMD, PIT_HZ
 
 PIC1_CMD, PIC2_CMD = 0x20, 0xA0
 

@@ -34,7 +34,9 @@ from kernel_py.arch.x86.ptrace import (
 from kernel_py.arch.x86.layout import SEL_UCODE, SEL_UDATA
 from kernel_py.sim import firmware
 from kernel_py.sim.fault import Fault
-from kernel_py.sim.pic import PIC1_CMD, PIC1_DATA, PIC2_CMD, PIC2_DATA, PIT_CH0, PIT_CMD, Pit, PicPair
+from kernel_py.arch.x86.pit import PIC1_DATA, PIC2_DATA, PIT_CH0
+from kernel_py.arch.x86.tsc import PIT_CMD
+from kernel_py.sim.pic import PIC1_CMD, PIC2_CMD, Pit, PicPair
 from kernel_py.sim.walk import R_DIRTY, required_rights
 from kernel_py.arch.x86.cpu import CR0_WP, PF_WRITE, VEC_GP, VEC_PF, is_canonical
 

@@ -7,7 +7,7 @@ guest's tables over QMP does neither), so both can share this code.
 """
 
 from kernel_py.arch.x86.cpu import (
-    LEVEL_SHIFTS, PTE_ADDR_MASK, PF_PROT, PF_RSVD,
+    LEVEL_SHIFT, PTE_ADDR_MASK, PF_PROT, PF_RSVD,
     _PAGE_PRESENT, _PAGE_PSE, _PAGE_GLOBAL, _PAGE_DIRTY, _PAGE_NX,
 )
 
@@ -76,7 +76,7 @@ def walk(read64, cr3, va, nxe=True, rsvd=0):
     xd = 0
     entries = []
     for level in range(4):
-        shift = LEVEL_SHIFTS[level]
+        shift = LEVEL_SHIFT[4 - level]           # level counts down from the PML4 here
         epa = table + ((va >> shift) & 511) * 8
         e = read64(epa)
         entries.append((epa, e))

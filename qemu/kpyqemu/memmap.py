@@ -20,7 +20,7 @@ frames are really the per-cpu free list (pcp).
 import struct
 import zlib
 
-from kernel_py.mm.page import mem_map as P
+from kernel_py.mm import types as P
 from kernel_py.mm.page.extfrag import unusable_free_index
 from kernel_py.mm.slab.kmalloc import LARGE_AUX
 from kernel_py.mm.slab.common import SLOB_AUX

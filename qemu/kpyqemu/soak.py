@@ -61,7 +61,7 @@ if __package__ in (None, ""):                      # run as a script
 
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.lib.csum import pattern_memsum
-from kernel_py.mm.page.mem_map import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
+from kernel_py.mm.types import KIND_ANON, KIND_PAGECACHE, KIND_ZERO, KIND_SHIFT
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from kpyqemu import ptdump
@@ -208,7 +208,8 @@ class Soak:
 
     def sync_procs(self):
         """Forget processes the OOM killer took."""
-        alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]}
+        alive = {int(l.split()[0]) for l in self.g.run("ps").split("\n")[1:]
+                 if not l.endswith("]")}         # kernel threads have no memory to check
         for pid in list(self.procs):
             if pid not in alive:
                 self.forget(pid)
@@ -628,7 +629,8 @@ class Soak:
             self.violation("MemFree %d kB, buddyinfo %d kB" % (mi["MemFree"], buddy * 4))
         kinds = self.frame_kinds()
         for line in self.g.run("ps").split("\n")[1:]:
-            self.check_process(int(line.split()[0]), kinds)
+            if not line.endswith("]"):          # kernel threads have no page tables of their own
+                self.check_process(int(line.split()[0]), kinds)
 
     def frame_kinds(self):
         """Owner kind of every frame's record, from mem_map over QMP (block
@@ -675,7 +677,7 @@ def soak_backend(backend, ops, seed, check_every, ooms, workdir, log, png=None):
     """One backend's soak on a fresh guest; its memmap PNG (taken before
     the teardown) to `png` when given."""
     data, swap, fat, host_swap = make_disks(workdir)
-    with Guest(mem=GUEST_MEM, cmdline="slab=%s" % backend, drives=[str(data), str(swap)],
+    with Guest(mem=GUEST_MEM, cmdline="slab=%s noswap" % backend, drives=[str(data), str(swap)],
                keep_log=False) as g:
         s = Soak(g, seed, check_every=check_every, ooms=ooms, fat=fat, host_swap=host_swap,
                  log=log, snapshot=png is not None)

@@ -30,7 +30,7 @@ from typing import Callable, Iterator, List, NamedTuple, Optional
 from construct import BitsInteger, BitStruct, ByteSwapped, Flag, Int64ul, Array
 
 from kernel_py.arch.x86.cpu import (
-    LEVEL_SHIFTS,
+    LEVEL_SHIFT,
     PAGE_SIZE,
     PMD_SIZE,
     PTE_ADDR_MASK,
@@ -86,7 +86,7 @@ _TABLE_BYTES = PTRS_PER_TABLE * 8
 LEVEL_4K, LEVEL_2M, LEVEL_1G, LEVEL_PML4 = 1, 2, 3, 4
 LEVEL_NAMES = {4: "pml4", 3: "pdpt", 2: "pd", 1: "pt"}
 LEVEL_PAGE_SIZE = {1: PAGE_SIZE, 2: PMD_SIZE, 3: PUD_SIZE}
-_LEVEL_SHIFT = {4: LEVEL_SHIFTS[0], 3: LEVEL_SHIFTS[1], 2: LEVEL_SHIFTS[2], 1: LEVEL_SHIFTS[3]}
+_LEVEL_SHIFT = LEVEL_SHIFT                     # indexed by level, 4 = PML4
 
 _LEAF_KEEP = _PAGE_PWT | _PAGE_PCD | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_GLOBAL
 _PAT_LARGE = 1 << 12   # PAT bit of a 2 MiB / 1 GiB leaf

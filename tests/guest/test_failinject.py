@@ -19,7 +19,7 @@ def swap_used(g):
 
 def test_injection_at_10_percent_with_swap_and_files_no_leak(boot, tmp_path):
     data, swap = make_disks(tmp_path)
-    g = boot(mem="64M", drives=[str(data), str(swap)])
+    g = boot(mem="64M", drives=[str(data), str(swap)], cmdline="noswap")
     g.run("mkswap /dev/sdb")
     g.run("swapon /dev/sdb")
     run = lambda c: g.run(c, check=False, allow_oops=True)

@@ -35,7 +35,7 @@ def buddy_free_kb(g):
 
 
 def pids(g):
-    return [int(l.split()[0]) for l in g.run("ps").split("\n")[1:]]
+    return [int(l.split()[0]) for l in g.run("ps").split("\n")[1:] if not l.endswith("]")]
 
 
 def patterned(g, name, size, seed):

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(soak.MKFS), reason="needs dos
 
 def test_short_soak_keeps_every_invariant_then_memmap_matches_meminfo(boot, tmp_path):
     data, swap, fat, host_swap = soak.make_disks(tmp_path, swap_mb=24)
-    g = boot(mem=soak.GUEST_MEM, cmdline="slab=slob", drives=[str(data), str(swap)])
+    g = boot(mem=soak.GUEST_MEM, cmdline="slab=slob noswap", drives=[str(data), str(swap)])
     # 12 MiB of data (make soak holds more than free RAM): the OOM hog pushes
     # it out, the reads after it bring it back in
     s = soak.Soak(g, SEED, check_every=40, ooms=1, fat=fat, host_swap=host_swap,

@@ -21,7 +21,7 @@ import subprocess
 import pytest
 
 from kernel_py.lib import csum
-from kernel_py.mm.reclaim.swapfile import is_swap_pte, swp_offset, swp_type
+from kernel_py.mm.types import is_swap_pte, swp_offset, swp_type
 from kernel_py.arch.x86.cpu import _PAGE_PRESENT
 
 MiB = 1 << 20
@@ -66,7 +66,7 @@ def images(tmp_path_factory):
 
 def swap_guest(boot, images, mem):
     data, swap, host = images
-    g = boot(mem=mem, drives=[str(data), str(swap)], cmdline="nomount")
+    g = boot(mem=mem, drives=[str(data), str(swap)], cmdline="nomount noswap")
     if not host:
         g.run("mkswap /dev/sdb")
     g.run("swapon /dev/sdb")

@@ -20,7 +20,7 @@ import struct
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
-from kernel_py.mm.page.mem_map import KIND_ANON, KIND_NAMES, KIND_SHIFT, PG_buddy, PG_tail, RECORD_SHIFT
+from kernel_py.mm.types import KIND_ANON, KIND_NAMES, KIND_SHIFT, PG_buddy, PG_tail, RECORD_SHIFT
 
 from mmcheck import check_all
 from pagedebugsupport import errors_in

@@ -10,23 +10,19 @@ i_mmap lists and pins."""
 
 from kernel_py.kernel.kernel import Kernel
 from kernel_py.fs.ramfs import RamInode
+from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.debug import debug_vm
-from kernel_py.mm.page.mem_map import (
+from kernel_py.mm.types import (
     KIND_ANON, KIND_PAGECACHE, KIND_SHIFT, PG_active, PG_dirty, PG_lru, PG_swapcache,
+    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type, SHM_KEY,
+    SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
-from kernel_py.mm.reclaim.swapfile import (
-    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte, swp_offset, swp_type,
-)
-from kernel_py.mm.reclaim.rmap import SHM_KEY
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
 from kernel_py.shell.shell import Shell
 from kernel_py.sim.machine import Machine
 from kernel_py.arch.x86.cpu import (
     PTE_ADDR_MASK, _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
 )
 import kernel_py.shell.all  # noqa: F401
-
-KERNEL_HALF = 256
 
 
 def boot(mem=64 << 20, cmdline=""):
@@ -86,6 +82,8 @@ def check_all(k, baseline=None):
     cached = {}                 # page-cache pa -> PTEs mapping it
     for pid, task in k.procs.tasks.items():
         mm = task.mm
+        if mm is None:                  # kernel threads and zombies have no address space
+            continue
         # the kernel half is init_mm's, entry for entry
         assert hw.readbytes(mm.pgd + KERNEL_HALF * 8, KERNEL_HALF * 8) == \
             hw.readbytes(init_pgd + KERNEL_HALF * 8, KERNEL_HALF * 8)
@@ -152,14 +150,15 @@ def check_all(k, baseline=None):
         assert mm.rss_file == files, (pid, mm.rss_file, files)
     shms = {}
     for task in k.procs.tasks.values():
-        for v in task.mm.vmas:
+        for v in (task.mm.vmas if task.mm is not None else ()):
             if v.shm is not None:
                 shms[v.shm.ino] = v.shm
     shm_frames = {}             # pfn -> the rmap word a shmem frame must have
     assert sorted(k.anon.shm) == sorted(shms), "k.anon.shm is not the live SharedAnon objects"
     for shm in shms.values():
         assert sorted(id(v) for v in shm.vmas) == sorted(
-            id(v) for t in k.procs.tasks.values() for v in t.mm.vmas if v.shm is shm)
+            id(v) for t in k.procs.tasks.values() if t.mm is not None
+            for v in t.mm.vmas if v.shm is shm)
         assert shm.users == len(shm.vmas)
         for off, pa in shm.pages.items():
             if pa & SHM_SWAPPED:        # on swap: the object's index holds the slot
@@ -205,7 +204,7 @@ def check_file_vmas(k):
     vmas = {}
     files = {}
     for task in k.procs.tasks.values():
-        for v in task.mm.vmas:
+        for v in (task.mm.vmas if task.mm is not None else ()):
             if v.file is not None:
                 assert v.mm is task.mm
                 vmas[id(v)] = v

@@ -5,6 +5,7 @@ from kernel_py.mm.page.buddy import init_zones
 from kernel_py.mm.page.memblock import Memblock
 from kernel_py.arch.x86.e820 import MemoryMap
 from kernel_py.mm.page.mem_map import alloc_mem_map
+from kernel_py.mm.slab import BACKEND_CLASSES
 from kernel_py.mm.slab.common import SlabState
 from kernel_py.mm.slab.kmalloc import Kmalloc
 from kernel_py.sim.machine import Machine
@@ -39,7 +40,7 @@ def boot_slab(mem=64 << 20, backend="slub", debug=None, with_kmalloc=True):
     if debug is not None:
         params["slub_debug"] = debug
     log = Log()
-    st = SlabState(m, mem_map, buddy, log, params)
+    st = SlabState(m, mem_map, buddy, BACKEND_CLASSES, log, params)
     st.log = log
     km = Kmalloc(st) if with_kmalloc else None
     return st, km

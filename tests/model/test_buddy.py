@@ -9,7 +9,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.page import mem_map as page
+from kernel_py.mm.page import mem_map
+from kernel_py.mm import types as page
 from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, ZONE_DMA, ZONE_DMA32, int_sqrt
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
@@ -368,7 +369,7 @@ def test_pfn_list_ops():
     k = boot(24 << 20)
     mm = k.mem_map
     pages = [k.buddy.alloc_pages(G.GFP_KERNEL, 0) >> PAGE_SHIFT for _ in range(5)]
-    lst = page.PfnList(mm)
+    lst = mem_map.PfnList(mm)
     for p in pages:
         lst.push(p)
     assert lst.pfns() == pages[::-1] and len(lst) == 5

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kernel_py.fs.fat import alias_basis, lfn_checksum, plain_short
+from kernel_py.fs.fat.dir import alias_basis, lfn_checksum, plain_short
 from kernel_py.fs.vfs import pattern
 
 from fssupport import Box, fsck, host_get, host_mkdir, host_put, make_fat, needs_mkfs, reboot

@@ -9,7 +9,7 @@ walks the page tables against the cache after each step."""
 import pytest
 
 from kernel_py.fs.vfs import pattern
-from kernel_py.mm.page.mem_map import PG_active, PG_dirty
+from kernel_py.mm.types import PG_active, PG_dirty
 from kernel_py.arch.x86.cpu import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW
 
 from fssupport import Box, fsck, host_get, host_put, make_fat, needs_mkfs

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE, USER_END
-from kernel_py.mm.page import mem_map as page
+from kernel_py.mm import types as page
 from kernel_py.arch.x86 import ptdump
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_PROT, PF_WRITE, PMD_SIZE, PUD_SIZE, PTE_ADDR_MASK,

@@ -22,13 +22,13 @@ PROBE_RE = re.compile(r"\b(getattr|hasattr|setattr)\(\s*(k|kernel|self\.k|self\.
 
 WORKLOAD = [
     "help", "cat /proc/meminfo", "cat /proc/vmstat", "free -m", "vmstat", "top -b -n 1",
-    "spawn a", "mmap 2 1M", "touch 2 ADDR 1M", "write 2 ADDR 4142", "read 2 ADDR 4",
-    "fill 2 ADDR 4K 7", "malloc 2 100", "malloc 2 200000", "brk 2", "sbrk 2 8K",
-    "mprotect 2 ADDR 4K r", "fork 2", "ps", "cat /proc/2/maps", "cat /proc/2/smaps",
-    "cat /proc/2/status", "cat /proc/2/oom_score", "echo 100 > /proc/2/oom_score_adj",
-    "mmap 2 64K shared", "echo 1 > /proc/sys/vm/legacy_va_layout", "spawn b",
-    "echo 0 > /proc/sys/vm/legacy_va_layout", "kill 3",
-    "echo hello > /mnt/h.txt", "cat /mnt/h.txt", "mmap 2 8K file=/mnt/h.txt shared",
+    "spawn a", "mmap {P} 1M", "touch {P} ADDR 1M", "write {P} ADDR 4142", "read {P} ADDR 4",
+    "fill {P} ADDR 4K 7", "malloc {P} 100", "malloc {P} 200000", "brk {P}", "sbrk {P} 8K",
+    "mprotect {P} ADDR 4K r", "fork {P}", "ps", "cat /proc/{P}/maps", "cat /proc/{P}/smaps",
+    "cat /proc/{P}/status", "cat /proc/{P}/oom_score", "echo 100 > /proc/{P}/oom_score_adj",
+    "mmap {P} 64K shared", "echo 1 > /proc/sys/vm/legacy_va_layout", "spawn b",
+    "echo 0 > /proc/sys/vm/legacy_va_layout", "kill {C}",
+    "echo hello > /mnt/h.txt", "cat /mnt/h.txt", "mmap {P} 8K file=/mnt/h.txt shared",
     "sync", "echo 3 > /proc/sys/vm/drop_caches", "ls /mnt", "df",
     "mkswap /dev/sdb", "swapon /dev/sdb", "echo 2M > /sys/fs/cgroup/memory.reclaim",
     "cat /proc/swaps", "swapoff /dev/sdb",
@@ -36,7 +36,7 @@ WORKLOAD = [
     "cat /proc/slabinfo", "slabtop", "kmem_cache_create t 64", "kmem_cache_alloc t",
     "kmemleak-test", "echo scan > /sys/kernel/debug/kmemleak", "cat /sys/kernel/debug/kmemleak",
     "echo 1 > /sys/kernel/debug/failslab/probability", "cat /sys/kernel/debug/page_owner",
-    "dmesg", "kill 2", "check",
+    "dmesg", "kill {P}", "check",
 ]
 
 
@@ -57,11 +57,16 @@ def test_boot_and_console_add_no_member(tmp_path, cmdline):
     k, declared = boot(tmp_path, cmdline)
     assert set(vars(k)) == declared, "boot added %s" % sorted(set(vars(k)) - declared)
     sh = Shell(k)
-    addr = 0
+    names = {"ADDR": "0", "P": "0", "C": "0"}
     for line in WORKLOAD:
-        out = sh.execute(line.replace("ADDR", "0x%x" % addr))
-        if line == "mmap 2 1M":
-            addr = int(out, 16)
+        out = sh.execute(re.sub(r"\{(\w+)\}", lambda m: names[m.group(1)], line.replace(
+            "ADDR", "{ADDR}")))
+        if line == "spawn a":
+            names["P"] = out                    # its pid (kernel threads take the low ones)
+        elif line == "fork {P}":
+            names["C"] = out
+        elif line == "mmap {P} 1M":
+            names["ADDR"] = "0x%x" % int(out, 16)
     sh.execute("echo 0 > /sys/kernel/debug/failslab/probability")
     cmds = fuzz.names_from_help(sh.execute("help"))
     fuzz.drive_shell(sh, fuzz.Fuzzer(3, cmds).lines(300))

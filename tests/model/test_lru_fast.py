@@ -6,8 +6,8 @@ frames freed since (skipped), frames already on a list (skipped) and a
 frame listed twice."""
 
 from kernel_py.mm.reclaim import lru_fast
-from kernel_py.mm.slab import slub_fast
-from kernel_py.mm.page.mem_map import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
+from kernel_py.arch.x86 import native
+from kernel_py.mm.types import NIL, OFF_FLAGS, OFF_NEXT, PG_active, RECORD_SHIFT
 from kernel_py.mm.vm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
 
 from swapsupport import MiB, boot
@@ -40,8 +40,8 @@ def fill_batch(k):
 def drain_in_viper(k):
     lru_fast.install_host()
     an = k.anon
-    slub_fast.register_area(an._ext_words, k.hw)
-    slub_fast.register_area(an._head, k.hw)
+    native.register_area(an._ext_words, k.hw)
+    native.register_area(an._head, k.hw)
     an.fast_drain = True
     an.drain()
     assert not an.pending

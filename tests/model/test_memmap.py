@@ -7,7 +7,7 @@ against its /proc/meminfo."""
 
 import struct
 
-from kernel_py.mm.page import mem_map as P
+from kernel_py.mm import types as P
 from kernel_py.mm.slab.kmalloc import LARGE_AUX
 from kernel_py.shell.shell import Shell
 from kpyqemu import memmap

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kernel_py.mm.vm.vma import _PAGE_PROTNONE
+from kernel_py.mm.types import _PAGE_PROTNONE
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 
 from mmcheck import boot, check_all, user_tables
@@ -36,7 +36,9 @@ def vmstat(sh):
 
 def test_init_exists_from_boot(ks):
     k, sh = ks
-    assert k.procs.pids() == [1]
+    assert k.procs.pids() == [1, 2, 3, 4]       # init, kthreadd, kswapd0, writeback
+    assert [k.procs.tasks[p].comm for p in (2, 3, 4)] == ["kthreadd", "kswapd0", "writeback"]
+    assert k.procs.tasks[3].ppid == 2 and k.procs.tasks[3].mm is None
     st = run(sh, "cat /proc/1/status")
     assert "Name:\tinit" in st and "PPid:\t0" in st
     assert "1" in run(sh, "ls /proc").split()
@@ -182,6 +184,8 @@ def test_kill_unmaps_every_frame(ks):
     run(sh, "kill %d" % c)
     assert k.buddy.nr_free_pages() + len(k.pcp) == free0 + len(own) + len(tables) + 1
     for task in k.procs.tasks.values():
+        if task.mm is None:
+            continue
         t2, l2 = user_tables(k, task.mm.pgd)
         assert not own & {e & PTE_ADDR_MASK for e in l2.values()}
         assert pgd not in t2 and not set(tables) & set(t2)
@@ -276,7 +280,8 @@ def test_views(ks):
     for name in ("pgfault", "pgmajfault", "pgcowfault", "pgfree", "pgalloc_dma32"):
         assert name in vs
     ps = run(sh, "ps").splitlines()
-    assert len(ps) == 3
+    assert len(ps) == 6                          # the header, init, kthreadd, kswapd0, writeback, pid
+    assert ps[2].split()[-1] == "[kthreadd]" and ps[3].split()[-1] == "[kswapd0]" and ps[4].split()[-1] == "[writeback]"
 
 
 @pytest.mark.parametrize("line", [
@@ -292,15 +297,17 @@ def test_views(ks):
     "fill 2 0x7fffffffe000 16 256", "touch 2", "read", "ps extra" if False else "pgd 77",
 ])
 def test_bad_input_is_one_error_line_and_changes_nothing(ks, line):
+    """Each line names the victim as pid 2 (P); it gets whatever pid spawn gives."""
     k, sh = ks
-    assert run(sh, "spawn victim") == "2"
-    run(sh, "touch 2 0x7fffffffe000 4K w")
-    before = (run(sh, "cat /proc/2/maps"), run(sh, "cat /proc/2/status"), k.procs.pids(),
-              k.buddy.nr_free_pages() + len(k.pcp))
+    p = run(sh, "spawn victim")
+    line = re.sub(r"^(\w+) 2\b", lambda m: "%s %s" % (m.group(1), p), line)
+    run(sh, "touch %s 0x7fffffffe000 4K w" % p)
+    before = (run(sh, "cat /proc/%s/maps" % p), run(sh, "cat /proc/%s/status" % p),
+              k.procs.pids(), k.buddy.nr_free_pages() + len(k.pcp))
     out = sh.execute(line)
     assert out.startswith("error: ") and "\n" not in out, (line, out)
-    after = (run(sh, "cat /proc/2/maps"), run(sh, "cat /proc/2/status"), k.procs.pids(),
-             k.buddy.nr_free_pages() + len(k.pcp))
+    after = (run(sh, "cat /proc/%s/maps" % p), run(sh, "cat /proc/%s/status" % p),
+             k.procs.pids(), k.buddy.nr_free_pages() + len(k.pcp))
     assert after == before
     check_all(k)
 

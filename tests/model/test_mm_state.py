@@ -12,8 +12,8 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.mm.vm.fault import SegvError
 from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
-    VM_READ, VM_WRITE,
 )
+from kernel_py.mm.types import VM_READ, VM_WRITE
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
@@ -34,8 +34,12 @@ class AddressSpaces(RuleBasedStateMachine):
         self.counter = 0
 
     # -- helpers
+    def user_pids(self):
+        """The processes with an address space (not the kernel threads)."""
+        return sorted(p for p, t in self.ps.tasks.items() if t.mm is not None)
+
     def pick(self, data, allow_init=True):
-        pids = sorted(self.ps.tasks)
+        pids = self.user_pids()
         if not allow_init:
             pids = [p for p in pids if p != 1]
         return data.draw(st.sampled_from(pids))
@@ -50,20 +54,20 @@ class AddressSpaces(RuleBasedStateMachine):
             del d[va]
 
     # -- rules
-    @precondition(lambda self: len(self.ps.tasks) < 5)
+    @precondition(lambda self: len(self.user_pids()) < 5)
     @rule()
     def spawn(self):
         t = self.ps.spawn("p")
         self.private[t.pid] = {}
 
-    @precondition(lambda self: len(self.ps.tasks) < 5)
+    @precondition(lambda self: len(self.user_pids()) < 5)
     @rule(data=st.data())
     def fork(self, data):
         pid = self.pick(data)
         c = self.ps.fork(pid)
         self.private[c.pid] = dict(self.private[pid])
 
-    @precondition(lambda self: len(self.ps.tasks) > 1)
+    @precondition(lambda self: len(self.user_pids()) > 1)
     @rule(data=st.data())
     def exit(self, data):
         pid = self.pick(data, allow_init=False)
@@ -183,7 +187,7 @@ class AddressSpaces(RuleBasedStateMachine):
         check_all(self.k, self.baseline)
 
     def teardown(self):
-        for pid in sorted(self.ps.tasks, reverse=True):
+        for pid in reversed(self.user_pids()):
             if pid != 1:
                 self.ps.exit(pid)
         self.k.pcp.drain()

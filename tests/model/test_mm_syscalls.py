@@ -17,10 +17,9 @@ from kernel_py.fs.file import O_CREAT, O_RDONLY, O_RDWR, O_WRONLY
 from kernel_py.lib.errno import (
     EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM,
 )
-from kernel_py.mm.vm.vma import VM_DONTCOPY, VM_GROWSDOWN, VM_RAND_READ, VM_WIPEONFORK
+from kernel_py.mm.types import VM_DONTCOPY, VM_GROWSDOWN, VM_RAND_READ, VM_WIPEONFORK, is_swap_pte
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT
 from kernel_py.arch.x86.layout import USER_END
-from kernel_py.mm.reclaim.swapfile import is_swap_pte
 
 from tests.model.mmcheck import check_all
 from tests.model.usersupport import UserBox

@@ -11,7 +11,9 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.fs.vfs import pattern
 from kernel_py.mm import vmstat
 from kernel_py.mm.gfp import GFP_KERNEL
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, PG_active, PG_dirty, PG_lru, PG_referenced, PG_uptodate
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, PG_active, PG_dirty, PG_lru, PG_referenced, PG_uptodate,
+)
 
 from fssupport import Box, host_get, host_put, make_fat, needs_mkfs, reboot
 

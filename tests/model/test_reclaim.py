@@ -7,7 +7,7 @@ high watermark."""
 
 import pytest
 
-from kernel_py.mm.reclaim.swapfile import is_swap_pte
+from kernel_py.mm.types import is_swap_pte
 from kernel_py.mm.reclaim.vmscan import (
     SCAN_ANON, SCAN_EQUAL, SCAN_FILE, SCAN_FRACT, get_scan_count, inactive_is_low, scan_balance,
 )

@@ -1,6 +1,6 @@
 """The guest's viper fast paths (kernel_py/mm/slab/slub_fast.py) run on the host:
 the same functions, as plain Python, over the simulated machine, with
-viper's pointer casts stood in for by slub_fast.host_ptr32. The fixture
+viper's pointer casts stood in for by native.host_ptr32. The fixture
 switches SlubCache and Kmalloc to the methods the guest uses
 (alloc_viper, free_viper, kmalloc_viper, kfree_viper), then the slab state
 machine and the kmalloc tests run again through them."""

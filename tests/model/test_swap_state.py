@@ -10,7 +10,7 @@ byte a process reads is still the one it last wrote."""
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from kernel_py.mm.vm.vma import VM_WRITE
+from kernel_py.mm.types import VM_WRITE
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 from mmcheck import check_all

@@ -44,10 +44,16 @@ def test_fresh_disks_mount_in_the_kernel_with_the_programs(tmp_path):
         out = b.run("ls /mnt/bin")
         assert "hello" in out and "usertests" in out and "notes.txt" not in out
         assert b.k.vfs.read("/mnt/badelf/EXPECT") == b"empty errno:ENOEXEC\n"
-        b.run("swapon /dev/sdb")
-        swaps = b.run("cat /proc/swaps")
+        swaps = b.run("cat /proc/swaps")           # enabled at boot, as fstab's swap line would
         assert "/dev/sdb" in swaps
         assert str((16 << 20) // 1024 - 4) in swaps      # Linux's size: the header page excluded
+    finally:
+        b.close()
+    b = Box(d.drives, cmdline="noswap")
+    try:
+        assert "/dev/sdb" not in b.run("cat /proc/swaps")
+        b.run("swapon /dev/sdb")
+        assert "/dev/sdb" in b.run("cat /proc/swaps")
     finally:
         b.close()
 
@@ -62,7 +68,7 @@ def test_python_swap_header_when_mkswap_is_missing(tmp_path, monkeypatch):
     assert int.from_bytes(page[1024:1028], "little") == 1
     assert int.from_bytes(page[1028:1032], "little") == (8 << 20) // 4096 - 1
     data = disks.make_data_disk(tmp_path / "data.img", 64, fake_user_dir(tmp_path / "user"))
-    b = Box([str(data), str(img)])
+    b = Box([str(data), str(img)], cmdline="noswap")
     try:
         b.run("swapon /dev/sdb")
         assert "/dev/sdb" in b.run("cat /proc/swaps")

@@ -15,13 +15,18 @@ def small(v):
 
 
 PAGE_SHIFT = 12
+PMD_SHIFT = 21
+PUD_SHIFT = 30
+PGDIR_SHIFT = 39
 PAGE_SIZE = 1 << PAGE_SHIFT
 PAGE_MASK = ~(PAGE_SIZE - 1)
-PMD_SIZE = 1 << 21          # 2 MiB page (PS in a PDE)
-PUD_SIZE = small(1 << 30)   # 1 GiB page (PS in a PDPTE)
-PGDIR_SHIFT = 39
+PMD_SIZE = 1 << PMD_SHIFT   # 2 MiB page (PS in a PDE)
+PUD_SIZE = small(1 << PUD_SHIFT)      # 1 GiB page (PS in a PDPTE)
+PGDIR_SIZE = small(1 << PGDIR_SHIFT)  # what one PML4 entry maps: 512 GiB
 PTRS_PER_TABLE = 512
-LEVEL_SHIFTS = (39, 30, 21, 12)   # PML4, PDPT, PD, PT (SDM 4.5)
+# The address bits that index the table at each level (SDM 4.5), indexed by
+# level as Linux's enum pg_level: 1 PT (PTE), 2 PD (PMD), 3 PDPT (PUD), 4 PML4 (PGD).
+LEVEL_SHIFT = (0, PAGE_SHIFT, PMD_SHIFT, PUD_SHIFT, PGDIR_SHIFT)
 
 # Paging-structure entry bits (SDM 4.5, Tables 4-14 .. 4-20)
 _PAGE_PRESENT = 1 << 0

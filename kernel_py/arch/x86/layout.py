@@ -13,6 +13,7 @@ DIRECT_MAP_SIZE = 64 << 40            # 64 TiB window (Linux reserves the same)
 VMALLOC_START = 0xFFFFC90000000000
 VMALLOC_END = 0xFFFFE8FFFFFFFFFF + 1
 KERNEL_BASE = 0xFFFFFFFF80000000      # kernel image: virt = KERNEL_BASE + phys
+KERNEL_HALF = 256                     # PML4 slots 256..511 map the kernel: every PML4 shares init_mm's
 
 # The boot tables also identity-map the first BOOT_IDENTITY_SIZE bytes; the
 # kernel's own tables drop that map so a NULL dereference faults.

@@ -3,22 +3,113 @@
 # table built here is exactly what the MMU (and the host walker) sees.
 #
 # Levels use Linux's enum pg_level: 4 = PML4 entry, 3 = PDPTE (1 GiB leaf
-# with PS), 2 = PDE (2 MiB leaf with PS), 1 = PTE (4 KiB).
+# with PS), 2 = PDE (2 MiB leaf with PS), 1 = PTE (4 KiB); cpu.LEVEL_SHIFT
+# is indexed by them.
+#
+# walk() is the kernel's one page-table walk (xv6's walk(): one function,
+# an alloc hook, the entry's address back); every other way into the
+# tables is built on it or, for ranges, on pt_tables() and tables() below.
+# The one exception is the fault handler's hot path (mm/vm/fault.py), which
+# inlines the walk of a user address; tests/model/test_fault_walk.py checks
+# that it reaches the entries walk() reaches.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.cpu import (
-    PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, PUD_SIZE,
+    LEVEL_SHIFT, PAGE_SIZE, PGDIR_SIZE, PMD_SIZE, PTE_ADDR_MASK, PUD_SIZE,
     _PAGE_NX, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, _PAGE_USER,
 )
 
-SHIFT = (0, 12, 21, 30, 39)             # indexed by level
-LEVEL_SIZE = (0, PAGE_SIZE, PMD_SIZE, PUD_SIZE, 1 << 39)
-LEVEL_NAMES = ("", "pte", "pmd", "pud", "pgd")
+LEVEL_SIZE = (0, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE)      # indexed by level
 # Non-leaf entries grant everything; the leaf decides (4.6: rights are the
-# AND of RW/US and the OR of XD over the levels). Linux's _KERNPG_TABLE.
+# AND of RW/US and the OR of XD over the levels). Linux's _KERNPG_TABLE,
+# and with USER its _PAGE_TABLE (what a user address's tables get).
 TABLE_FLAGS = _PAGE_PRESENT | _PAGE_RW
+USER_TABLE = TABLE_FLAGS | _PAGE_USER
 ZERO_TABLE = bytes(PAGE_SIZE)
 M64 = 0xFFFFFFFFFFFFFFFF
+VA_END = 1 << 48                        # the end of a 4-level address space (before sign extension)
+
+
+@micropython.native
+def walk(hw, root, va, level=1, alloc=None, tflags=0):
+    """The entry that maps va at `level` (1: its 4 KiB PTE; 2, 3: the PDE /
+    PDPTE of a 2 MiB / 1 GiB page), reached from the PML4 at root.
+
+    A missing table on the way is made by alloc(epa) when alloc is given: it
+    links a zeroed table at entry epa and returns the table's pa (None: out
+    of memory). Present entries on the way that lack any of tflags get them
+    (a user page under tables made for the kernel).
+
+    Returns (lvl, epa, e): the entry the walk ended at and its value: at
+    `level`, or above it when the entry there is not present (and was not
+    allocated) or maps a huge page (PS)."""
+    r64 = hw.read64
+    t = root
+    lvl = 4
+    while True:
+        epa = t + (((va >> LEVEL_SHIFT[lvl]) & 511) << 3)
+        e = r64(epa)
+        if lvl == level:
+            return lvl, epa, e
+        if not e & _PAGE_PRESENT:
+            if alloc is None:
+                return lvl, epa, e
+            t = alloc(epa)
+            if t is None:
+                return lvl, epa, e
+        elif lvl < 4 and e & _PAGE_PSE:
+            return lvl, epa, e
+        else:
+            if e & tflags != tflags:
+                hw.write64(epa, e | tflags)
+            t = e & PTE_ADDR_MASK
+        lvl -= 1
+
+
+def pte_slot(hw, root, va, alloc=None):
+    """Physical address of va's 4 KiB PTE, or None when a table above it is
+    missing (or could not be allocated) or a huge page maps va."""
+    lvl, epa, e = walk(hw, root, va, 1, alloc)
+    return epa if lvl == 1 else None
+
+
+def pt_tables(hw, root, start, end):
+    """(pt_pa, base_va, i0, i1) for each page table (level 1) covering part
+    of [start, end): its PTE slots i0..i1-1 (base_va is the address of slot
+    0). Ranges without a table are skipped a whole missing level at a time."""
+    va = start
+    while va < end:
+        lvl, epa, e = walk(hw, root, va, 2)
+        shift = LEVEL_SHIFT[lvl]
+        nxt = ((va >> shift) + 1) << shift
+        if lvl == 2 and e & _PAGE_PRESENT and not e & _PAGE_PSE:
+            base = va & ~(PMD_SIZE - 1)
+            i1 = 512 if end >= nxt else (end - base) >> 12
+            yield e & PTE_ADDR_MASK, base, (va - base) >> 12, i1
+        va = nxt
+
+
+def tables(hw, table, start=0, end=VA_END, level=4, base=0):
+    """(level, table_pa, epa) of every page table below `table` (a
+    level-`level` table, 4: a PML4, at address `base`) reached through the
+    entries for [start, end) (48-bit addresses): the table's own level (3
+    a PDPT .. 1 a PT) and the entry pointing at it. Children come before
+    their parent table, so a caller may free a table it finds empty."""
+    r64 = hw.read64
+    shift = LEVEL_SHIFT[level]
+    size = 1 << shift
+    i0 = (max(start, base) - base) >> shift
+    i1 = min(512, (end - base + size - 1) >> shift)
+    for i in range(i0, i1):
+        epa = table + (i << 3)
+        e = r64(epa)
+        if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):
+            continue
+        child = e & PTE_ADDR_MASK
+        if level > 2:
+            yield from tables(hw, child, start, end, level - 1, base + i * size)
+        yield level - 1, child, epa
 
 
 def leaf_level(size):
@@ -43,8 +134,20 @@ class PgTable:
         self.hw = hw
         self.alloc_table = alloc_table
         self.free_table = free_table
-        self._r64, self._w64 = hw.read64, hw.write64
-        self._path = [0] * 5            # table pa per level, reused by unmap
+        self._w64 = hw.write64
+        self._link = (self.link_kernel_table, self.link_user_table)    # walk()'s alloc, bound once
+
+    def link_kernel_table(self, epa):
+        t = self.alloc_table()
+        if t is not None:
+            self._w64(epa, t | TABLE_FLAGS)
+        return t
+
+    def link_user_table(self, epa):
+        t = self.alloc_table()
+        if t is not None:
+            self._w64(epa, t | USER_TABLE)
+        return t
 
     def live(self, root):
         return self.hw.read_cr3() & PTE_ADDR_MASK == root
@@ -52,20 +155,11 @@ class PgTable:
     def walk(self, root, va):
         """(level, entry_pa, entry) of the entry that ends the walk for va:
         a not-present entry, or the leaf."""
-        r64 = self._r64
-        t = root
-        level = 4
-        while True:
-            epa = t + (((va >> SHIFT[level]) & 511) << 3)
-            e = r64(epa)
-            if not e & _PAGE_PRESENT or level == 1 or (level < 4 and e & _PAGE_PSE):
-                return level, epa, e
-            t = e & PTE_ADDR_MASK
-            level -= 1
+        return walk(self.hw, root, va)
 
     def translate(self, root, va):
         """Physical address va maps to, or None."""
-        level, _epa, e = self.walk(root, va)
+        level, _epa, e = walk(self.hw, root, va)
         if not e & _PAGE_PRESENT:
             return None
         return (e & PTE_ADDR_MASK & ~(LEVEL_SIZE[level] - 1)) | (va & (LEVEL_SIZE[level] - 1))
@@ -76,33 +170,19 @@ class PgTable:
         want = leaf_level(size)
         if (va | pa) & (size - 1):
             raise KernelError("EINVAL", "va 0x%x / pa 0x%x not aligned to 0x%x" % (va & M64, pa, size))
-        r64, w64 = self._r64, self._w64
-        tflags = TABLE_FLAGS | (flags & _PAGE_USER)
-        t = root
-        level = 4
-        while level > want:
-            epa = t + (((va >> SHIFT[level]) & 511) << 3)
-            e = r64(epa)
-            if not e & _PAGE_PRESENT:
-                nt = self.alloc_table()
-                if nt is None:
-                    raise KernelError("ENOMEM", "page table for 0x%x" % (va & M64))
-                w64(epa, nt | tflags)
-                t = nt
-            else:
-                if level < 4 and e & _PAGE_PSE:
-                    raise KernelError("EEXIST", "0x%x inside a huge page" % (va & M64))
-                if e & tflags != tflags:
-                    w64(epa, e | tflags)
-                t = e & PTE_ADDR_MASK
-            level -= 1
-        epa = t + (((va >> SHIFT[level]) & 511) << 3)
-        if r64(epa) & _PAGE_PRESENT:
+        user = flags & _PAGE_USER
+        lvl, epa, e = walk(self.hw, root, va, want, self._link[1 if user else 0],
+                           USER_TABLE if user else TABLE_FLAGS)
+        if lvl != want:
+            if e & _PAGE_PRESENT:
+                raise KernelError("EEXIST", "0x%x inside a huge page" % (va & M64))
+            raise KernelError("ENOMEM", "page table for 0x%x" % (va & M64))
+        if e & _PAGE_PRESENT:
             raise KernelError("EEXIST", "0x%x already mapped" % (va & M64))
         e = pa | flags | _PAGE_PRESENT
-        if level > 1:
+        if want > 1:
             e |= _PAGE_PSE
-        w64(epa, e)
+        self._w64(epa, e)
 
     def map_range(self, root, va, pa, size, flags, gbpages=False):
         """Map [va, va+size) -> pa with the largest pages alignment allows."""
@@ -122,34 +202,27 @@ class PgTable:
     def unmap(self, root, va, free_tables=False):
         """Clear the leaf mapping va; returns the old entry (0 if none).
         With free_tables, tables left empty are freed (never the root)."""
-        r64, w64, path = self._r64, self._w64, self._path
-        t = root
-        level = 4
-        while True:
-            path[level] = t
-            epa = t + (((va >> SHIFT[level]) & 511) << 3)
-            e = r64(epa)
-            if not e & _PAGE_PRESENT:
-                return 0
-            if level == 1 or (level < 4 and e & _PAGE_PSE):
-                break
-            t = e & PTE_ADDR_MASK
-            level -= 1
-        w64(epa, 0)
+        hw = self.hw
+        level, epa, e = walk(hw, root, va)
+        if not e & _PAGE_PRESENT:
+            return 0
+        hw.write64(epa, 0)
         if free_tables and self.free_table is not None:
-            readbytes = self.hw.readbytes
-            while level < 4 and readbytes(path[level], PAGE_SIZE) == ZERO_TABLE:
-                up = path[level + 1] + (((va >> SHIFT[level + 1]) & 511) << 3)
-                w64(up, 0)
-                self.free_table(path[level])
-                level += 1
+            readbytes = hw.readbytes
+            while level < 4:
+                table = epa & ~(PAGE_SIZE - 1)          # the table holding the entry just cleared
+                if readbytes(table, PAGE_SIZE) != ZERO_TABLE:
+                    break
+                level, epa, _e = walk(hw, root, va, level + 1)     # the entry pointing at it
+                hw.write64(epa, 0)
+                self.free_table(table)
         if self.live(root):
-            self.hw.invlpg(va)
+            hw.invlpg(va)
         return e
 
     def protect(self, root, va, set_bits=0, clear_bits=0):
         """Change the leaf flags of va; returns the new entry. ENOENT if unmapped."""
-        level, epa, e = self.walk(root, va)
+        level, epa, e = walk(self.hw, root, va)
         if not e & _PAGE_PRESENT:
             raise KernelError("ENOENT", "0x%x not mapped" % (va & M64))
         n = (e | set_bits) & ~clear_bits | _PAGE_PRESENT

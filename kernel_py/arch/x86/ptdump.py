@@ -15,7 +15,7 @@ import struct
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, KERNEL_BASE, VMALLOC_START
 from kernel_py.arch.x86.cpu import (
-    PAGE_SIZE, PTE_ADDR_MASK,
+    LEVEL_SHIFT, PAGE_SIZE, PTE_ADDR_MASK,
     _PAGE_GLOBAL, _PAGE_NX, _PAGE_PCD, _PAGE_PRESENT, _PAGE_PSE, _PAGE_PWT,
     _PAGE_RW, _PAGE_USER,
 )
@@ -118,7 +118,7 @@ def walk(hw, root, start=0, end=1 << 64):
 
 
 def _walk(readbytes, table, level, base, start, end, and_bits, or_bits, out):
-    shift = 12 + 9 * (level - 1)
+    shift = LEVEL_SHIFT[level]
     size = 1 << shift
     entries = struct.unpack("<512Q", readbytes(table, PAGE_SIZE))
     for i in range(512):

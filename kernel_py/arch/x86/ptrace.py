@@ -14,7 +14,7 @@
 
 from array import array
 
-from kernel_py.arch.x86.cpu import small
+from kernel_py.arch.x86.cpu import EXCEPTION_NAMES, small
 
 R15 = 0
 R14 = 1
@@ -93,7 +93,6 @@ def new_fpu(hw):
 
 def event_name(ev):
     """'#PF', 'IRQ 0', 'syscall'... for messages."""
-    from kernel_py.arch.x86.cpu import EXCEPTION_NAMES
     if 0 <= ev < 32:
         return EXCEPTION_NAMES[ev]
     if IRQ_VECTOR_BASE <= ev < IRQ_VECTOR_BASE + NR_IRQS:

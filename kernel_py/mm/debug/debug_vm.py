@@ -33,17 +33,22 @@
 # record shows as a conservation error. It reads mem_map through one hw.mem
 # view, a byte at a time: no Python object per frame.
 
-from kernel_py.mm.page.mem_map import (
-    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE, KIND_SHIFT,
-    KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT,
+from kernel_py.mm.types import (
+    KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE,
+    KIND_SHIFT, KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT, RID_SHIFT,
+    SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, VPN_MASK, _PAGE_PROTNONE,
+    is_swap_pte,
 )
-from kernel_py.mm.vm.vma import SHM_SWAPPED
-from kernel_py.mm.reclaim.rmap import RID_SHIFT, SHM_KEY, VPN_MASK
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD
 from kernel_py.mm.page.zone import NR_ORDERS
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_PSE
+from kernel_py.mm.slab.common import SLOB_AUX
+from kernel_py.mm.slab.kmalloc import LARGE_AUX
+from kernel_py.mm.slab.slob import BIG_AUX
+from kernel_py.arch.x86.cpu import PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_PRESENT
+from kernel_py.arch.x86.layout import KERNEL_HALF
+from kernel_py.arch.x86.pgtable import VA_END, tables
 
-KERNEL_HALF = 256                       # PML4 entries 256..511 map the kernel
+KERNEL_SPACE = KERNEL_HALF << PGDIR_SHIFT       # the kernel half's first address, before sign extension
+
 
 NR_KINDS = 16
 
@@ -177,9 +182,6 @@ def check_slab(k, c):
     st = k.slab
     if st is None:
         return []
-    from kernel_py.mm.slab.kmalloc import LARGE_AUX
-    from kernel_py.mm.slab.common import SLOB_AUX
-    from kernel_py.mm.slab.slob import BIG_AUX
     out = []
     for s in st.all_caches():
         if s.backend == "slob":
@@ -220,21 +222,17 @@ class TableWalk:
         self.tables = 0
         self.swap_ptes = 0
 
-    def walk(self, table, level, first=0, last=512):
-        """Count the tables below `table` (a level-`level` table, 4 = PML4)
-        reached through entries first..last-1; at level 1 count the swap
-        entries (not present, not zero, not PROT_NONE: mm/reclaim/swapfile.py)."""
+    def walk(self, root, start, end):
+        """Count the tables below the PML4 at root that map part of
+        [start, end) (pgtable.tables); in each page table count the swap
+        entries (mm/types.py's is_swap_pte)."""
         r64 = self.hw.read64
-        for i in range(first, last):
-            e = r64(table + 8 * i)
-            if level == 1:
-                if e and not e & _PAGE_PRESENT and not e & PROTNONE_BIT:
-                    self.swap_ptes += 1
-                continue
-            if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):
-                continue
+        for level, t, _epa in tables(self.hw, root, start, end):
             self.tables += 1
-            self.walk(e & PTE_ADDR_MASK, level - 1)
+            if level == 1:
+                for i in range(512):
+                    if is_swap_pte(r64(t + 8 * i)):
+                        self.swap_ptes += 1
 
 
 def check_tables_and_swap(k, c):
@@ -244,19 +242,23 @@ def check_tables_and_swap(k, c):
     out = []
     hw = k.hw
     kern = TableWalk(hw)
-    kern.walk(k.init_mm.pgd, 4, KERNEL_HALF)     # shared by every process PML4
+    kern.walk(k.init_mm.pgd, KERNEL_SPACE, VA_END)     # shared by every process PML4
     walked = 1 + kern.tables
     demo = k.pfdemo
     if demo is not None:
         w = TableWalk(hw)
-        w.walk(demo.root, 4, 0, KERNEL_HALF)
+        w.walk(demo.root, 0, KERNEL_SPACE)
         walked += 1 + w.tables
     swap_ptes = 0
     procs = k.procs
+    seen = []
     for t in (procs.tasks.values() if procs is not None else ()):
         mm = t.mm
+        if mm is None or mm in seen:        # zombies, kernel threads; vfork shares an mm
+            continue
+        seen.append(mm)
         w = TableWalk(hw)
-        w.walk(mm.pgd, 4, 0, KERNEL_HALF)
+        w.walk(mm.pgd, 0, KERNEL_SPACE)
         walked += 1 + w.tables
         swap_ptes += w.swap_ptes
         if w.tables != mm.nr_pgtables:
@@ -300,7 +302,7 @@ def check_mm_pages(k):
             for pt, vbase, i0, i1 in mm.pt_tables(vma.start, vma.end):
                 for i in range(i0, i1):
                     e = r64(pt + (i << 3))
-                    if not e & (_PAGE_PRESENT | PROTNONE_BIT):
+                    if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):
                         continue
                     pa = e & PTE_ADDR_MASK
                     if pa == zero:

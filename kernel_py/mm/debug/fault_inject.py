@@ -31,13 +31,9 @@
 # that sends every allocation to the Python path, where the check is.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_DIRECT_RECLAIM, F_HIGHMEM, F_NOFAIL, F_NOWARN
 from kernel_py.mm.slab import slub_fast
 
-F_NOFAIL = G.__GFP_NOFAIL
-F_NOWARN = G.__GFP_NOWARN
-F_RECLAIM = G.__GFP_DIRECT_RECLAIM
-F_HIGHMEM = G.__GFP_HIGHMEM
 SEEDS = {"failslab": 0x2545F491, "fail_page_alloc": 0x9E3779B9}
 
 
@@ -128,7 +124,7 @@ def should_fail_alloc_page(attr, gfp, order):
         return False
     if attr.ignore_gfp_highmem and gfp & F_HIGHMEM:
         return False
-    if attr.ignore_gfp_wait and gfp & F_RECLAIM:
+    if attr.ignore_gfp_wait and gfp & F_DIRECT_RECLAIM:
         return False
     return attr.should_fail(1 << order, gfp & F_NOWARN, "__alloc_pages order %d" % order)
 
@@ -137,7 +133,7 @@ def should_failslab(attr, s, gfp, size=0):
     """mm/failslab.c: s is the cache (None: SLOB's kmalloc, size given)."""
     if gfp & F_NOFAIL:
         return False
-    if attr.ignore_gfp_wait and gfp & F_RECLAIM:
+    if attr.ignore_gfp_wait and gfp & F_DIRECT_RECLAIM:
         return False
     name = s.name if s is not None else "kmalloc"
     return attr.should_fail(s.object_size if s is not None else size, gfp & F_NOWARN,

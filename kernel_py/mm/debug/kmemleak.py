@@ -52,15 +52,10 @@
 # A Python holder that does not register (a mempool's reserve today) makes
 # its objects look leaked: see docs/kmemleak.md.
 
-try:
-    import micropython
-    VIPER = True
-except ImportError:             # CPython: the plain loops below
-    VIPER = False
-
 from kernel_py.lib.bisect import bisect_right
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE, VMALLOC_START
+from kernel_py.arch.x86.native import VIPER, micropython      # CPython: the plain loops at the end
 from kernel_py.mm import gfp as G
 from kernel_py.mm.slab.kmalloc import KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR
 from kernel_py.mm.slab.common import SLAB_STORE_USER
@@ -437,9 +432,16 @@ class Kmemleak:
                           % new)
         return new
 
+    def scan_period_ms(self):
+        """How often the kmemleak thread looks at the clock."""
+        return 1000
+
+    def scan_due(self):
+        return self.next_scan is not None and self.enabled and self.jiffies() >= self.next_scan
+
     def scan_thread(self):
-        """Between commands: a scan when the thread's time has come."""
-        if self.next_scan is None or not self.enabled or self.jiffies() < self.next_scan:
+        """The kmemleak thread's work: a scan when its time has come."""
+        if not self.scan_due():
             return
         self.scan()
         self.next_scan = self.jiffies() + self.scan_period

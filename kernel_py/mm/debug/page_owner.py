@@ -25,16 +25,16 @@
 # split_page_owner does.
 
 from kernel_py.mm import gfp as G
-from kernel_py.mm.page.mem_map import (
+from kernel_py.mm.types import (
     KIND_FREE, KIND_NAMES, KIND_NONE, KIND_SHIFT, PG_NAMES, PG_buddy, PG_tail, RECORD_SHIFT,
 )
-from kernel_py.mm.page.page_ext import alloc_page_ext
+from kernel_py.mm.page.page_ext import alloc_page_ext, ext_shift
 from kernel_py.mm.page.zone import MAX_ORDER
 from kernel_py.arch.x86.cpu import PAGE_SHIFT
 
 ENTRY_SHIFT = 5
-EXT_SHIFT = 17                  # frames per 4 MiB block of 32-byte entries
-EXT_MASK = (1 << EXT_SHIFT) - 1
+OWNER_SHIFT = ext_shift(ENTRY_SHIFT)    # 17: frames per block of 32-byte entries
+OWNER_MASK = (1 << OWNER_SHIFT) - 1
 OWNER = 1                       # PAGE_EXT_OWNER: the entry was ever written
 ALLOCATED = 2                   # PAGE_EXT_OWNER_ALLOCATED: allocated now
 PAGEBLOCK_ORDER = 9             # Linux x86-64 pageblock_order (2 MiB)
@@ -85,7 +85,7 @@ class PageOwner:
         self.early = self.mark_early()
 
     def addr(self, pfn):
-        return self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << ENTRY_SHIFT)
+        return self.ext[pfn >> OWNER_SHIFT] + ((pfn & OWNER_MASK) << ENTRY_SHIFT)
 
     def now_ns(self):
         c = self.clock
@@ -110,7 +110,7 @@ class PageOwner:
 
     # -- the allocator's hooks
     def set_owner(self, pfn, order, gfp, kind):
-        a = self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << ENTRY_SHIFT)
+        a = self.ext[pfn >> OWNER_SHIFT] + ((pfn & OWNER_MASK) << ENTRY_SHIFT)
         w64 = self._w64
         w64(a, self.now_ns())
         w64(a + 8, 0)
@@ -119,7 +119,7 @@ class PageOwner:
 
     def reset_owner(self, pfn, order):
         """__reset_page_owner: the page is free; the allocation fields stay."""
-        a = self.ext[pfn >> EXT_SHIFT] + ((pfn & EXT_MASK) << ENTRY_SHIFT)
+        a = self.ext[pfn >> OWNER_SHIFT] + ((pfn & OWNER_MASK) << ENTRY_SHIFT)
         w64 = self._w64
         v = self._r64(a + 24)
         if not v & (OWNER << 8):        # never seen allocated (freed before we started)

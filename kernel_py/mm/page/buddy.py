@@ -2,27 +2,21 @@
 # of 2^order frames, order 0..MAX_ORDER. A block splits in halves to serve a
 # smaller request; on free it merges with its buddy (pfn ^ (1 << order))
 # while the buddy is a free block of the same order. The free lists are
-# threaded through mem_map records (page.PfnList), so they cost no heap.
+# threaded through mem_map records (mem_map.PfnList), so they cost no heap.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_COMP, F_DIRECT_RECLAIM, F_NOFAIL, F_ZERO     # (in a class: gfp.py)
 from kernel_py.mm.page import zone as Z
-from kernel_py.mm.page.mem_map import (
-    FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL,
-    OFF_NEXT, OFF_PREV, PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
+from kernel_py.mm.types import (
+    FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV,
+    PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
 )
 from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, zone_watermark_ok
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, small
 
 COUNT_ONE = small(1 << 32)  # refcount 1 in a record's second word, for 64-bit stores
 RECLAIM_RETRIES = 16        # __GFP_NOFAIL: reclaim rounds before giving up
-
-# Aliases without the leading "__": inside a class body CPython would mangle
-# __GFP_* into _Buddy__GFP_*.
-F_COMP = G.__GFP_COMP
-F_ZERO = G.__GFP_ZERO
-F_DIRECT_RECLAIM = G.__GFP_DIRECT_RECLAIM
-F_NOFAIL = G.__GFP_NOFAIL
 
 
 def gfp_zone(gfp):
@@ -61,6 +55,7 @@ class Buddy:
         self.mem_map = mem_map
         self.zones = zones
         self.reclaim = None         # fn(gfp, order) -> pages reclaimed; called before failing
+        self.wakeup_kswapd = None   # fn(): an allocation fell below a zone's low watermark
         self.pgalloc = [0] * len(zones)
         self.pgfree = 0
         self.allocstall = 0
@@ -173,6 +168,8 @@ class Buddy:
         return NIL
 
     def _slowpath(self, gfp, order, high):
+        if self.wakeup_kswapd is not None:
+            self.wakeup_kswapd()            # below the low watermark: wake_all_kswapds
         alloc_flags = gfp_to_alloc_flags(gfp)
         pfn = self.get_page_from_freelist(order, alloc_flags, high)
         if pfn != NIL or not gfp & F_DIRECT_RECLAIM or self.reclaim is None:

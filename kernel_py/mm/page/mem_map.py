@@ -1,78 +1,13 @@
 # mem_map: one 16-byte record per page frame, kept in physical memory (as
 # Linux's struct page array is), so its cost is RAM, not Python heap.
-#
-# Record of frame `pfn` at  base + pfn * 16  (little-endian):
-#
-#   off size field
-#    0   u16  flags   bits 0-11: PG_* flags below; bits 12-15: owner kind (KIND_*)
-#    2   u8   order   buddy order of a free block head or of an allocated head
-#    3   u8   aux     owner's byte (slab: cache id)
-#    4   u32  count   refcount; slab pages: u16 inuse (4) + u16 first free index (6)
-#    8   u32  next    next pfn on a pfn-linked list (NIL = none)
-#   12   u32  prev    previous pfn on that list        (NIL = none); compound
-#                     tails keep their head's pfn in `next`
-#
-# An all-zero record (KIND_NONE, no flags) is a frame that is no block's head:
-# a hole, a reserved or memblock frame, or a frame inside a free or allocated
-# block. Boot zero-fills the whole array with hw.fill and then writes only the
-# heads of the max-order free blocks, so boot cost does not grow per frame.
-#
-# Invariants the buddy keeps:
-#   free block head:       PG_buddy, KIND_FREE, order = block order, linked
-#   allocated block head:  kind not NONE/FREE, no PG_buddy, order = block order
-#   __GFP_COMP tails:      PG_tail, next = head pfn (other tails stay zero)
+# (the record's byte table, its invariants and the PG_/KIND_ flags are in
+# mm/types.py, with the other layouts the memory manager shares).
 
-from kernel_py.arch.x86.cpu import PAGE_SHIFT, small
-
-RECORD_SIZE = 16
-RECORD_SHIFT = 4
-NIL = small(0xFFFFFFFF)         # a small int in the guest (see x86.small)
-
-OFF_FLAGS = 0
-OFF_ORDER = 2
-OFF_AUX = 3
-OFF_COUNT = 4
-OFF_INUSE = 4
-OFF_FREEIDX = 6
-OFF_NEXT = 8
-OFF_PREV = 12
-
-# PG_* flags (bits 0-11 of `flags`), named as Linux names them.
-PG_buddy = 1 << 0
-PG_head = 1 << 1
-PG_tail = 1 << 2
-PG_reserved = 1 << 3
-PG_dirty = 1 << 4
-PG_referenced = 1 << 5
-PG_active = 1 << 6
-PG_lru = 1 << 7
-PG_swapcache = 1 << 8         # an anon page still in the swap cache (mm/reclaim/swap_state.py)
-PG_uptodate = 1 << 9
-PG_writeback = 1 << 10
-PG_locked = 1 << 11
-PG_FLAGS_MASK = 0x0FFF
-PG_NAMES = ("buddy", "head", "tail", "reserved", "dirty", "referenced",
-            "active", "lru", "swapcache", "uptodate", "writeback", "locked")
-
-# Owner kind (bits 12-15 of `flags`).
-KIND_SHIFT = 12
-KIND_MASK = 0xF000
-KIND_NONE = 0
-KIND_FREE = 1
-KIND_KERNEL = 2
-KIND_SLAB = 3
-KIND_PAGETABLE = 4
-KIND_ANON = 5
-KIND_PAGECACHE = 6
-KIND_VMALLOC = 7
-KIND_MEMMAP = 8
-KIND_ZERO = 9
-KIND_SWAPCACHE = 10
-KIND_NAMES = ("none", "free", "kernel", "slab", "pagetable", "anon",
-              "pagecache", "vmalloc", "memmap", "zero", "swapcache",
-              "kind11", "kind12", "kind13", "kind14", "kind15")
-
-FREE_HEAD_FLAGS = PG_buddy | (KIND_FREE << KIND_SHIFT)
+from kernel_py.arch.x86.cpu import PAGE_SHIFT
+from kernel_py.mm.types import (
+    KIND_NAMES, KIND_SHIFT, NIL, OFF_AUX, OFF_COUNT, OFF_FREEIDX, OFF_INUSE, OFF_NEXT, OFF_ORDER,
+    OFF_PREV, PG_FLAGS_MASK, PG_NAMES, PG_tail, RECORD_SHIFT, RECORD_SIZE,
+)
 
 
 def pfn_to_pa(pfn):

@@ -5,6 +5,13 @@
 # where shift = 22 - entry_shift. Entries are reached with hw.read*/write*
 # on physical addresses; no per-frame Python object (MicroPython dicts keyed
 # by consecutive pfns degrade to linear scans, see mm/reclaim/rmap.py).
+#
+# The entry of frame pfn in a table of 2**entry_shift-byte entries is at
+#     blocks[pfn >> s] + ((pfn & ((1 << s) - 1)) << entry_shift)
+# with s = ext_shift(entry_shift). The tables of 64-bit words (the anon
+# rmap's keys, the swap cache's entries) use EXT_SHIFT and EXT_MASK, which
+# the fault handler and lru_fast's viper drain write as literals (they check
+# them against these at import).
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
@@ -12,6 +19,14 @@ from kernel_py.mm.page.zone import MAX_ORDER
 
 EXT_GFP = G.GFP_KERNEL | G.__GFP_ZERO
 BLOCK_SHIFT = 22                # bytes per block: 4 MiB, one order-10 block
+WORD_SHIFT = 3                  # 64-bit entries
+EXT_SHIFT = BLOCK_SHIFT - WORD_SHIFT        # 19: frames per block of 64-bit entries (log2)
+EXT_MASK = (1 << EXT_SHIFT) - 1
+
+
+def ext_shift(entry_shift):
+    """log2 of the frames one block of 2**entry_shift-byte entries covers."""
+    return BLOCK_SHIFT - entry_shift
 
 
 def block_order(n, entry_shift):
@@ -24,9 +39,9 @@ def block_order(n, entry_shift):
 
 def alloc_page_ext(buddy, nr_pfns, entry_shift, what="page_ext"):
     """[pa]: zeroed blocks of 2**entry_shift-byte entries, block i for pfns
-    i << (22 - entry_shift) ..; ENOMEM (having freed what it got) if the
+    i << ext_shift(entry_shift) ..; ENOMEM (having freed what it got) if the
     buddy cannot supply them."""
-    per_block = 1 << (BLOCK_SHIFT - entry_shift)
+    per_block = 1 << ext_shift(entry_shift)
     out = []
     left = nr_pfns
     while left > 0:
@@ -43,7 +58,7 @@ def alloc_page_ext(buddy, nr_pfns, entry_shift, what="page_ext"):
 
 def free_page_ext(buddy, blocks, nr_pfns, entry_shift):
     left = nr_pfns
-    per_block = 1 << (BLOCK_SHIFT - entry_shift)
+    per_block = 1 << ext_shift(entry_shift)
     for pa in blocks:
         n = min(left, per_block)
         buddy.free_pages(pa, block_order(n, entry_shift))

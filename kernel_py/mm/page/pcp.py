@@ -10,7 +10,7 @@
 # one for a fresh page zeroes it (zero_page()), a COW copy overwrites it.
 
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE
-from kernel_py.mm.page.mem_map import KIND_ANON, KIND_SHIFT, RECORD_SHIFT, RECORD_SIZE
+from kernel_py.mm.types import KIND_ANON, KIND_SHIFT, RECORD_SHIFT, RECORD_SIZE
 from kernel_py.arch.x86.cpu import PAGE_SIZE
 
 PCP_BATCH = 32          # frames per refill (Linux: 31 for a few hundred MiB)

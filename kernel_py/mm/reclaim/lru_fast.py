@@ -11,21 +11,16 @@
 #
 # Same checks as the Python drain, which the host runs (VIPER is False there;
 # tests/model/test_lru_fast.py runs this function on the simulated machine
-# through slub_fast.host_ptr32 and compares it with the Python drain).
-
-try:
-    import micropython
-    from micropython import const
-except ImportError:             # CPython: plain Python, see install_host()
-    from kernel_py.mm.slab.slub_fast import const, micropython
-    ptr32 = None
+# through native.host_ptr32 and compares it with the Python drain).
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
-from kernel_py.mm.page.mem_map import (
+from kernel_py.arch.x86.native import const, host_ptr32, micropython, ptr32
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
+from kernel_py.mm.types import (
     KIND_ANON, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV, PG_active, PG_lru, RECORD_SHIFT,
 )
 
-EXT_SHIFT = const(19)           # frames per block of the rmap's page_ext (rmap.py imports it)
+_EXT_SHIFT = const(19)          # page_ext's EXT_SHIFT: frames per block of the rmap's words
 _EXT_MASK = const(0x7FFFF)
 _DMB_HI = const(-0x7780)        # DIRECT_MAP_BASE >> 32, signed (see slub_fast.py)
 _32 = const(32)
@@ -36,8 +31,8 @@ _KIND_SHIFT = const(12)
 
 if ((_DMB_HI << 32) + (1 << 64) != DIRECT_MAP_BASE or _PG_LRU != PG_lru or _PG_ACTIVE != PG_active
         or _KIND_ANON != KIND_ANON or _KIND_SHIFT != KIND_SHIFT or RECORD_SHIFT != 4
-        or OFF_NEXT != 8 or OFF_PREV != 12 or NIL != 0xFFFFFFFF or _EXT_MASK != (1 << EXT_SHIFT) - 1):
-    raise ImportError("lru_fast: constants out of step with arch/x86/layout.py/page.py")
+        or OFF_NEXT != 8 or OFF_PREV != 12 or NIL != 0xFFFFFFFF or _EXT_SHIFT != EXT_SHIFT or _EXT_MASK != EXT_MASK):
+    raise ImportError("lru_fast: constants out of step with layout.py, types.py, page_ext.py")
 
 
 @micropython.viper
@@ -58,7 +53,7 @@ def lru_add_drain(pend, ext, rec_base: int, head) -> int:
     added = 0
     for o in pend:
         pfn = int(o) >> 12
-        j = (pfn >> EXT_SHIFT) << 1
+        j = (pfn >> _EXT_SHIFT) << 1
         w = ptr32(dmb + (e[j] | (e[j + 1] << sh)) + ((pfn & _EXT_MASK) << 3))
         if w[0] == 0 and w[1] == 0:
             continue                            # freed since: no rmap
@@ -82,8 +77,7 @@ def lru_add_drain(pend, ext, rec_base: int, head) -> int:
 
 
 def install_host():
-    """Host tests: run lru_add_drain on CPython with slub_fast's stand-in
-    for viper's casts (register ext and head with slub_fast.register_area
-    first, so their addresses resolve on the right machine)."""
-    from kernel_py.mm.slab import slub_fast
-    globals()["ptr32"] = slub_fast.host_ptr32
+    """Host tests: run lru_add_drain on CPython with the stand-in for
+    viper's casts (register ext and head with native.register_area first,
+    so their addresses resolve on the right machine)."""
+    globals()["ptr32"] = host_ptr32

@@ -193,6 +193,8 @@ class OomKiller:
         for pid in procs.pids():
             t = procs.tasks[pid]
             mm = t.mm
+            if mm is None:                  # zombies and kernel threads hold no memory
+                continue
             pr("[%7d] %5d %5d %8d %8d %8d %8d         %5d %s" % (
                 t.pid, 0, t.pid, mm.total_vm(), mm.rss(), mm.nr_pgtables * 4096,
                 mm.swapents, t.oom_score_adj, t.comm))

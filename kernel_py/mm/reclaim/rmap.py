@@ -1,11 +1,13 @@
 # Anonymous pages for reclaim (Linux mm/rmap.c, mm/swap.c's LRU add, the
 # anon half of mm/vmscan.c's lists): the reverse map from a frame to the
-# PTEs that map it, and the active/inactive anon LRU lists.
+# PTEs that map it, and the active/inactive anon LRU lists. The file
+# reverse map (through mapping.i_mmap) is FileRmap at the end.
 #
 # Reverse map: one 64-bit word per frame in a page_ext array in physical
 # memory (0.2% of RAM, allocated from the buddy at boot in blocks of up to
 # 4 MiB, each covering 2**19 frames), like the mapping/index fields of
-# Linux's struct page. The word of a private anonymous frame is
+# Linux's struct page. The word of a private anonymous frame is (the
+# layout is mm/types.py's RID_SHIFT, VPN_MASK, SHM_KEY)
 #     key = (mm.rid << 36) | (va >> 12)
 # naming the PTE that mapped it first (rid < 2**25, va >> 12 < 2**35: a
 # small int in the guest VM); 0 for any other frame. k.anon.mms maps
@@ -29,7 +31,7 @@
 # and their PTEs are found through the object's VMAs (shm_ptes); reclaim
 # writes them to swap and leaves the swap entry in the object's index.
 #
-# LRU: two LruLists (filemap.LruList: a page.PfnList threaded through
+# LRU: two LruLists (mm/reclaim/lru.py: a PfnList threaded through
 # mem_map next/prev), PG_lru / PG_active in the record's flags. New pages
 # do not go on a list in the fault path: the handler appends their pa to
 # `pending` (Linux's per-CPU lru_add batch) and drain() moves them to the
@@ -39,27 +41,21 @@
 
 from array import array
 
-from kernel_py.mm.filemap.filemap import LruList
-from kernel_py.mm.reclaim.lru_fast import EXT_SHIFT, lru_add_drain     # EXT_SHIFT: frames per page_ext block (2**19 words = 4 MiB)
-from kernel_py.mm.page.mem_map import (
-    KIND_ANON, KIND_SHIFT, NIL, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
-    RECORD_SHIFT,
+from kernel_py.mm.reclaim.lru import LruLists
+from kernel_py.mm.reclaim.lru_fast import lru_add_drain
+from kernel_py.mm.types import (
+    ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
+    RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VM_SHARED, VPN_MASK, _PAGE_PROTNONE,
 )
-from kernel_py.mm.page.page_ext import alloc_page_ext
-from kernel_py.mm.slab.slub_fast import VIPER
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_PRESENT
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT, WORD_SHIFT, alloc_page_ext
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT
+from kernel_py.arch.x86.native import VIPER
 
-RID_SHIFT = 36
-VPN_MASK = (1 << RID_SHIFT) - 1
-ANON_FLAGS = KIND_ANON << KIND_SHIFT
 PENDING_MAX = 32768           # lru_add batch bound (~256 KiB of heap); drained between commands and before reclaim
-EXT_MASK = (1 << EXT_SHIFT) - 1
-PROTNONE_BIT = 1 << 8
-SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
 ADDR = PTE_ADDR_MASK
 
 
-class AnonLru:
+class AnonLru(LruLists):
     def __init__(self, k):
         self.k = k
         self.hw = k.hw
@@ -67,9 +63,8 @@ class AnonLru:
         self.base = mem_map.base
         self._r16, self._w16 = k.hw.read16, k.hw.write16
         self._r32 = k.hw.read32
-        self.active = LruList(mem_map, "active_anon")
-        self.inactive = LruList(mem_map, "inactive_anon")
-        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, 3, "the anon rmap")    # pfn -> key
+        self.init_lru_lists(mem_map, "anon")
+        self.ext = alloc_page_ext(k.buddy, mem_map.nr_pfns, WORD_SHIFT, "the anon rmap")    # pfn -> key
         self.fast_drain = VIPER
         # the same block addresses for lru_fast's viper, which reads an array
         # with plain loads; the fault path keeps the list: indexing an
@@ -82,10 +77,6 @@ class AnonLru:
         self.mms = {}
         self.shm = {}               # ino -> SharedAnon with users (mm/vm/mmap.py)
         self.next_rid = 1
-        # /proc/vmstat
-        self.pgactivate = 0
-        self.pgdeactivate = 0
-        self.pgrotated = 0
 
     # -- address spaces
     def register(self, mm):
@@ -186,11 +177,7 @@ class AnonLru:
         a = self.base + (pfn << RECORD_SHIFT)
         f = self._r16(a)
         if f & PG_lru:
-            if f & PG_active:
-                self.active.remove(pfn)
-            else:
-                self.inactive.remove(pfn)
-            self._w16(a, f & ~(PG_lru | PG_active))
+            self.lru_del(pfn, a, f)
 
     def putback_active(self, pfn):
         """An isolated page back, on the active list."""
@@ -202,10 +189,7 @@ class AnonLru:
         a = self.base + (pfn << RECORD_SHIFT)
         f = self._r16(a)
         if f & PG_lru and not f & PG_active:
-            self.inactive.remove(pfn)
-            self.active.push(pfn)
-            self._w16(a, (f | PG_active) & ~PG_referenced)
-            self.pgactivate += 1
+            self.activate_page(pfn, a, f)
 
     def rotate(self, pfn):
         """Back to the head of its list (busy: look again later)."""
@@ -266,7 +250,7 @@ class AnonLru:
         if slot is None:
             return True
         e = self._r64(slot)
-        if e & ADDR != pa or not e & (_PAGE_PRESENT | PROTNONE_BIT):
+        if e & ADDR != pa or not e & (_PAGE_PRESENT | _PAGE_PROTNONE):
             return True
         if not e & _PAGE_PRESENT:
             return False
@@ -318,7 +302,7 @@ class AnonLru:
         n = 0
         for shm in self.shm.values():
             for v in shm.pages.values():
-                if not v & 1:               # vma.SHM_SWAPPED: on swap
+                if not v & SHM_SWAPPED:     # on swap
                     n += 1
         return n
 
@@ -328,4 +312,69 @@ class AnonLru:
         return self.inactive.n + self.active.n - self.nr_shmem()
 
 
-__all__ = ["AnonLru", "RID_SHIFT", "VPN_MASK", "NIL"]
+class FileRmap:
+    """The file reverse map (Linux rmap.c's rmap_walk_file), part of the page
+    cache object (mm/filemap/filemap.py's PageCache): the PTEs that map a
+    page-cache page are found through its mapping's i_mmap, the file VMAs
+    (each knows its mm), at the address its index has in each."""
+
+    def mapped_ptes(self, mapping, index, pa):
+        """[(mm, va, slot, pte, vma)]: every PTE of the file VMAs that maps
+        page pa (present or PROT_NONE), or None unless they account for
+        every reference but the cache's own (someone pins the page: a
+        fault copying it, a read in flight)."""
+        out = []
+        for vma in mapping.i_mmap:
+            r = vma.file_index_range(index, index + 1)
+            if r is None or vma.mm is None or vma.mm.pgd is None:
+                continue
+            slot = vma.mm.pte_slot(r[0])
+            if slot is None:
+                continue
+            e = self.hw.read64(slot)
+            if e & (_PAGE_PRESENT | _PAGE_PROTNONE) and e & PTE_ADDR_MASK == pa:
+                out.append((vma.mm, r[0], slot, e, vma))
+        if len(out) != self.page_count(pa) - 1:
+            return None
+        return out
+
+    def page_referenced(self, ptes):
+        """Test-and-clear the accessed bit of each PTE (invlpg where the
+        tables are live: the TLB caches A, SDM 4.8); how many had it."""
+        hw = self.hw
+        n = 0
+        for mm, va, slot, e, vma in ptes:
+            if e & _PAGE_ACCESSED:
+                hw.write64(slot, e & ~_PAGE_ACCESSED)
+                if mm.live():
+                    hw.invlpg(va)
+                n += 1
+        return n
+
+    def try_to_unmap(self, mapping, pa, ptes):
+        """Clear every PTE of the page and drop its references; a shared
+        PTE's dirty bit (set in memory by the processor's first store
+        through it, SDM 4.8) becomes the page's (set_page_dirty) first, so
+        the store is written back, not lost."""
+        hw = self.hw
+        for mm, va, slot, e, vma in ptes:
+            e = hw.read64(slot)
+            hw.write64(slot, 0)
+            if mm.live():
+                hw.invlpg(va)           # the TLB may still hold the translation (SDM 4.10.4)
+            if e & _PAGE_DIRTY and vma.flags & VM_SHARED:
+                self.set_page_dirty(mapping, pa)
+            mm.rss_file -= 1
+            self.put_page(pa)
+
+    def nr_mapped(self):
+        """meminfo Mapped (NR_FILE_MAPPED): cached pages some PTE maps
+        (a reference beyond the cache's own), in files that are mapped."""
+        n = 0
+        r32, base = self._r32, self.base
+        for m in self.mappings.values():
+            if m.i_mmap:
+                for pa in m.pages.values():
+                    if r32(base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT) + OFF_COUNT) > 1:
+                        n += 1
+        return n

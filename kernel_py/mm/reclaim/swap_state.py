@@ -20,10 +20,10 @@
 # A page swapped in while swap is over half full (vm_swap_full) or during
 # swapoff does not stay. meminfo SwapCached counts the pages here.
 
-from kernel_py.mm.page.mem_map import PG_swapcache, RECORD_SHIFT
-from kernel_py.mm.page.page_ext import alloc_page_ext
-from kernel_py.mm.reclaim.rmap import EXT_MASK, EXT_SHIFT
-from kernel_py.mm.reclaim.swapfile import SWAP_HAS_CACHE, swp_entry, swp_offset, swp_type
+from kernel_py.mm.types import (
+    PG_swapcache, RECORD_SHIFT, SWAP_HAS_CACHE, swp_entry, swp_offset, swp_type,
+)
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT, WORD_SHIFT, alloc_page_ext
 
 
 class SwapCache:
@@ -34,7 +34,7 @@ class SwapCache:
         self.hw = k.hw
         self.base = k.mem_map.base
         self.swap = k.swap
-        self.ext = alloc_page_ext(k.buddy, k.mem_map.nr_pfns, 3, "the swap cache")  # pfn -> swap entry
+        self.ext = alloc_page_ext(k.buddy, k.mem_map.nr_pfns, WORD_SHIFT, "the swap cache")  # pfn -> swap entry
         self.nr = 0                 # pages in the cache (meminfo SwapCached)
         self.add_total = 0          # /proc/vmstat: pages kept at swap-in
         self.find_total = 0         # swap-ins served from the cache

@@ -1,23 +1,6 @@
-# Swap areas (Linux mm/swapfile.c, mm/page_io.c, include/linux/swapops.h):
-# anonymous pages written to a block device and found again through the
-# swap entry left in their non-present PTE.
-#
-# Swap entry in a PTE, x86-64 as Linux encodes it
-# (arch/x86/include/asm/pgtable_64.h):
-#
-#   bit  63..59      58..9               8   7..5   4..1   0
-#        TYPE (5)    ~OFFSET (50 bits)   0   0      0      P=0
-#
-#   - P (bit 0) is clear: the MMU never uses the entry, every access faults
-#     (the fault handler recognises the entry: non-zero, P clear, and bit 8,
-#     Linux's _PAGE_PROTNONE alias of G, clear);
-#   - bit 8 stays clear so a swap entry is never mistaken for a PROT_NONE
-#     page; bits 5..7 (A, D, PS) stay clear (hardware may set A/D on
-#     non-present entries: an erratum Linux avoids the same way);
-#   - the offset is stored inverted (L1TF mitigation: the would-be physical
-#     address bits of a non-present entry point far above RAM);
-#   - type 0 (the only type here so far) keeps the value below 2**59, a
-#     small int in the guest VM.
+# Swap areas (Linux mm/swapfile.c, mm/page_io.c): anonymous pages written
+# to a block device and found again through the swap entry left in their
+# non-present PTE (the entry's encoding is in mm/types.py).
 #
 # Swap area: page 0 of the device holds Linux's swap header (mkswap's
 # format: "SWAPSPACE2" in the last 10 bytes, version 1, last_page,
@@ -34,45 +17,21 @@ from array import array
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SIZE
+from kernel_py.mm.vm.memory import k_swapin, shmem_swapin
+from kernel_py.mm.types import (
+    MAX_SWAPFILES, SHM_SWAPPED, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, SWAP_MAP_MAX,
+    SWP_OFFSET_MASK, is_swap_pte, swp_offset, swp_type,
+)
 
-SWP_TYPE_BITS = 5
-SWP_TYPE_SHIFT = 64 - SWP_TYPE_BITS         # 59
-SWP_OFFSET_FIRST_BIT = 9                    # _PAGE_BIT_PROTNONE + 1
-SWP_OFFSET_BITS = SWP_TYPE_SHIFT - SWP_OFFSET_FIRST_BIT    # 50
-SWP_OFFSET_MASK = (1 << SWP_OFFSET_BITS) - 1
-MAX_SWAPFILES = 1 << SWP_TYPE_BITS
-PROTNONE_BIT = 1 << 8
 HEADER_GFP = G.GFP_KERNEL | G.__GFP_ZERO   # (no __GFP_* inside a class: CPython mangles it)
 
-SWAP_MAP_MAX = 0x3e             # Linux's highest count kept in the map byte
-SWAP_MAP_BAD = 0x3f
-SWAP_HAS_CACHE = 0x40           # the slot's page is in the swap cache
-SWAP_COUNT_MASK = 0x3f
 SECTORS_PER_PAGE = PAGE_SIZE >> 9
 MAGIC = b"SWAPSPACE2"
 MAGIC_OFF = PAGE_SIZE - 10
 INFO_OFF = 1024                 # version, last_page, nr_badpages, uuid, label
 BADPAGES_OFF = INFO_OFF + 4 * 3 + 16 + 16 + 4 * 117
 MAX_BADPAGES = (MAGIC_OFF - BADPAGES_OFF) // 4
-
-
-def swp_entry(type_, offset):
-    """The PTE value of swap entry (type, offset) (Linux __swp_entry)."""
-    return ((~offset & SWP_OFFSET_MASK) << SWP_OFFSET_FIRST_BIT) | (type_ << SWP_TYPE_SHIFT)
-
-
-def swp_type(e):
-    return e >> SWP_TYPE_SHIFT
-
-
-def swp_offset(e):
-    return ~(e >> SWP_OFFSET_FIRST_BIT) & SWP_OFFSET_MASK
-
-
-def is_swap_pte(e):
-    """Non-zero, not present, not a PROT_NONE page: a swap entry."""
-    return e != 0 and not e & 1 and not e & PROTNONE_BIT
 
 
 def zeroed_u32(n):
@@ -367,7 +326,7 @@ class SwapSystem:
         try:
             self.k.swapcache.drop_area(si)  # its pages stay, as plain anon pages
             if si.inuse:
-                self.k.vmscan.try_to_unuse(si)
+                try_to_unuse(self.k, si)
         except KernelError:
             si.writeok = True
             self.nr_swap_pages += si.pages - si.inuse
@@ -400,6 +359,57 @@ class SwapSystem:
                 si.path, " " * pad, "partition", size, "\t" if size < 10000000 else "",
                 used, "\t" if used < 10000000 else "", si.prio))
         return "\n".join(lines)
+
+
+# --- swapoff (Linux's try_to_unuse) ---------------------------------------------
+
+
+def try_to_unuse(k, si):
+    """Read every page of swap area si back in: each swap PTE of every
+    process becomes a present private page (ENOMEM if memory runs out)."""
+    procs = k.procs
+    shmem_unuse(k, si)
+    for pid in procs.pids():
+        t = procs.tasks.get(pid)
+        if t is None or t.mm is None:
+            continue
+        procs.busy.append(t)
+        try:
+            unuse_mm(k, t.mm, si)
+        finally:
+            procs.busy.remove(t)
+            procs.reap()
+        if not si.inuse:
+            break
+    if si.inuse:
+        raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
+
+
+def shmem_unuse(k, si):
+    """swapoff: every shared anonymous page on area si back into its
+    object (unmapped: the next touch is a minor fault)."""
+    for shm in list(k.anon.shm.values()):
+        for off, v in list(shm.pages.items()):
+            if v & SHM_SWAPPED and swp_type(v & ~SHM_SWAPPED) == si.type:
+                if shmem_swapin(k, shm, off, v) is None:
+                    raise KernelError("ENOMEM", "swapoff: out of memory")
+
+
+def unuse_mm(k, mm, si):
+    """swapoff: every swap PTE of mm on area si back to a present page."""
+    r64 = k.hw.read64
+    for vma in list(mm.vmas.vmas):
+        if vma.shm is not None:
+            continue
+        for pt, base, i0, i1 in list(mm.pt_tables(vma.start, vma.end)):
+            for i in range(i0, i1):
+                epa = pt + (i << 3)
+                e = r64(epa)
+                if is_swap_pte(e) and swp_type(e) == si.type:
+                    if not k_swapin(k, mm, vma, base + (i << 12), epa, e):
+                        raise KernelError("ENOMEM", "swapoff: out of memory")
+            if mm.pgd is None:
+                return
 
 
 def uuid_text(b):

@@ -28,16 +28,22 @@
 # only when one of its PTEs is dirty (the D bit the MMU sets on a store).
 # Shared anonymous frames are on the anon lists too (rmap SHM_KEY words):
 # written out the same way, their PTEs cleared and the swap entry left in
-# the SharedAnon object's index (shmem_writepage); shmem_swapin reads it back.
+# the SharedAnon object's index (shmem_writepage); vm/memory.py's shmem_swapin
+# reads it back.
+#
+# File pages: FileLru (below) is the page cache's half of the lists, a part
+# of the page cache object (mm/filemap/filemap.py): Vmscan's shrink_file
+# calls its shrink_active / shrink_inactive.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm import gfp as G
-from kernel_py.mm.page.mem_map import NIL, OFF_COUNT, PG_active, RECORD_SHIFT
-from kernel_py.mm.reclaim.rmap import RID_SHIFT, SHM_KEY
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK, is_swap_pte, swp_entry
-from kernel_py.mm.vm.vma import SHM_SWAPPED
+from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
+from kernel_py.mm.types import (
+    INDEX_MASK, MAPPING_SHIFT, NIL, PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced,
+    PG_writeback, RECORD_SHIFT, SHM_KEY, SHM_SWAPPED, swp_entry,
+)
 from kernel_py.mm.page.zone import int_sqrt
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+from kernel_py.mm.reclaim.lru import LruLists
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -56,12 +62,6 @@ SCAN_ANON = 2
 SCAN_FILE = 3
 SCAN_NAMES = ("equal", "fract", "anon", "file")
 
-F_IO = G.__GFP_IO
-F_FS = G.__GFP_FS
-F_DIRECT = G.__GFP_DIRECT_RECLAIM
-F_NORETRY = G.__GFP_NORETRY
-F_RETRY_MAYFAIL = G.__GFP_RETRY_MAYFAIL
-F_NOFAIL = G.__GFP_NOFAIL
 ADDR = PTE_ADDR_MASK
 
 
@@ -149,6 +149,7 @@ class Vmscan:
         self.pgswapout_shmem = 0    # shared anonymous pages written to swap
         self.last_balance = SCAN_FRACT
         self.kswapd_woken = False   # an allocation needed direct reclaim: balance to high
+        self.kswapd_task = None     # kswapd0, the kernel thread running kswapd() (kernel/kthread.py)
 
     # -- sizes
     def pagecache(self):
@@ -399,7 +400,7 @@ class Vmscan:
             self.pgsteal_direct += sc.reclaimed
         return sc.reclaimed
 
-    def try_to_free_pages(self, gfp=G.GFP_KERNEL, order=0, nr=SWAP_CLUSTER_MAX):
+    def try_to_free_pages(self, gfp=GFP_KERNEL, order=0, nr=SWAP_CLUSTER_MAX):
         sc = ScanControl(max(nr, 1 << order), gfp & F_IO != 0, False)
         return self.do_try_to_free_pages(sc)
 
@@ -412,6 +413,8 @@ class Vmscan:
             return 0                        # PF_MEMALLOC: no recursion
         self.direct_calls += 1
         self.kswapd_woken = True            # wake_all_kswapds
+        if self.kswapd_task is not None:
+            self.k.kthreads.wake(self.kswapd_task)
         t0 = self.hw.rdtsc()
         pcp = self.k.pcp
         drained = pcp.drain() if pcp is not None else 0
@@ -429,6 +432,16 @@ class Vmscan:
     def zone_balanced(self):
         z = self.user_zone()
         return z is None or z.free_pages >= z.high_wmark()
+
+    def kswapd_thread(self):
+        """kswapd0's work when woken: balance the zones, then sleep."""
+        self.kswapd()
+        return False
+
+    def wants_kswapd(self):
+        """A zone under its low watermark, or direct reclaim asked (no side effect)."""
+        z = self.user_zone()
+        return z is not None and (self.kswapd_woken or z.free_pages < z.low_wmark())
 
     def kswapd_needed(self):
         z = self.user_zone()
@@ -457,134 +470,162 @@ class Vmscan:
                 break
         return total
 
-    # -- swapoff
-    def try_to_unuse(self, si):
-        """Read every page of swap area si back in: each swap PTE of every
-        process becomes a present private page (ENOMEM if memory runs out)."""
-        k = self.k
-        procs = k.procs
-        self.shmem_unuse(si)
-        for pid in procs.pids():
-            t = procs.tasks.get(pid)
-            if t is None:
-                continue
-            procs.busy.append(t)
-            try:
-                self.unuse_mm(t.mm, si)
-            finally:
-                procs.busy.remove(t)
-                procs.reap()
-            if not si.inuse:
+
+
+class FileLru(LruLists):
+    """The file half of the LRU (part of the page cache object,
+    mm/filemap/filemap.py's PageCache): its two lists, the two-touch
+    promotion of mark_page_accessed, and the reclaim of file pages that
+    shrink_file above and shrink_page_cache drive: second-chance scans from
+    the inactive tail; a mapped page is aged by its PTEs' accessed bits and
+    unmapped through the file rmap (reclaim/rmap.py's FileRmap), a dirty one
+    written back first."""
+
+    def init_file_lru(self, mem_map):
+        self.init_lru_lists(mem_map, "file")
+        self.pgscan = 0             # /proc/vmstat
+        self.pgsteal = 0
+        self.in_pageout = False     # reclaim is writing a mapped page back
+
+    def _lru_add(self, pa):
+        pfn = pa >> PAGE_SHIFT
+        self.inactive.push(pfn)
+        self._set(pa, PG_lru)
+
+    def _lru_del(self, pa, flags):
+        if flags & PG_lru:
+            pfn = pa >> PAGE_SHIFT
+            self.lru_del(pfn, self.base + (pfn << RECORD_SHIFT), flags)
+
+    def mark_page_accessed(self, pfn):
+        """Two-touch: an inactive page touched twice becomes active."""
+        a = self.base + (pfn << RECORD_SHIFT)
+        f = self._r16(a)
+        if not f & PG_referenced:
+            self._w16(a, f | PG_referenced)
+        elif not f & PG_active and f & PG_lru:
+            self.activate_page(pfn, a, f)
+
+    def _activate(self, pfn):
+        a = self.base + (pfn << RECORD_SHIFT)
+        self.activate_page(pfn, a, self._r16(a))
+
+    def reclaimable(self, pa, flags):
+        return (not flags & (PG_dirty | PG_writeback | PG_locked)
+                and self.page_count(pa) == 1)
+
+    def shrink_active(self, nr):
+        """Move up to nr pages from the active tail to the inactive list;
+        referenced ones get another round on the active list."""
+        moved = 0
+        lst, base = self.active, self.base
+        for _ in range(nr):
+            pfn = lst.last
+            if pfn == NIL:
                 break
-        if si.inuse:
-            raise KernelError("EBUSY", "swapoff: %d pages of %s still in use" % (si.inuse, si.path))
-
-    def shmem_unuse(self, si):
-        """swapoff: every shared anonymous page on area si back into its
-        object (unmapped: the next touch is a minor fault)."""
-        for shm in list(self.anon.shm.values()):
-            for off, v in list(shm.pages.items()):
-                if v & SHM_SWAPPED and (v & ~SHM_SWAPPED) >> 59 == si.type:
-                    if shmem_swapin(self.k, shm, off, v) is None:
-                        raise KernelError("ENOMEM", "swapoff: out of memory")
-
-    def unuse_mm(self, mm, si):
-        r64 = self.hw.read64
-        for vma in list(mm.vmas.vmas):
-            if vma.shm is not None:
+            a = base + (pfn << RECORD_SHIFT)
+            f = self._r16(a)
+            lst.remove(pfn)
+            if f & PG_referenced:
+                lst.push(pfn)
+                self._w16(a, f & ~PG_referenced)
                 continue
-            for pt, base, i0, i1 in list(mm.pt_tables(vma.start, vma.end)):
-                for i in range(i0, i1):
-                    epa = pt + (i << 3)
-                    e = r64(epa)
-                    if is_swap_pte(e) and e >> 59 == si.type:
-                        if not k_swapin(self.k, mm, vma, base + (i << 12), epa, e):
-                            raise KernelError("ENOMEM", "swapoff: out of memory")
-                if mm.pgd is None:
-                    return
+            self.inactive.push(pfn)
+            self._w16(a, f & ~PG_active)
+            self.pgdeactivate += 1
+            moved += 1
+        return moved
 
+    def shrink_inactive(self, nr_to_reclaim, nr_to_scan):
+        """Scan the inactive tail: referenced pages get a second chance,
+        busy ones (dirty, writeback, pinned) rotate, clean ones are freed;
+        a mapped page is aged by its PTEs' accessed bits and, when none was
+        set, unmapped from every PTE (try_to_unmap), written back if it was
+        dirty, and freed."""
+        reclaimed = 0
+        lst, base = self.inactive, self.base
+        for _ in range(nr_to_scan):
+            if reclaimed >= nr_to_reclaim:
+                break
+            pfn = lst.last
+            if pfn == NIL:
+                break
+            self.pgscan += 1
+            a = base + (pfn << RECORD_SHIFT)
+            f = self._r16(a)
+            pa = pfn << PAGE_SHIFT
+            if not f & PG_referenced and self.page_count(pa) > 1:
+                got = self.reclaim_mapped(pfn, f)
+                if got is not None:
+                    reclaimed += got
+                    continue
+                f = self._r16(a)
+            if f & PG_referenced or not self.reclaimable(pa, f):
+                self._rotate(pfn, a, f)
+                continue
+            m, idx = self.owner(pfn)
+            self._delete(m, idx, pa)
+            self.pgsteal += 1
+            reclaimed += 1
+        return reclaimed
 
-def shmem_swapin(k, shm, off, v):
-    """Read the swapped page at index off of a shared anonymous object
-    (slot entry v) into a fresh frame held by the object, on the anon LRU;
-    its pa, or None when no frame could be had (EIO raised on a read
-    error, the entry kept)."""
-    swap = k.swap
-    si, soff = swap.lookup(v & ~SHM_SWAPPED)
-    if si is None:
-        raise KernelError("EIO", "bad swap entry 0x%x in shmem %d" % (v, shm.ino))
-    pa = k.pcp.alloc()
-    if pa is None:
-        return None
-    if shm.pages.get(off) != v:                 # changed while allocating
-        k.pcp.free(pa)
-        return shm.pages.get(off)
-    try:
-        swap.read_page(si, soff, pa)
-    except KernelError:
-        k.pcp.free(pa)
-        raise
-    swap.put_slot(si, soff)
-    shm.pages[off] = pa
-    k.anon.add_new(pa, SHM_KEY | (shm.ino << RID_SHIFT) | off)
-    return pa
+    def _rotate(self, pfn, a, f):
+        self.inactive.remove(pfn)
+        self.inactive.push(pfn)
+        self._w16(a, f & ~PG_referenced)
+        self.pgrotated += 1
 
+    def reclaim_mapped(self, pfn, f):
+        """shrink_folio_list for a mapped page: 1 when it was unmapped and
+        freed, 0 when it stays (activated, or its writeback failed), None
+        when it is left to the unmapped-page rules (pinned, under I/O)."""
+        if f & (PG_writeback | PG_locked):
+            return None
+        key = self.rmap.get(pfn)
+        if key is None:
+            return None
+        mapping = self.mappings.get(key >> MAPPING_SHIFT)
+        index = key & INDEX_MASK
+        pa = pfn << PAGE_SHIFT
+        if mapping is None or not mapping.i_mmap:
+            return None
+        ptes = self.mapped_ptes(mapping, index, pa)
+        if not ptes:
+            return None
+        if self.page_referenced(ptes):
+            self._activate(pfn)             # its PTEs were used since the last scan
+            return 0
+        dirty = self._r16(self._rec(pa)) & PG_dirty
+        if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
+            return None                     # an allocation of our own pageout: no nested write
+        self.try_to_unmap(mapping, pa, ptes)
+        if self._r16(self._rec(pa)) & PG_dirty:
+            self.in_pageout = True
+            try:
+                self.writeback_mapping(mapping, lo=index, hi=index + 1)     # pageout
+            except KernelError:
+                self._rotate(pfn, self._rec(pa), self._r16(self._rec(pa)))
+                return 0
+            finally:
+                self.in_pageout = False
+        self._delete(mapping, index, pa)
+        self.pgsteal += 1
+        return 1
 
-SWAPIN_MINOR = 1        # k_swapin: the page was still in the swap cache
-SWAPIN_MAJOR = 2        # k_swapin: read from the disk
-
-
-def swapin_pte(vma, pa, writable):
-    if not vma.flags & 7:                           # PROT_NONE (swapoff): keep it inaccessible
-        return pa | PROTNONE_BIT | _PAGE_USER
-    return pa | (vma.rw_bits if writable and vma.flags & 2 else vma.prot_bits)
-
-
-def k_swapin(k, mm, vma, va, epa, e):
-    """Bring the page of swap PTE e (at epa, address va) back and map it,
-    the slot's count down by one: SWAPIN_MINOR when it was still in the
-    swap cache (shared since fork: mapped read-only, copy-on-write),
-    SWAPIN_MAJOR when it was read into a fresh frame (which stays in the
-    swap cache unless swap is over half full; writable only when no other
-    PTE holds the slot), 0 when no frame could be had."""
-    hw = k.hw
-    swap = k.swap
-    cache = k.swapcache
-    si, off = swap.lookup(e)
-    if si is None:
-        raise KernelError("EIO", "bad swap entry 0x%x at 0x%x" % (e, va))
-    pa = cache.lookup(si, off)
-    if pa is not None:
-        mm.get_page(pa)
-        hw.write64(epa, swapin_pte(vma, pa, False))
-        swap.put_slot(si, off)
-        mm.rss_anon += 1
-        mm.swapents -= 1
-        cache.find_total += 1
-        return SWAPIN_MINOR
-    pa = k.pcp.alloc()
-    if pa is None:
-        return 0
-    if hw.read64(epa) != e or mm.pgd is None:     # changed while allocating
-        k.pcp.free(pa)
-        return SWAPIN_MINOR
-    try:
-        swap.read_page(si, off, pa)
-    except KernelError:
-        k.pcp.free(pa)
-        raise
-    keep = si.writeok and not swap.vm_swap_full()
-    if keep:
-        cache.add(pa, si, off)
-    swap.put_slot(si, off)
-    exclusive = not keep or not si.map[off] & SWAP_COUNT_MASK
-    hw.write64(epa, swapin_pte(vma, pa, exclusive))     # clean (D clear) until stored to
-    mm.rss_anon += 1
-    mm.swapents -= 1
-    k.anon.add_new(pa, mm.rkey | (va >> 12))
-    return SWAPIN_MAJOR
-
-
-__all__ = ["Vmscan", "get_scan_count", "scan_balance", "inactive_is_low", "k_swapin",
-           "SCAN_EQUAL", "SCAN_FRACT", "SCAN_ANON", "SCAN_FILE", "PG_active", "_PAGE_PRESENT",
-           "_PAGE_RW"]
+    def shrink_page_cache(self, nr):
+        """Free up to nr clean page-cache pages, least recently used first
+        (keeps the inactive list at least as long as the active one).
+        Returns pages freed. The reclaim hook (buddy.reclaim) calls this."""
+        reclaimed = 0
+        for _ in range(4):
+            if self.active.n > self.inactive.n:
+                self.shrink_active(max(nr, self.active.n - self.inactive.n))
+            got = self.shrink_inactive(nr - reclaimed, 2 * self.inactive.n + 1)
+            reclaimed += got
+            if reclaimed >= nr:
+                break
+            if not got and not self.active.n:
+                break
+            if not got:
+                self.shrink_active(self.active.n)
+        return reclaimed

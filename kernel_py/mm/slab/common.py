@@ -15,12 +15,12 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
-from kernel_py.mm import gfp as G
+from kernel_py.mm.gfp import F_COMP, F_ZERO
 from kernel_py.mm.slab import slub_fast
-from kernel_py.mm.page.mem_map import (
-    KIND_SHIFT, KIND_SLAB, NIL, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail, PfnList,
-)
+from kernel_py.mm.page.mem_map import PfnList
+from kernel_py.mm.types import KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_COUNT, OFF_FLAGS, PG_tail
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PAGE_SHIFT
+from kernel_py.arch.x86.native import register_area
 
 # Cache flags (values as in Linux include/linux/slab.h)
 SLAB_CONSISTENCY_CHECKS = 0x00000100
@@ -42,12 +42,6 @@ SLUB_MAX_ORDER = 3
 MAX_CACHES = 255          # aux is a u8; 255 marks SLOB's shared pages
 SLOB_AUX = 255
 FREE_NONE = 0xFFFF        # "no free object" in a slab page's first-free index
-
-# gfp aliases without the leading "__" (CPython mangles __names in classes)
-GFP_ZERO_BIT = G.__GFP_ZERO
-GFP_COMP_BIT = G.__GFP_COMP
-GFP_DMA_BIT = G.__GFP_DMA
-GFP_RECLAIMABLE_BIT = G.__GFP_RECLAIMABLE
 
 DMB = DIRECT_MAP_BASE
 
@@ -138,8 +132,9 @@ class SlabState:
     """The slab layer of one machine: the cache registry, the backend choice,
     the page source (buddy + mem_map) and the shared SLOB page lists."""
 
-    def __init__(self, hw, mem_map, buddy, printk=print, params=None):
+    def __init__(self, hw, mem_map, buddy, backends, printk=print, params=None):
         params = params or {}
+        self.backends = backends              # BACKENDS name -> KmemCache subclass (mm/slab/__init__.py)
         self.hw = hw
         self.mem_map = mem_map
         self.buddy = buddy
@@ -163,9 +158,9 @@ class SlabState:
         g = slub_fast.GLOBAL_ID * slub_fast.NF
         self.area[g + slub_fast.G_MAX_PA] = self.max_pa
         self.area[g + slub_fast.G_REC_BASE] = self.rec_base
-        slub_fast.register_area(self.area, hw)
+        register_area(self.area, hw)
         self.by_name = {}
-        self.slob = None
+        self.slob = None                      # SLOB's shared pages, made on first use (slob.get_slob)
         self.large_pages = 0                  # kmalloc_large pages (SUnreclaim)
         self.should_failslab = None           # fn(cache, gfp, size=0) -> True: fail (mm/debug/fault_inject.py)
         self.on_create = None                 # kmemleak's hook for new caches
@@ -183,9 +178,9 @@ class SlabState:
     def alloc_slab_pages(self, gfp, order, aux):
         """Frames for a new slab: a compound block of kind "slab" whose every
         record carries the owner's id, so any object's page names its cache."""
-        gfp &= ~GFP_ZERO_BIT
+        gfp &= ~F_ZERO
         if order:
-            gfp |= GFP_COMP_BIT
+            gfp |= F_COMP
         pa = self.buddy.alloc_pages(gfp, order, KIND_SLAB)
         if pa is None:
             return None
@@ -211,16 +206,6 @@ class SlabState:
         return (v >> KIND_SHIFT) & 15, v >> 24
 
     # --- registry --------------------------------------------------------
-    def backend_class(self, name):
-        if name == "slab":
-            from kernel_py.mm.slab.slab import SlabCache
-            return SlabCache
-        if name == "slob":
-            from kernel_py.mm.slab.slob import SlobCache
-            return SlobCache
-        from kernel_py.mm.slab.slub import SlubCache
-        return SlubCache
-
     def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None, backend=None):
         if name in self.by_name:
             raise KernelError("EEXIST", "cache %s exists" % name)
@@ -234,7 +219,7 @@ class SlabState:
         cid = self.caches.index(None)
         if cid >= MAX_CACHES:
             raise KernelError("ENOMEM", "too many caches")
-        cls = self.backend_class(backend)
+        cls = self.backends[backend]
         s = cls(self, name, size, align, flags, ctor)
         s.id = cid
         self.clear_fast_state(cid)
@@ -271,12 +256,6 @@ class SlabState:
 
     def all_caches(self):
         return [s for s in self.caches if s is not None]
-
-    def get_slob(self):
-        if self.slob is None:
-            from kernel_py.mm.slab.slob import Slob
-            self.slob = Slob(self)
-        return self.slob
 
     # --- accounting ------------------------------------------------------
     def slab_pages(self):
@@ -344,15 +323,3 @@ def slabinfo(st):
 
 def dma_addr(va):
     return va - DMB
-
-
-def kmem_cache_init(k):
-    """Boot: the slab layer over the buddy, then the kmalloc caches.
-    Returns (SlabState, Kmalloc); the kernel keeps them as k.slab, k.kmalloc."""
-    from kernel_py.mm.slab.kmalloc import Kmalloc
-    st = SlabState(k.hw, k.mem_map, k.buddy, k.printk, k.params)
-    km = Kmalloc(st)
-    k.printk("slab: %s allocator, %d kmalloc caches%s" % (
-        st.default_backend.upper(), len(st.all_caches()),
-        ", slub_debug" if st.debug_flags else ""))
-    return st, km

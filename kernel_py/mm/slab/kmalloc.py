@@ -9,22 +9,16 @@
 # pick the dma-kmalloc-N / kmalloc-rcl-N caches, created on first use.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm import gfp as G
-from kernel_py.mm.page.mem_map import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_tail
+from kernel_py.mm.gfp import F_COMP, F_DMA, F_RECLAIMABLE, F_ZERO, GFP_KERNEL
+from kernel_py.mm.types import KIND_KERNEL, KIND_SHIFT, KIND_SLAB, OFF_AUX, OFF_ORDER, PG_tail
 from kernel_py.mm.slab.common import (
-    DMB, GFP_COMP_BIT, GFP_DMA_BIT, GFP_RECLAIMABLE_BIT, GFP_ZERO_BIT,
-    SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
+    DMB, SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLOB_AUX, get_order,
 )
-from kernel_py.mm.slab.slub_fast import VIPER, kmalloc_pop, slab_push
+from kernel_py.mm.slab.slob import get_slob
+from kernel_py.mm.slab.slub_fast import kmalloc_pop, slab_push
+from kernel_py.arch.x86.native import VIPER
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
-try:
-    from micropython import native
-except ImportError:             # CPython: the emitters are MicroPython's
-    def native(f):
-        return f
-
-GFP_KERNEL = G.GFP_KERNEL
 KMALLOC_SIZES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
 KMALLOC_MIN_SIZE = 8
 KMALLOC_MAX_CACHE_SIZE = 8192
@@ -33,10 +27,10 @@ LARGE_AUX = 0x4B              # aux byte of a kmalloc_large head page ('K')
 KMALLOC_NORMAL, KMALLOC_RECLAIM, KMALLOC_DMA = 0, 1, 2
 TYPE_PREFIX = ("kmalloc-", "kmalloc-rcl-", "dma-kmalloc-")
 TYPE_FLAGS = (0, SLAB_RECLAIM_ACCOUNT, SLAB_CACHE_DMA)
-TYPE_GFP = (0, GFP_RECLAIMABLE_BIT, GFP_DMA_BIT)
+TYPE_GFP = (0, F_RECLAIMABLE, F_DMA)
 # the fast path tests these bits as a literal (no global lookup)
 KMALLOC_TYPE_BITS = 0x11
-if GFP_DMA_BIT | GFP_RECLAIMABLE_BIT != KMALLOC_TYPE_BITS:
+if F_DMA | F_RECLAIMABLE != KMALLOC_TYPE_BITS:
     raise ImportError("kmalloc: update KMALLOC_TYPE_BITS for gfp.py")
 
 
@@ -73,7 +67,7 @@ class Kmalloc:
         self.large = 0                               # live kmalloc_large blocks
         if st.default_backend == "slob":
             # SLOB has no size classes: blocks with a size header
-            self.slob = st.get_slob()
+            self.slob = get_slob(st)
             self.kmalloc = self.kmalloc_slob
             self.index = None
         else:
@@ -102,7 +96,6 @@ class Kmalloc:
         return caches
 
     # --- allocation ----------------------------------------------------------
-    @native
     def kmalloc_py(self, size, gfp=GFP_KERNEL):
         """Direct-mapped address of size bytes, or None (ENOMEM)."""
         if 0 < size <= KMALLOC_MAX_CACHE_SIZE and not gfp & 0x11:
@@ -125,7 +118,7 @@ class Kmalloc:
             return ZERO_SIZE_PTR
         if size > KMALLOC_MAX_CACHE_SIZE:
             return self.kmalloc_large(size, gfp)
-        kind = KMALLOC_DMA if gfp & GFP_DMA_BIT else KMALLOC_RECLAIM
+        kind = KMALLOC_DMA if gfp & F_DMA else KMALLOC_RECLAIM
         caches = self.kmalloc_caches[kind] or self.create_caches(kind)
         return caches[self.size_index[(size + 7) >> 3]].alloc(gfp)
 
@@ -143,18 +136,18 @@ class Kmalloc:
     def kmalloc_large(self, size, gfp):
         """Whole pages from the buddy, as a compound block (order from size)."""
         order = get_order(size)
-        pa = self.buddy.alloc_pages((gfp & ~GFP_ZERO_BIT) | GFP_COMP_BIT, order, KIND_KERNEL)
+        pa = self.buddy.alloc_pages((gfp & ~F_ZERO) | F_COMP, order, KIND_KERNEL)
         if pa is None:
             return None
         self.hw.write8(self.rec_base + ((pa >> PAGE_SHIFT) << 4) + OFF_AUX, LARGE_AUX)
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(pa, 0, size)
         self.st.large_pages += 1 << order
         self.large += 1
         return pa + DMB
 
     def kzalloc(self, size, gfp=GFP_KERNEL):
-        return self.kmalloc(size, gfp | GFP_ZERO_BIT)
+        return self.kmalloc(size, gfp | F_ZERO)
 
     # --- free ----------------------------------------------------------------
     def kfree_viper(self, va):
@@ -162,7 +155,6 @@ class Kmalloc:
         if va is None or slab_push(self.area, va, -1):
             self.kfree_py(va)
 
-    @native
     def kfree_py(self, va):
         """Free what kmalloc returned; NULL and ZERO_SIZE_PTR are no-ops."""
         if va is None:
@@ -233,7 +225,7 @@ class Kmalloc:
             return ZERO_SIZE_PTR
         old = self.ksize(va)
         if new_size <= old:
-            if gfp & GFP_ZERO_BIT:
+            if gfp & F_ZERO:
                 self.hw.fill(va - DMB + new_size, 0, old - new_size)
             return va
         new = self.kmalloc(new_size, gfp)
@@ -248,9 +240,9 @@ class Kmalloc:
         if self.slob is not None or not 0 < size <= KMALLOC_MAX_CACHE_SIZE:
             return None
         kind = KMALLOC_NORMAL
-        if gfp & GFP_DMA_BIT:
+        if gfp & F_DMA:
             kind = KMALLOC_DMA
-        elif gfp & GFP_RECLAIMABLE_BIT:
+        elif gfp & F_RECLAIMABLE:
             kind = KMALLOC_RECLAIM
         caches = self.kmalloc_caches[kind] or self.create_caches(kind)
         return caches[self.size_index[(size + 7) >> 3]]

@@ -15,9 +15,10 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.slab import slub_debug
-from kernel_py.mm.page.mem_map import OFF_FREEIDX, OFF_INUSE
+from kernel_py.mm.types import OFF_FREEIDX, OFF_INUSE
+from kernel_py.mm.gfp import F_ZERO
 from kernel_py.mm.slab.common import (
-    CACHE_LINE, DMB, GFP_ZERO_BIT, KmemCache, SLUB_MAX_ORDER, align_up,
+    CACHE_LINE, DMB, KmemCache, SLUB_MAX_ORDER, align_up,
 )
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
@@ -89,7 +90,7 @@ class SlabCache(KmemCache):
     # --- fast paths ------------------------------------------------------------
     def alloc(self, gfp=0):
         ac = self.ac
-        if ac and not gfp & GFP_ZERO_BIT and self.st.should_failslab is None:
+        if ac and not gfp & F_ZERO and self.st.should_failslab is None:
             return ac.pop() + DMB
         return self.alloc_slow(gfp)
 
@@ -158,7 +159,7 @@ class SlabCache(KmemCache):
         if self.debug():
             slub_debug.check_object(self, obj, False)
             slub_debug.init_object(self, obj, True)
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(obj, 0, self.object_size)
         return obj + DMB
 

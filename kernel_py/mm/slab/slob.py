@@ -13,10 +13,9 @@
 #     bits 0-9 free units, bits 12-13 list (0 none, 1-3), bits 16-31 first free.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.page.mem_map import KIND_KERNEL, KIND_SHIFT, OFF_AUX, OFF_COUNT
-from kernel_py.mm.slab.common import (
-    DMB, GFP_COMP_BIT, GFP_ZERO_BIT, KmemCache, NIL, SLOB_AUX, align_up, get_order,
-)
+from kernel_py.mm.types import KIND_KERNEL, NIL, OFF_AUX, OFF_COUNT
+from kernel_py.mm.gfp import F_COMP, F_ZERO
+from kernel_py.mm.slab.common import DMB, SLOB_AUX, KmemCache, align_up, get_order
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 SLOB_UNIT = 8
@@ -33,6 +32,13 @@ BIG_AUX = 0x53                # aux of whole pages given to a SLOB cache
 
 def units(size):
     return (size + SLOB_UNIT - 1) // SLOB_UNIT
+
+
+def get_slob(st):
+    """The slab layer's SLOB page lists (st.slob), made on first use."""
+    if st.slob is None:
+        st.slob = Slob(st)
+    return st.slob
 
 
 class Slob:
@@ -185,7 +191,7 @@ class Slob:
             return None
         self.w32(b, size)
         self.w32(b + 4, SLOB_MAGIC)
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(b + self.KMALLOC_HDR, 0, size)
         return b + self.KMALLOC_HDR + DMB
 
@@ -214,7 +220,7 @@ class SlobCache(KmemCache):
     uses_freeptr = False
 
     def setup(self):
-        self.slob = self.st.get_slob()
+        self.slob = get_slob(self.st)
         self.size = align_up(self.object_size, self.align)
         self.big = self.size >= PAGE_SIZE
         self.active = 0
@@ -238,13 +244,13 @@ class SlobCache(KmemCache):
         self.live.add(pa)
         if self.ctor:
             self.run_ctor(pa)            # SLOB constructs on every allocation
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(pa, 0, self.object_size)
         return pa + DMB
 
     def alloc_big(self, gfp):
         order = get_order(self.size)
-        pa = self.st.buddy.alloc_pages((gfp & ~GFP_ZERO_BIT) | (GFP_COMP_BIT if order else 0),
+        pa = self.st.buddy.alloc_pages((gfp & ~F_ZERO) | (F_COMP if order else 0),
                                        order, KIND_KERNEL)
         if pa is None:
             return None

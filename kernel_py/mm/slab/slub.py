@@ -23,20 +23,14 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.slab import slub_debug
 from kernel_py.mm.slab.slub_fast import (
-    G_NOFAST_ALLOC, GLOBAL_ID, NF, VIPER, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
+    G_NOFAST_ALLOC, GLOBAL_ID, NF, W_FAST, W_FREELIST, W_OFFSET, W_PAD, W_PFN_MASK, W_RANDOM, W_SIZE,
     W_SLAB, W_SPAN, cache_pop, slab_push,
 )
-from kernel_py.mm.slab.common import (
-    DMB, FREE_NONE, GFP_ZERO_BIT, KmemCache, NIL, OFF_COUNT,
-    SLUB_MAX_ORDER, fls,
-)
+from kernel_py.mm.gfp import F_ZERO
+from kernel_py.mm.slab.common import DMB, FREE_NONE, SLUB_MAX_ORDER, KmemCache, fls
+from kernel_py.mm.types import NIL, OFF_COUNT
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
-
-try:
-    from micropython import native
-except ImportError:             # CPython: the emitters are MicroPython's
-    def native(f):
-        return f
+from kernel_py.arch.x86.native import VIPER
 
 MIN_PARTIAL = 5
 NOFAST_WORD = GLOBAL_ID * NF + G_NOFAST_ALLOC
@@ -112,12 +106,11 @@ class SlubCache(KmemCache):
     cpu_slab = property(get_cpu_slab, set_cpu_slab)
 
     # --- fast paths --------------------------------------------------------
-    @native
     def alloc_py(self, gfp=0):
         """kmem_cache_alloc: pop the cpu freelist."""
         area, w = self.area, self.w
         obj = area[w]                               # area[w + W_FREELIST]
-        if obj and not gfp & GFP_ZERO_BIT and not area[NOFAST_WORD]:
+        if obj and not gfp & F_ZERO and not area[NOFAST_WORD]:
             p = obj + self.offset
             area[w] = self.r64(p) ^ self.random ^ obj
             self.w64(p, 0)
@@ -131,7 +124,6 @@ class SlubCache(KmemCache):
             return va
         return self.alloc_slow(gfp)
 
-    @native
     def slab_free(self, pa):
         """Free the object at pa (its page is known to be ours): push it on
         the cpu freelist, or hand it to the slow path."""
@@ -216,7 +208,7 @@ class SlubCache(KmemCache):
             # a damaged free object is reported and repaired, then handed out
             slub_debug.check_object(self, obj, False)
             slub_debug.init_object(self, obj, True)
-        if gfp & GFP_ZERO_BIT:
+        if gfp & F_ZERO:
             self.hw.fill(obj, 0, self.object_size)
         return obj + DMB
 
@@ -239,7 +231,7 @@ class SlubCache(KmemCache):
         return True
 
     def new_slab(self, gfp):
-        pa = self.st.alloc_slab_pages(gfp & ~GFP_ZERO_BIT, self.order, self.id)
+        pa = self.st.alloc_slab_pages(gfp & ~F_ZERO, self.order, self.id)
         if pa is None:
             return None
         w64, rnd, size, off = self.w64, self.random, self.size, self.offset

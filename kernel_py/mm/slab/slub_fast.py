@@ -38,28 +38,9 @@
 # kfree's address arrives as a viper int, i.e. truncated to 64 bits: only
 # ever pass real 64-bit addresses (the console checks what it is typed).
 
-try:
-    import micropython
-    from micropython import const
-    VIPER = True
-except ImportError:             # CPython: plain Python, see install_host()
-    VIPER = False
-
-    def const(x):
-        return x
-
-    class micropython:
-        @staticmethod
-        def viper(f):
-            return f
-
-    def uint(x):                # viper's reinterpreting cast; an annotation too
-        return x
-
-    ptr32 = ptr8 = None         # set by install_host() for host tests
-
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
-from kernel_py.mm.page.mem_map import KIND_SHIFT, KIND_SLAB, RECORD_SHIFT
+from kernel_py.arch.x86.native import MASK64, const, host_ptr32, micropython, ptr8, ptr32, signed64, uint
+from kernel_py.mm.types import KIND_SHIFT, KIND_SLAB, RECORD_SHIFT
 from kernel_py.arch.x86.cpu import PAGE_SHIFT
 
 # words of a cache's state (array('q') index id * NF + W_*)
@@ -199,60 +180,7 @@ def slab_push(area, va: int, want: int) -> int:
 
 
 # --- host: the same functions over the simulated machine ---------------------
-
-MASK64 = (1 << 64) - 1
-HOST_AREAS = {}         # id(area) -> weak reference to hw (CPython only)
-_host = [None]          # the hw of the area the running function cast last
-
-
-def register_area(area, hw):
-    """SlabState: remember which machine an area's addresses belong to (for
-    host_ptr32; the guest has one machine and real pointers)."""
-    if not VIPER:
-        import weakref
-        HOST_AREAS[id(area)] = weakref.ref(hw)     # machines are big: never keep one alive
-
-
-class HostPtr32:
-    """viper's ptr32 on CPython: 32-bit words at a direct-mapped address
-    (a signed word, as viper holds it), read through the machine's hw."""
-
-    def __init__(self, hw, pa):
-        self.hw, self.pa = hw, pa
-
-    def __getitem__(self, i):
-        return self.hw.read32(self.pa + 4 * i)
-
-    def __setitem__(self, i, v):
-        self.hw.write32(self.pa + 4 * i, v & 0xFFFFFFFF)
-
-
-class HostBuf32:
-    """viper's ptr32 over a buffer (the state array) on CPython."""
-
-    def __init__(self, buf):
-        self.m = memoryview(buf).cast("B").cast("I")
-
-    def __getitem__(self, i):
-        return self.m[i]
-
-    def __setitem__(self, i, v):
-        self.m[i] = v & 0xFFFFFFFF
-
-
-def host_ptr32(x):
-    """Each function casts its area first: that names the machine that the
-    addresses cast next belong to."""
-    if isinstance(x, int):
-        return HostPtr32(_host[0], x - _DMB)
-    _host[0] = HOST_AREAS[id(x)]()
-    return HostBuf32(x)
-
-
-def signed64(x):
-    x &= MASK64
-    return x - (1 << 64) if x >> 63 else x
-
+# (ptr8 and ptr32 are None on CPython until this runs; see arch/x86/native.py)
 
 def install_host():
     """Host tests: make the viper functions runnable on CPython. Returns

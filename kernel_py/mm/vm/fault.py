@@ -36,35 +36,33 @@
 # besides the integers the hw calls return.
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
+from kernel_py.arch.x86.pgtable import pte_slot
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, PG_swapcache, RECORD_SHIFT
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, OFF_COUNT, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
+    SHM_SWAPPED, VM_GROWSDOWN, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
+)
+from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
 from kernel_py.mm.page.pcp import ZERO_BYTES, copy_page, zero_page
-from kernel_py.mm.reclaim.rmap import PENDING_MAX, RID_SHIFT, SHM_KEY
-from kernel_py.mm.vm.vma import SHM_SWAPPED, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE, _PAGE_PROTNONE
+from kernel_py.mm.reclaim.rmap import PENDING_MAX
+from kernel_py.mm.vm.memory import SWAPIN_MAJOR, k_swapin, shmem_swapin
 from kernel_py.mm.vm.mmap import expand_stack
-from kernel_py.mm.vm.vma import VM_GROWSDOWN
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
-    _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
+    _PAGE_DIRTY, _PAGE_RW, _PAGE_USER,
 )
-
-try:
-    import micropython
-except ImportError:             # CPython: the emitters are MicroPython's
-    class micropython:
-        @staticmethod
-        def native(f):
-            return f
-
-        viper = native
 
 GFP_ANON = GFP_HIGHUSER_MOVABLE | __GFP_ZERO
 # refused file faults that are SIGBUS, not SIGSEGV (the page is not there)
 SIGBUS_WHY = ("beyond end of file", "file read error")
 FILE_FAULT_WHY = {"EFAULT": "beyond end of file", "ENOMEM": "out of memory"}
-USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER
 CODE_BYTES = 16
+
+# the handler writes these as literals (a global is a dictionary lookup)
+if EXT_SHIFT != 19 or EXT_MASK != 0x7FFFF or RECORD_SHIFT != 4 or OFF_COUNT != 4:
+    raise ImportError("fault: the handler's literals are out of step with page_ext.py/types.py")
 
 
 class FaultStats:
@@ -174,7 +172,7 @@ class FaultHandler:
                     pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, nomap=self.no_vma, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
-                    ext=self.anon.ext, lru_add=self.anon.pending.append):
+                    ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw):
             if va >= USER_END:
                 return kernel_fault(va)
             mm = procs.cur_mm
@@ -198,32 +196,20 @@ class FaultHandler:
                 return refuse(mm, va, err, rip, "read from a PROT_NONE mapping")
             if err & 8:                                     # PF_RSVD
                 return refuse(mm, va, err, rip, "reserved bit set in a page table")
-            # walk PML4 -> PDPT -> PD, allocating missing tables
-            t = mm.pgd + ((va >> 36) & 0xFF8)
-            e = r64(t)
+            # pgtable.walk inlined: PML4 -> PDPT -> PD entries (byte offsets:
+            # index << 3), the PTE's slot when all three are present; else
+            # the walk itself, allocating the missing tables
+            e = r64(mm.pgd + ((va >> 36) & 0xFF8))
             if e & 1:
-                t = e & ADDR
+                e = r64((e & ADDR) + ((va >> 27) & 0xFF8))
+                if e & 1:
+                    e = r64((e & ADDR) + ((va >> 18) & 0xFF8))
+            if e & 1:
+                t = (e & ADDR) + ((va >> 9) & 0xFF8)        # the PTE
             else:
-                t = mm.new_table(t)
+                t = slot(hw, mm.pgd, va, mm.new_table)
                 if t is None:
                     return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 27) & 0xFF8
-            e = r64(t)
-            if e & 1:
-                t = e & ADDR
-            else:
-                t = mm.new_table(t)
-                if t is None:
-                    return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 18) & 0xFF8
-            e = r64(t)
-            if e & 1:
-                t = e & ADDR
-            else:
-                t = mm.new_table(t)
-                if t is None:
-                    return refuse(mm, va, err, rip, "out of memory")
-            t += (va >> 9) & 0xFF8                          # the PTE
             e = r64(t)
             if e & 1:
                 return wp(mm, vma, va, err, rip, t, e)
@@ -284,39 +270,62 @@ class FaultHandler:
             self.k.printk("BUG: unable to handle page fault for address: 0x%x (%s)" % (va, what))
         return False
 
+    @micropython.native
     def wp_fault(self, mm, vma, va, err, rip, t, e):
-        """A fault on a present PTE: write-protect (COW / reuse / shared), or spurious."""
+        """do_wp_page: a fault on a present PTE. A write to a read-only
+        page of a shared mapping makes it writable (wp_page_shared); of a
+        private one, reuses the page when this PTE is its only user
+        (wp_page_reuse) or copies it (wp_page_copy; a page-cache page:
+        cow_file_page). Anything else is a spurious fault (or a refused
+        one: a user page's protection). The four wp functions are native
+        code: the split costs the COW path a call, which native code pays
+        back (measured with -icount: bench faults N cow)."""
         k = self.k
         hw = k.hw
-        st = self.stats
         if not err & PF_WRITE or e & _PAGE_RW:
             if err & PF_PROT and not err & (PF_WRITE | PF_INSTR) and not e & _PAGE_USER:
                 return self.refuse(mm, va, err, rip, "protection")
-            st.spurious += 1                    # a stale TLB entry: the PTE allows it
+            self.stats.spurious += 1            # a stale TLB entry: the PTE allows it
             hw.invlpg(va)
             return True
         pa = e & PTE_ADDR_MASK
         if vma.vm_ops is not None:
-            if vma.shm is not None:             # shared: writable in place
-                hw.write64(t, e | _PAGE_RW)
-                hw.invlpg(va)
-                st.shmem += 1
-                return True
+            if vma.shm is not None:
+                return self.wp_page_shared(mm, vma, va, err, rip, t, e, pa)
             if hw.read16(k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)) >> KIND_SHIFT == KIND_PAGECACHE:
-                return self.file_wp_fault(mm, vma, va, err, rip, t, e, pa)
-        zero = pa == self.zero_page
-        if not zero:
-            a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
-            c = hw.read32(a)
-            if c == 1:                          # exclusive: reuse it
-                if hw.read16(a - 4) & PG_swapcache:
-                    # its swap copy goes stale, and other processes may
-                    # still swap that slot in: it leaves the swap cache
-                    k.swapcache.delete(pa >> 12)
-                hw.write64(t, e | _PAGE_RW)
-                hw.invlpg(va)
-                st.reuse += 1
-                return True
+                if vma.flags & VM_SHARED:
+                    return self.wp_page_shared(mm, vma, va, err, rip, t, e, pa)
+                return self.cow_file_page(mm, vma, va, err, rip, t, pa, e)
+        if pa == self.zero_page:
+            return self.wp_page_copy(mm, vma, va, err, rip, t, e, pa, 0, 0)
+        a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4      # the count (OFF_COUNT)
+        c = hw.read32(a)
+        if c == 1:                              # exclusive
+            return self.wp_page_reuse(va, t, e, pa)
+        return self.wp_page_copy(mm, vma, va, err, rip, t, e, pa, a, c)
+
+    @micropython.native
+    def wp_page_reuse(self, va, t, e, pa):
+        """The PTE is the page's only user: writable in place. A page still
+        in the swap cache leaves it: its swap copy goes stale, and other
+        processes may still swap that slot in."""
+        k = self.k
+        hw = k.hw
+        if hw.read16(k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)) & PG_swapcache:
+            k.swapcache.delete(pa >> 12)
+        hw.write64(t, e | _PAGE_RW)
+        hw.invlpg(va)
+        self.stats.reuse += 1
+        return True
+
+    @micropython.native
+    def wp_page_copy(self, mm, vma, va, err, rip, t, e, pa, a, c):
+        """Copy-on-write of a private anonymous page (count c at a), or of
+        the zero page (a = 0): a fresh frame with its copy (zeroed) takes
+        the PTE's place, writable."""
+        k = self.k
+        hw = k.hw
+        zero = not a
         lst = self.pcp.list
         if lst:                                 # no allocation: nothing can change
             new = lst.pop()
@@ -345,7 +354,31 @@ class FaultHandler:
         hw.write64(t, new | vma.rw_bits)
         hw.invlpg(va)
         self.anon.add_new(new, key)
-        st.cow += 1
+        self.stats.cow += 1
+        return True
+
+    @micropython.native
+    def wp_page_shared(self, mm, vma, va, err, rip, t, e, pa):
+        """A write to a shared mapping's page mapped read-only: writable in
+        place. A page-cache page is dirtied first (throttled by the dirty
+        limits): it was mapped read-only to see this write (a read fault, or
+        page_mkclean before writeback)."""
+        k = self.k
+        hw = k.hw
+        if vma.shm is not None:                 # shared anonymous memory
+            hw.write64(t, e | _PAGE_RW)
+            hw.invlpg(va)
+            self.stats.shmem += 1
+            return True
+        cache = k.pagecache
+        mapping = vma.file.mapping
+        if cache.owner(pa >> 12) is None:       # no longer in the cache (cannot happen: truncate unmaps)
+            return self.refuse(mm, va, err, rip, "beyond end of file")
+        cache.balance_dirty_pages(mapping)      # throttled before this page is dirtied: no livelock
+        cache.set_page_dirty(mapping, pa)
+        hw.write64(t, hw.read64(t) | _PAGE_RW)  # (writeback may have cleaned the PTE)
+        hw.invlpg(va)
+        self.stats.file += 1
         return True
 
     def rare_fault(self, mm, vma, va, err, rip, t, e):
@@ -388,11 +421,9 @@ class FaultHandler:
         st.shmem += 1
         return True
 
-
     def shmem_swapin(self, mm, vma, va, err, rip, shm, off, v):
         """A shared anonymous page on swap: read into a frame the object
         holds again (a major fault); the access retries and maps it."""
-        from kernel_py.mm.reclaim.vmscan import shmem_swapin
         try:
             pa = shmem_swapin(self.k, shm, off, v)
         except KernelError:
@@ -428,22 +459,6 @@ class FaultHandler:
         mm.rss_file += 1
         return True
 
-    def file_wp_fault(self, mm, vma, va, err, rip, t, e, pa):
-        """A write to a page-cache page mapped read-only."""
-        k = self.k
-        if not vma.flags & VM_SHARED:
-            return self.cow_file_page(mm, vma, va, err, rip, t, pa, e)
-        cache = k.pagecache
-        mapping = vma.file.mapping
-        if cache.owner(pa >> 12) is None:       # no longer in the cache (cannot happen: truncate unmaps)
-            return self.refuse(mm, va, err, rip, "beyond end of file")
-        cache.balance_dirty_pages(mapping)      # throttled before this page is dirtied: no livelock
-        cache.set_page_dirty(mapping, pa)
-        k.hw.write64(t, k.hw.read64(t) | _PAGE_RW)     # (writeback may have cleaned the PTE)
-        k.hw.invlpg(va)
-        self.stats.file += 1
-        return True
-
     def cow_file_page(self, mm, vma, va, err, rip, t, pa, e=0):
         """A private mapping's write: the page-cache page is copied into a
         fresh anonymous page, which replaces it. We hold one reference on
@@ -474,7 +489,6 @@ class FaultHandler:
     def do_swap_page(self, mm, vma, va, err, rip, t, e):
         """A swap entry: read the page back (a major fault), or map it from
         the swap cache."""
-        from kernel_py.mm.reclaim.vmscan import SWAPIN_MAJOR, k_swapin
         k = self.k
         if vma.shm is not None or k.swap.lookup(e)[0] is None:
             return self.refuse(mm, va, err, rip, "bad swap entry 0x%x" % e)
@@ -489,5 +503,3 @@ class FaultHandler:
         return True
 
 
-__all__ = ["FaultHandler", "FaultStats", "SegvError", "SegvInfo", "segv_report",
-           "code_bytes", "VM_READ", "VM_EXEC", "PF_INSTR", "micropython"]

@@ -18,6 +18,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.arch.x86.e820 import subtract
+from kernel_py.mm.debug import debug_pagealloc
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PMD_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW
 
 PAGE_KERNEL = _PAGE_RW | _PAGE_NX | _PAGE_GLOBAL
@@ -124,7 +125,6 @@ def build(hw, pgt, ram, sections, gbpages, pte_only=False):
 def takeover(hw, pgt, ram, params, buddy=None):
     """Build the kernel's tables and load them into CR3 (with
     debug_pagealloc, the buddy's free blocks unmapped first)."""
-    from kernel_py.mm.debug import debug_pagealloc
     pte_only = debug_pagealloc.enabled(params)
     mm = build(hw, pgt, ram, hw.kernel_sections(), want_gbpages(hw, params), pte_only)
     if pte_only and buddy is not None:

@@ -34,13 +34,13 @@
 from kernel_py.lib.errno import EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.cpu import PAGE_SIZE
-from kernel_py.mm.reclaim.swapfile import is_swap_pte
-from kernel_py.mm.reclaim.vmscan import k_swapin, shmem_swapin
-from kernel_py.mm.vm.mmap import M64, NO_VMA, page_align, populate
-from kernel_py.mm.vm.vma import (
-    SHM_SWAPPED, VM_ACCESS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE,
-    VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE,
+from kernel_py.mm.types import (
+    M64, SHM_SWAPPED, VM_ACCESS, VM_DONTCOPY, VM_DONTDUMP, VM_HUGEPAGE, VM_MERGEABLE, VM_NOHUGEPAGE,
+    VM_RAND_READ, VM_SEQ_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE, is_swap_pte, page_align,
 )
+from kernel_py.mm.vm.memory import k_swapin, shmem_swapin
+from kernel_py.mm.vm.mmap import populate
+from kernel_py.mm.vm.vma import NO_VMA
 
 MADV_NORMAL = 0
 MADV_RANDOM = 1

@@ -14,9 +14,7 @@
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOMEM
 from kernel_py.arch.x86.cpu import PAGE_SIZE, _PAGE_PRESENT
 from kernel_py.arch.x86.layout import USER_END
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
-from kernel_py.mm.vm.mmap import M64
-from kernel_py.mm.vm.vma import SHM_SWAPPED
+from kernel_py.mm.types import M64, SHM_SWAPPED, _PAGE_PROTNONE
 
 CHUNK = PAGE_SIZE                       # vector bytes per step (a page of them, as Linux)
 
@@ -74,7 +72,7 @@ def mincore_vma(k, mm, vma, start, end):
                 continue
             j = (base + (i << 12) - start) >> 12
             seen[j] = 1
-            if e & (_PAGE_PRESENT | PROTNONE_BIT) or in_swap_cache(k, e):
+            if e & (_PAGE_PRESENT | _PAGE_PROTNONE) or in_swap_cache(k, e):
                 out[j] = 1
     if vma.file is not None:
         pages = vma.file.mapping.pages

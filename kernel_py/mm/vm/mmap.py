@@ -1,48 +1,41 @@
-# Process address spaces (Linux's struct mm_struct and mm/mmap.c,
-# mm/mprotect.c, mm/memory.c's zap and copy): a PML4 of its own that shares
-# the kernel half with init_mm, the VMAs, RSS counters and the page-table
-# pages it owns. mmap/brk only reserve address space; frames arrive on the
-# first touch (mm/vm/fault.py) and leave on munmap/exit.
+# Process address spaces (Linux's struct mm_struct and mm/mmap.c): a PML4
+# of its own that shares the kernel half with init_mm, the VMAs, RSS
+# counters and the page-table pages it owns. mmap/brk only reserve address
+# space; frames arrive on the first touch (mm/vm/fault.py) and leave on
+# munmap/exit.
 #
-# User PTEs (4 KiB only):
-#   present      pa | P | US | [RW] | [NX] (+ A/D set by the MMU)
-#   PROT_NONE    pa | _PAGE_PROTNONE | US   (P clear: the frame stays owned)
-#   empty        0
-#   swapped out  swap entry (mm/reclaim/swapfile.py: P clear, bit 8 clear, type/offset)
-# Frame references: every PTE holding an anonymous or shared frame holds one
-# reference (mem_map count); a SharedAnon object holds one more on each of
-# its frames. File VMAs (mmap of a file, vma.file) map page-cache frames
-# (kind pagecache: the cache holds one reference, each PTE one more, counted
-# in rss_file) and, in private mappings, the anonymous copies written pages
-# became; the frame's kind in mem_map tells the two apart. The zero page is never counted and never in RSS. Private
-# anonymous frames are also in the reverse map (mm/reclaim/rmap.py: the key of the
-# first PTE; fork keeps the address) and on the anon LRU; a swap entry holds
-# one count of its slot in the swap map, and counts in mm.swapents
-# (MM_SWAPENTS) instead of rss_anon.
+# MmStruct is one object (mm.mmap(), mm.zap() ...) whose methods live where
+# Linux has them:
+#   here                  mmap, munmap, brk, the initial stack, the VMA
+#                         list's edits (split, merge), the search for a
+#                         free range, exit (exit_mmap)
+#   vm/memory.py          the page tables and the frames they hold: zap,
+#                         free_pgtables, the copy at fork (MmMemory)
+#   vm/mprotect.py        mprotect (MmProtect)
+#   vm/msync.py           msync (MmSync)
+# The PTE formats are in mm/types.py.
 
 from kernel_py.lib.errno import EBADF, EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
-from kernel_py.arch.x86.layout import STACK_GUARD_GAP, USER_END, USER_START
+from kernel_py.arch.x86.layout import KERNEL_HALF, STACK_GUARD_GAP, USER_END, USER_START
 from kernel_py.fs.file import MMAP_ANON, MMAP_FILE, fdget
-from kernel_py.mm.page.mem_map import KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT
+from kernel_py.mm.types import (
+    M64, MAX_FILE_PAGES, SHM_SWAPPED, VM_ACCESS, VM_EXEC, VM_GROWSDOWN, VM_MAYSHARE, VM_MAYWRITE,
+    VM_NORESERVE, VM_READ, VM_SHARED, VM_STACK, VM_WRITE, page_align,
+)
+from kernel_py.mm.vm.memory import MmMemory
+from kernel_py.mm.vm.mprotect import MmProtect
+from kernel_py.mm.vm.msync import MmSync
 from kernel_py.mm.vm.vma import (
-    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, NO_VMA, PROT_WRITE, VM_ACCESS, VM_GROWSDOWN,
-    VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMA, SHM_SWAPPED, SharedAnon, VmaList,
-    _PAGE_PROTNONE, prot_to_vm,
+    MAP_FIXED, MAP_PRIVATE, MAP_SHARED, NO_VMA, PROT_WRITE, VMA, SharedAnon, VmaList, prot_to_vm,
 )
 from kernel_py.mm.vm.vma import (     # the system calls' (below)
     LEGACY_MAP_MASK, MAP_32BIT, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB,
     MAP_LOCKED, MAP_NONBLOCK, MAP_NORESERVE, MAP_POPULATE, MAP_SHARED_VALIDATE, MAP_TYPE,
-    VM_DONTCOPY, VM_EXEC, VM_NORESERVE, VM_STACK, VM_WIPEONFORK, MappedFile,
+    MappedFile,
 )
-from kernel_py.arch.x86.cpu import (
-    PAGE_SIZE, PMD_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
-)
+from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_PRESENT, _PAGE_RW
 
-KERNEL_HALF = 256                    # PML4 slots 256..511: shared with init_mm
-USER_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER   # non-leaf: the leaf decides
-ZERO_TABLE = bytes(PAGE_SIZE)
 STACK_SIZE = 132 << 10               # the initial [stack] VMA, as Linux sets up
 STACK_TOP = USER_END
 STACK_GAP = 128 << 20                # mmap_base sits this far below the stack
@@ -51,20 +44,9 @@ TASK_UNMAPPED_BASE = (USER_END // 3) & ~(PAGE_SIZE - 1)   # bottom-up start
 START_BRK = 0x0000000001000000       # the heap's start (no ELF image: fixed)
 TLB_FLUSH_CEILING = 33               # more pages than this: reload CR3
 ADDR = PTE_ADDR_MASK
-MAX_FILE_PAGES = 1 << 32             # page-cache indices are 32-bit (filemap's rmap key)
-
-# mm.rss indices, Linux's order (include/linux/mm_types_task.h)
-MM_FILEPAGES = 0
-MM_ANONPAGES = 1
-MM_SWAPENTS = 2
-MM_SHMEMPAGES = 3
 
 
-def page_align(n):
-    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-
-
-class MmStruct:
+class MmStruct(MmMemory, MmProtect, MmSync):
     """One process address space. `k` gives hw, the buddy, mem_map, init_mm,
     the zero page (k.zero_page) and the system-wide fault counters."""
 
@@ -97,7 +79,7 @@ class MmStruct:
         self.env_start = self.env_end = 0
         self.exe = None              # the executable's MappedFile (/proc/PID/exe)
         self.rid = 0
-        self.rkey = 0                # rmap key base: rid << 36 (mm/reclaim/rmap.py)
+        self.rkey = 0                # rmap key base: rid << RID_SHIFT (mm/types.py)
         anon = k.anon
         if anon is not None:
             anon.register(self)
@@ -119,170 +101,6 @@ class MmStruct:
 
     def live(self):
         return self.hw.read_cr3() & ADDR == self.pgd
-
-    # -- page tables
-    def new_table(self, epa):
-        """Allocate a zeroed table and link it at entry epa; its pa, or None."""
-        t = self.k.alloc_table()
-        if t is None:
-            return None
-        self.hw.write64(epa, t | USER_TABLE)
-        self.nr_pgtables += 1
-        return t
-
-    def pte_slot(self, va, alloc=False):
-        """Physical address of va's PTE, allocating the tables above it when
-        `alloc`; None if a table is missing (or cannot be allocated)."""
-        r64 = self.hw.read64
-        t = self.pgd
-        for shift in (39, 30, 21):
-            epa = t + (((va >> shift) & 511) << 3)
-            e = r64(epa)
-            if e & _PAGE_PRESENT:
-                t = e & ADDR
-            elif alloc:
-                t = self.new_table(epa)
-                if t is None:
-                    return None
-            else:
-                return None
-        return t + (((va >> 12) & 511) << 3)
-
-    def pte(self, va):
-        s = self.pte_slot(va)
-        return 0 if s is None else self.hw.read64(s)
-
-    def pt_tables(self, start, end):
-        """(pt_pa, base_va, i0, i1) for each page table covering part of
-        [start, end): PTE slots i0..i1-1 of the table at pt_pa (base_va is
-        the address of slot 0)."""
-        r64 = self.hw.read64
-        pgd = self.pgd
-        va = start
-        while va < end:
-            e = r64(pgd + (((va >> 39) & 511) << 3))
-            if not e & _PAGE_PRESENT:
-                va = ((va >> 39) + 1) << 39
-                continue
-            e = r64((e & ADDR) + (((va >> 30) & 511) << 3))
-            if not e & _PAGE_PRESENT:
-                va = ((va >> 30) + 1) << 30
-                continue
-            e = r64((e & ADDR) + (((va >> 21) & 511) << 3))
-            base = va & ~(PMD_SIZE - 1)
-            nxt = base + PMD_SIZE
-            if e & _PAGE_PRESENT:
-                i1 = 512 if end >= nxt else (end - base) >> 12
-                yield e & ADDR, base, (va - base) >> 12, i1
-            va = nxt
-
-    def free_pgtables(self, start, end):
-        """Free the page tables under [start, end) that hold nothing."""
-        freed = self._free_level(self.pgd, 4, 0, start, end)
-        if freed and self.live():
-            self.hw.write_cr3(self.pgd)     # drop paging-structure caches
-        return freed
-
-    def _free_level(self, table, level, base, start, end):
-        hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        shift = 3 + 9 * level
-        size = 1 << shift
-        i0 = (max(start, base) - base) >> shift
-        i1 = min(512, (end - base + size - 1) >> shift)
-        if level == 4:
-            i1 = min(i1, KERNEL_HALF)
-        freed = 0
-        for i in range(i0, i1):
-            epa = table + (i << 3)
-            e = r64(epa)
-            if not e & _PAGE_PRESENT:
-                continue
-            child = e & ADDR
-            if level > 2:
-                freed += self._free_level(child, level - 1, base + i * size, start, end)
-            if hw.readbytes(child, PAGE_SIZE) == ZERO_TABLE:
-                w64(epa, 0)
-                self.k.free_table(child)
-                self.nr_pgtables -= 1
-                freed += 1
-        return freed
-
-    # -- frames
-    def get_page(self, pa):
-        k = self.k
-        a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
-        k.hw.write32(a, k.hw.read32(a) + 1)
-
-    def put_page(self, pa):
-        """Drop one reference; free the frame with the last."""
-        k = self.k
-        a = k.mem_map.base + ((pa >> 12) << RECORD_SHIFT) + 4
-        c = k.hw.read32(a) - 1
-        if c <= 0:
-            k.anon.release(pa)
-            k.pcp.free(pa)
-        else:
-            k.hw.write32(a, c)
-
-    def is_file_page(self, pa):
-        """A page-cache frame (in a file VMA: not a private copy)."""
-        k = self.k
-        return k.hw.read16(k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)) >> KIND_SHIFT == KIND_PAGECACHE
-
-    def page_mkclean_one(self, va, pa):
-        """Write-protect (and clean) this mm's PTE of page pa at va."""
-        hw = self.hw
-        slot = self.pte_slot(va)
-        if slot is None:
-            return
-        e = hw.read64(slot)
-        if e & _PAGE_PRESENT and e & ADDR == pa and e & (_PAGE_RW | _PAGE_DIRTY):
-            hw.write64(slot, e & ~(_PAGE_RW | _PAGE_DIRTY))
-            if self.live():
-                hw.invlpg(va)
-
-    def zap(self, vma, start, end):
-        """Unmap [start, end) of vma: clear the PTEs, drop the frames."""
-        hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        zero = self.k.zero_page
-        shared = vma.shm is not None
-        cache = self.k.pagecache if vma.file is not None else None
-        live = self.live()
-        flushed = []
-        self.update_hiwater()
-        for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in range(i0, i1):
-                epa = pt + (i << 3)
-                e = r64(epa)
-                if not e:
-                    continue
-                w64(epa, 0)
-                if not e & (_PAGE_PRESENT | PROTNONE_BIT):      # a swap entry
-                    self.k.swap.free_entry(e)
-                    self.swapents -= 1
-                    continue
-                if live and e & _PAGE_PRESENT and len(flushed) <= TLB_FLUSH_CEILING:
-                    flushed.append(base + (i << 12))
-                pa = e & ADDR
-                if pa == zero:
-                    continue
-                if cache is not None and self.is_file_page(pa):
-                    self.rss_file -= 1
-                    cache.put_page(pa)
-                    continue
-                if shared:
-                    self.rss_shmem -= 1
-                else:
-                    self.rss_anon -= 1
-                self.put_page(pa)
-        if flushed:
-            if len(flushed) > TLB_FLUSH_CEILING:
-                hw.write_cr3(self.pgd)
-            else:
-                for va in flushed:
-                    hw.invlpg(va)
 
     def release_vma(self, vma):
         """The VMA is gone: drop its hold on a shared backing or a file."""
@@ -443,91 +261,6 @@ class MmStruct:
             raise KernelError("ENOMEM", "0x%x-0x%x is not all mapped" % (addr, end))
         return end, hit
 
-    def mprotect(self, addr, length, prot):
-        end, hit = self.mapped_cover(addr, length)
-        for v in hit:
-            if prot & PROT_WRITE and not v.flags & VM_MAYWRITE:
-                raise KernelError("EACCES", "0x%x-0x%x maps %s shared from a read-only file system" % (
-                    v.start, v.end, v.file.path if v.file is not None else "?"))
-        access = prot_to_vm(prot) & VM_ACCESS
-        done = []
-        for vma in hit:
-            if vma.start < addr:
-                vma = self.split(vma, addr)
-            if vma.end > end:
-                self.split(vma, end)
-            vma.set_flags((vma.flags & ~VM_ACCESS) | access)
-            self.change_protection(vma, vma.start, vma.end)
-            done.append(vma)
-        for vma in done:
-            if vma in self.vmas.vmas:
-                self.merge_around(vma)
-        self.vma_cache = NO_VMA
-
-    def change_protection(self, vma, start, end):
-        """Rewrite the PTEs of [start, end) for vma's (new) flags. Private
-        pages stay read-only when they were (a write faults: COW or reuse)."""
-        hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        zero = self.k.zero_page
-        fl = vma.flags
-        prot_none = not fl & VM_ACCESS                  # (write- or exec-only is readable on x86)
-        shared = vma.shm is not None
-        live = self.live()
-        n = 0
-        for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in range(i0, i1):
-                epa = pt + (i << 3)
-                e = r64(epa)
-                if not e or not e & (_PAGE_PRESENT | PROTNONE_BIT):    # empty, swap entry
-                    continue
-                pa = e & ADDR
-                if prot_none:                   # (D kept: a swap-cache page's copy may be stale)
-                    new = pa | _PAGE_PROTNONE | _PAGE_USER | (e & _PAGE_DIRTY)
-                else:
-                    new = pa | vma.prot_bits | (e & 0x60)       # keep A/D
-                    if fl & VM_WRITE and pa != zero and (
-                            shared or (e & _PAGE_PRESENT and e & _PAGE_RW)):
-                        new |= _PAGE_RW
-                if new != e:
-                    w64(epa, new)
-                    if live and e & _PAGE_PRESENT:
-                        n += 1
-                        if n <= TLB_FLUSH_CEILING:
-                            hw.invlpg(base + (i << 12))
-        if n > TLB_FLUSH_CEILING:
-            hw.write_cr3(self.pgd)
-
-    def msync(self, addr, length, flags=MS_SYNC):
-        """msync(2) (mm/msync.c): with MS_SYNC the dirty file pages the
-        shared mappings of the range hold are written to the disk (and the
-        disk's cache flushed); returns pages written. Private and anonymous
-        mappings have nothing to write. MS_ASYNC does nothing, as on Linux
-        since 2.6.19: dirty shared pages are already tracked, and writeback
-        takes them. MS_INVALIDATE has nothing to do either: there is one
-        page cache and no mlock (Linux's only use of it is EBUSY on locked
-        VMAs)."""
-        if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or (flags & MS_ASYNC and flags & MS_SYNC):
-            raise KernelError("EINVAL", "msync flags 0x%x: MS_ASYNC, MS_INVALIDATE, MS_SYNC, not both ASYNC and SYNC" % flags)
-        end, hit = self.mapped_cover(addr, length)
-        if not flags & MS_SYNC:
-            return 0
-        cache = self.k.pagecache
-        written = 0
-        flush = []
-        for v in hit:
-            f = v.file
-            if f is None or not v.flags & VM_SHARED:
-                continue
-            lo = v.offset_of(max(addr, v.start))
-            hi = v.offset_of(min(end, v.end))
-            written += cache.writeback_mapping(f.mapping, lo=lo, hi=hi)
-            if f.fs.dev not in flush:
-                flush.append(f.fs.dev)
-        for dev in flush:
-            dev.flush()
-        return written
-
     def set_brk(self, addr):
         """brk(2): move the end of the heap; returns the new break."""
         if addr < self.start_brk or addr >= self.mmap_base:
@@ -554,74 +287,6 @@ class MmStruct:
         vma = VMA(STACK_TOP - STACK_SIZE, STACK_TOP, prot_to_vm(3) | VM_GROWSDOWN, "[stack]")
         self.vmas.insert(vma)
         self.start_stack = STACK_TOP - 8
-
-    # -- fork and exit
-    def dup(self):
-        """fork: a copy of this address space, private pages copy-on-write."""
-        child = MmStruct(self.k)
-        try:
-            self._dup_into(child)
-        except KernelError:
-            child.destroy()
-            raise
-        return child
-
-    def _dup_into(self, child):
-        hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        r32, w32 = hw.read32, hw.write32
-        mbase = self.k.mem_map.base
-        zero = self.k.zero_page
-        swap_dup = self.k.swap.dup
-        child.start_brk, child.brk = self.start_brk, self.brk
-        child.start_stack, child.mmap_base = self.start_stack, self.mmap_base
-        child.legacy_va_layout = self.legacy_va_layout
-        live = self.live()
-        wp = 0
-        for vma in self.vmas.vmas:
-            if vma.flags & VM_DONTCOPY:             # MADV_DONTFORK: not in the child
-                continue
-            child.vmas.insert(vma.copy(mm=child))
-            if vma.flags & VM_WIPEONFORK:           # MADV_WIPEONFORK: empty in the child
-                continue
-            shared = vma.shm is not None
-            filemap = vma.file is not None
-            for pt, base, i0, i1 in list(self.pt_tables(vma.start, vma.end)):
-                cslot = child.pte_slot(base + (i0 << 12), True)
-                if cslot is None:
-                    raise KernelError("ENOMEM", "fork: page tables")
-                cpt = cslot & ~(PAGE_SIZE - 1)
-                for i in range(i0, i1):
-                    e = r64(pt + (i << 3))
-                    if not e:
-                        continue
-                    if not e & (_PAGE_PRESENT | PROTNONE_BIT):  # a swap entry: one more user
-                        swap_dup(e)
-                        child.swapents += 1
-                        w64(cpt + (i << 3), e)
-                        continue
-                    pa = e & ADDR
-                    if pa != zero:
-                        a = mbase + ((pa >> 12) << RECORD_SHIFT) + 4
-                        w32(a, r32(a) + 1)
-                        if shared:
-                            child.rss_shmem += 1
-                        elif filemap and self.is_file_page(pa):
-                            child.rss_file += 1     # the same cache page, same protection
-                        else:
-                            child.rss_anon += 1
-                            if e & _PAGE_RW:
-                                e &= ~_PAGE_RW
-                                w64(pt + (i << 3), e)
-                                if live:
-                                    wp += 1
-                                    if wp <= TLB_FLUSH_CEILING:
-                                        hw.invlpg(base + (i << 12))
-                    w64(cpt + (i << 3), e)
-        if wp > TLB_FLUSH_CEILING:
-            hw.write_cr3(self.pgd)
-        child.hiwater_rss = child.rss()
-        child.hiwater_vm = child.total_vm()
 
     def destroy(self):
         """exit_mmap: unmap everything, free every frame and table, the PML4."""
@@ -684,7 +349,6 @@ def check_range(addr, length):
 #   - no overcommit accounting (vm.overcommit_memory 1: always): a 2 GiB
 #     MAP_SHARED anonymous mapping is reserved address space only.
 
-M64 = (1 << 64) - 1
 MAX_MAP_COUNT = 65530                # vm.max_map_count (DEFAULT_MAX_MAP_COUNT)
 MMAP_MIN_ADDR = USER_START           # vm.mmap_min_addr
 MAP_32BIT_START = 0x40000000         # x86's MAP_32BIT window (find_start_end)

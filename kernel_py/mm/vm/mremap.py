@@ -40,17 +40,14 @@ from kernel_py.lib.errno import EFAULT, EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_PRESENT
 from kernel_py.arch.x86.layout import USER_END
-from kernel_py.mm.page.mem_map import PG_swapcache, RECORD_SHIFT
 from kernel_py.mm.page.pcp import copy_page
-from kernel_py.mm.reclaim.swapfile import PROTNONE_BIT, SWAP_COUNT_MASK
-from kernel_py.mm.reclaim.vmscan import k_swapin
-from kernel_py.mm.vm.mmap import (
-    M64, MAX_MAP_COUNT, NO_VMA, TLB_FLUSH_CEILING, VMA, get_unmapped_area, may_expand_vm,
-    page_align,
+from kernel_py.mm.types import (
+    M64, PG_swapcache, RECORD_SHIFT, SWAP_COUNT_MASK, VM_DONTEXPAND, VM_MAYSHARE, VM_SHARED,
+    _PAGE_PROTNONE, page_align,
 )
-from kernel_py.mm.vm.vma import (
-    MAP_FIXED, MAP_SHARED, VM_DONTEXPAND, VM_MAYSHARE, VM_SHARED,
-)
+from kernel_py.mm.vm.memory import TLB_FLUSH_CEILING, k_swapin
+from kernel_py.mm.vm.mmap import MAX_MAP_COUNT, get_unmapped_area, may_expand_vm
+from kernel_py.mm.vm.vma import MAP_FIXED, MAP_SHARED, NO_VMA, VMA
 
 MREMAP_MAYMOVE = 1
 MREMAP_FIXED = 2
@@ -286,19 +283,19 @@ class MovePrep:
             # so none of them becomes a shared swap entry meanwhile)
             for va, slot in self.entries():
                 e = hw.read64(slot)
-                if e & (_PAGE_PRESENT | PROTNONE_BIT):
+                if e & (_PAGE_PRESENT | _PAGE_PROTNONE):
                     pa = e & ADDR
                     if self.private_anon(pa) and self.count(pa) > 1:
                         self.pin(pa)
             # shared swap entries read in, pinned as they come
             for va, slot in self.entries():
                 e = hw.read64(slot)
-                if e & (_PAGE_PRESENT | PROTNONE_BIT) or not self.swap_needs_reading(e):
+                if e & (_PAGE_PRESENT | _PAGE_PROTNONE) or not self.swap_needs_reading(e):
                     continue
                 if not k_swapin(k, mm, self.vma, va, slot, e):
                     raise KernelError("ENOMEM", "mremap: no frame to read swap into")
                 e = hw.read64(slot)
-                if not e & (_PAGE_PRESENT | PROTNONE_BIT):
+                if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):
                     raise KernelError("ENOMEM", "mremap: swap-in raced with reclaim")
                 pa = e & ADDR
                 if self.count(pa) > 1:
@@ -356,7 +353,7 @@ class MovePrep:
             e = r64(slot)
             new_va = va + d
             nslot = mm.pte_slot(new_va)
-            if e & (_PAGE_PRESENT | PROTNONE_BIT):
+            if e & (_PAGE_PRESENT | _PAGE_PROTNONE):
                 pa = e & ADDR
                 if self.private_anon(pa):
                     if self.count(pa) - pinned.get(pa, 0) > 1 and self.frames:

@@ -8,18 +8,9 @@
 from kernel_py.lib.bisect import bisect_right
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.cpu import _PAGE_NX, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
-
-# vm_flags, with Linux's values (include/linux/mm.h)
-VM_READ = 0x1
-VM_WRITE = 0x2
-VM_EXEC = 0x4
-VM_SHARED = 0x8
-VM_MAYREAD = 0x10
-VM_MAYWRITE = 0x20
-VM_MAYEXEC = 0x40
-VM_MAYSHARE = 0x80
-VM_GROWSDOWN = 0x100
-VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
+from kernel_py.mm.types import (
+    VM_EXEC, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE, VMFLAG_NAMES,
+)
 
 # mmap/mprotect arguments (include/uapi/asm-generic/mman-common.h)
 PROT_NONE = 0x0
@@ -37,8 +28,8 @@ MS_NAMES = (("async", MS_ASYNC), ("invalidate", MS_INVALIDATE), ("sync", MS_SYNC
 
 # -- what the memory system calls add (issue 14; mm/vm/mmap.py, mremap.py,
 # madvise.py): the rest of mmap's flags (uapi asm-generic/mman-common.h,
-# asm-generic/mman.h, x86's MAP_32BIT) and the vm_flags they and madvise
-# set (include/linux/mm.h), with Linux's values
+# asm-generic/mman.h, x86's MAP_32BIT), with Linux's values; the vm_flags
+# they and madvise set are mm/types.py's
 MAP_SHARED_VALIDATE = 0x03
 MAP_TYPE = 0x0f
 MAP_32BIT = 0x40
@@ -64,30 +55,6 @@ LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DE
 PROT_SEM = 0x8
 PROT_GROWSDOWN = 0x01000000
 PROT_GROWSUP = 0x02000000
-VM_SEQ_READ = 0x00008000        # MADV_SEQUENTIAL
-VM_RAND_READ = 0x00010000       # MADV_RANDOM
-VM_DONTCOPY = 0x00020000        # MADV_DONTFORK: not in a fork's child
-VM_DONTEXPAND = 0x00040000      # mremap may not grow it
-VM_NORESERVE = 0x00200000       # MAP_NORESERVE
-VM_WIPEONFORK = 0x02000000      # MADV_WIPEONFORK: empty in a fork's child
-VM_DONTDUMP = 0x04000000        # MADV_DONTDUMP
-VM_HUGEPAGE = 0x20000000        # MADV_HUGEPAGE
-VM_NOHUGEPAGE = 0x40000000      # MADV_NOHUGEPAGE
-VM_MERGEABLE = 0x80000000       # MADV_MERGEABLE (KSM: nothing merges here)
-VM_STACK = VM_GROWSDOWN         # x86: the stack grows down
-
-# A non-present PTE that still holds its frame: a PROT_NONE page (Linux's
-# _PAGE_PROTNONE reuses the global bit, which means nothing when P = 0).
-_PAGE_PROTNONE = 1 << 8
-
-# Linux's /proc/<pid>/smaps VmFlags mnemonics
-VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
-                (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
-                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"),
-                (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"), (VM_DONTCOPY, "dc"),
-                (VM_DONTEXPAND, "de"), (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"),
-                (VM_DONTDUMP, "dd"), (VM_HUGEPAGE, "hg"), (VM_NOHUGEPAGE, "nh"),
-                (VM_MERGEABLE, "mg"))
 
 
 def prot_to_vm(prot):
@@ -124,17 +91,13 @@ def pte_bits(flags):
     return b
 
 
-# A SharedAnon index slot holding a swap entry rather than a frame: the
-# entry with bit 0 set (frames are page aligned), as Linux's shmem keeps
-# swap entries in its page cache as xarray value entries (xa_mk_value).
-SHM_SWAPPED = 1
 SHM_UNSIZED = 1 << 52                   # a SharedAnon without a size (the console's mmap): no end
 
 
 class SharedAnon:
     """The backing of a MAP_SHARED|MAP_ANONYMOUS mapping (Linux: a shmem file
     on /dev/zero): page offset -> frame (or swap entry | SHM_SWAPPED once
-    reclaim wrote it out), kept while any VMA uses it; every process mapping
+    reclaim wrote it out, types.SHM_SWAPPED), kept while any VMA uses it; every process mapping
     the same offset maps the same frame. The object holds one reference on
     each of its frames (the swap slot's one count when swapped), and knows
     its VMAs (`vmas`, like a file's i_mmap: reclaim finds the PTEs there)."""

@@ -13,17 +13,15 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import VMALLOC_END, VMALLOC_START
-from kernel_py.mm import gfp as G
-from kernel_py.mm.page.mem_map import KIND_VMALLOC
-from kernel_py.arch.x86.pgtable import TABLE_FLAGS
-from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT, _PAGE_RW
+from kernel_py.mm.gfp import F_ZERO, GFP_KERNEL
+from kernel_py.mm.types import KIND_VMALLOC
+from kernel_py.arch.x86.pgtable import walk
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, PGDIR_SIZE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_RW
 
 PAGE_KERNEL = _PAGE_RW | _PAGE_NX | _PAGE_GLOBAL
 VMALLOC_SLOTS = 1
-PML4_SLOT = 1 << 39
+PML4_SLOT = PGDIR_SIZE
 GUARD = PAGE_SIZE
-GFP_KERNEL = G.GFP_KERNEL
-GFP_ZERO_BIT = G.__GFP_ZERO
 
 
 class VmStruct:
@@ -57,15 +55,11 @@ class Vmalloc:
 
     def preallocate(self):
         """Populate the PML4 entries of the range now (see the top)."""
-        r64, w64 = self.hw.read64, self.hw.write64
         va = self.start
         while va < self.end:
-            epa = self.root + (((va >> 39) & 511) << 3)
-            if not r64(epa) & _PAGE_PRESENT:
-                t = self.pgt.alloc_table()
-                if t is None:
-                    raise KernelError("ENOMEM", "vmalloc: page table")
-                w64(epa, t | TABLE_FLAGS)
+            level, epa, e = walk(self.hw, self.root, va, 3, self.pgt.link_kernel_table)
+            if level != 3:
+                raise KernelError("ENOMEM", "vmalloc: page table")
             va += PML4_SLOT
 
     # --- the area allocator -----------------------------------------------------
@@ -127,7 +121,7 @@ class Vmalloc:
         return area.addr
 
     def vzalloc(self, size, gfp=GFP_KERNEL):
-        return self.vmalloc(size, gfp | GFP_ZERO_BIT)
+        return self.vmalloc(size, gfp | F_ZERO)
 
     def unmap_area(self, area):
         """Unmap, flush each page from the TLB (global entries survive CR3
