@@ -8,12 +8,16 @@
 # Linux has them:
 #   here                  mmap, munmap, brk, the initial stack, the VMA
 #                         list's edits (split, merge), the search for a
-#                         free range, exit (exit_mmap)
+#                         free range, exit (exit_mmap); below the class,
+#                         the system calls mmap, munmap, brk and the
+#                         stack's growth (expand_stack)
 #   vm/memory.py          the page tables and the frames they hold: zap,
 #                         free_pgtables, the copy at fork (MmMemory)
-#   vm/mprotect.py        mprotect (MmProtect)
-#   vm/msync.py           msync (MmSync)
-# The PTE formats are in mm/types.py.
+#   vm/mprotect.py        mprotect (MmProtect) and sys_mprotect
+#   vm/msync.py           msync (MmSync) and sys_msync
+# mremap, madvise and mincore are module functions over an MmStruct in
+# vm/mremap.py, madvise.py, mincore.py (docs/mm-syscalls.md). The PTE
+# formats are in mm/types.py.
 
 from kernel_py.lib.errno import EBADF, EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
@@ -42,7 +46,6 @@ STACK_GAP = 128 << 20                # mmap_base sits this far below the stack
 MMAP_BASE = STACK_TOP - STACK_GAP    # top-down mmap searches below here
 TASK_UNMAPPED_BASE = (USER_END // 3) & ~(PAGE_SIZE - 1)   # bottom-up start
 START_BRK = 0x0000000001000000       # the heap's start (no ELF image: fixed)
-TLB_FLUSH_CEILING = 33               # more pages than this: reload CR3
 ADDR = PTE_ADDR_MASK
 
 
