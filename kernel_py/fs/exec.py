@@ -26,6 +26,7 @@ from kernel_py.fs import binfmt_elf as elf
 from kernel_py.fs import namei
 from kernel_py.fs.mode import S_ISREG
 from kernel_py.kernel.signal import SI_KERNEL, SIGSEGV, force_sig
+from kernel_py.kernel.sys import RLIMIT_STACK
 from kernel_py.lib.errno import E2BIG, EFAULT, ENAMETOOLONG, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.types import page_align
@@ -37,7 +38,6 @@ MAX_ARG_STRINGS = 0x7FFFFFFF
 ARG_MAX = 2 << 20                       # a quarter of the 8 MiB stack rlimit, as Linux
 ARG_MIN_STACK = 32 * 4096               # Linux's ARG_MAX (32 pages): always allowed on the stack
 STK_LIM = 8 << 20                       # _STK_LIM, the default RLIMIT_STACK
-RLIMIT_STACK = 3
 PATH_MAX = 4096
 BINPRM_BUF_SIZE = 256
 MAX_INTERP_DEPTH = 4                    # #! scripts calling #! scripts

@@ -23,6 +23,7 @@ from kernel_py.lib.errno import EBADF, EINVAL, ENOMEM, errno_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import KERNEL_HALF, STACK_GUARD_GAP, USER_END, USER_START
 from kernel_py.fs.file import MMAP_ANON, MMAP_FILE, fdget
+from kernel_py.kernel.sys import RLIM_INFINITY, RLIMIT_AS, RLIMIT_DATA, RLIMIT_STACK
 from kernel_py.mm.types import (
     M64, MAX_FILE_PAGES, SHM_SWAPPED, VM_ACCESS, VM_EXEC, VM_GROWSDOWN, VM_MAYSHARE, VM_MAYWRITE,
     VM_NORESERVE, VM_READ, VM_SHARED, VM_STACK, VM_WRITE, page_align,
@@ -356,10 +357,6 @@ MAX_MAP_COUNT = 65530                # vm.max_map_count (DEFAULT_MAX_MAP_COUNT)
 MMAP_MIN_ADDR = USER_START           # vm.mmap_min_addr
 MAP_32BIT_START = 0x40000000         # x86's MAP_32BIT window (find_start_end)
 MAP_32BIT_END = 0x80000000
-RLIMIT_DATA = 2                      # kernel/sys.py's indices (no import: kernel/ imports mm/)
-RLIMIT_STACK = 3
-RLIMIT_AS = 9
-RLIM_INFINITY = M64
 PF_WRITE_USER = 6                    # the error code of a user write fault (PF_WRITE | PF_USER)
 PF_READ_USER = 4
 PF_INSTR_USER = 20
