@@ -9,7 +9,7 @@
 # M_TRIM_THRESHOLD is free at its top.
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.vm.mmap import page_align
+from kernel_py.mm.types import page_align
 from kernel_py.mm.vm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
 
 M_MMAP_THRESHOLD = 128 << 10

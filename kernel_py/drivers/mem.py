@@ -21,7 +21,8 @@
 from kernel_py.drivers.tty import TtyFile
 from kernel_py.fs.char_dev import register_chrdev
 from kernel_py.fs.file import (
-    O_NONBLOCK, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM, FileOperations,
+    MMAP_ANON, O_NONBLOCK, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM,
+    FileOperations,
 )
 from kernel_py.kernel.wait import WaitQueue
 from kernel_py.lib.errno import EAGAIN, EINVAL, ENOSPC, EPIPE, ESPIPE
@@ -55,9 +56,10 @@ class NullFile(FileOperations):
 
 
 class ZeroFile(NullFile):
-    """/dev/zero: zeros; writes accepted."""
+    """/dev/zero: zeros; writes accepted; mmap gives anonymous memory."""
 
     read_more = True
+    mmap = MMAP_ANON
 
     def read(self, f, t, n):
         return ZEROS[:n] if n <= CHUNK else bytes(n)
@@ -67,7 +69,9 @@ class ZeroFile(NullFile):
 
 
 class FullFile(ZeroFile):
-    """/dev/full: zeros to readers, ENOSPC to writers."""
+    """/dev/full: zeros to readers, ENOSPC to writers; no mmap."""
+
+    mmap = None
 
     def write(self, f, t, data):
         return -ENOSPC

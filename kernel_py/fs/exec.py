@@ -26,14 +26,18 @@ from kernel_py.fs import binfmt_elf as elf
 from kernel_py.fs import namei
 from kernel_py.fs.mode import S_ISREG
 from kernel_py.kernel.signal import SI_KERNEL, SIGSEGV, force_sig
+from kernel_py.kernel.sys import RLIMIT_STACK
 from kernel_py.lib.errno import E2BIG, EFAULT, ENAMETOOLONG, errno_of
 from kernel_py.lib.errors import KernelError
-from kernel_py.mm.vm.mmap import MmStruct, page_align
+from kernel_py.mm.types import page_align
+from kernel_py.mm.vm.mmap import MmStruct
 from kernel_py.mm.vm.vma import MAP_FIXED, MAP_PRIVATE, MappedFile
 
 MAX_ARG_STRLEN = 32 * 4096              # one argument or environment string
 MAX_ARG_STRINGS = 0x7FFFFFFF
 ARG_MAX = 2 << 20                       # a quarter of the 8 MiB stack rlimit, as Linux
+ARG_MIN_STACK = 32 * 4096               # Linux's ARG_MAX (32 pages): always allowed on the stack
+STK_LIM = 8 << 20                       # _STK_LIM, the default RLIMIT_STACK
 PATH_MAX = 4096
 BINPRM_BUF_SIZE = 256
 MAX_INTERP_DEPTH = 4                    # #! scripts calling #! scripts
@@ -213,14 +217,13 @@ def write_stack(k, t, bprm):
     for the writes (then the old one again)."""
     hw = k.hw
     mm = bprm.mm
-    img = bprm.image
     old = hw.read_cr3()
     hw.write_cr3(mm.pgd)
     procs = k.procs
     saved = procs.cur_mm
     procs.cur_mm = mm                           # the fault handler maps into the new mm
     try:
-        sp, argc_at = build_stack(k, bprm, USER_END)
+        sp, argc_at = build_stack(k, bprm, USER_END, arg_limit(t))
     finally:
         procs.cur_mm = saved
         hw.write_cr3(old)
@@ -240,7 +243,7 @@ def zero_bss_tails(hw, img):
     return True
 
 
-def build_stack(k, bprm, top):
+def build_stack(k, bprm, top, limit):
     hw = k.hw
     mm = bprm.mm
     img = bprm.image
@@ -284,8 +287,8 @@ def build_stack(k, bprm, top):
         words += [a, v]
     size = 8 * len(words)
     sp = (p - size) & ~15
-    if top - sp > mm_stack_limit(mm):
-        raise KernelError("E2BIG", "arguments larger than the stack")
+    if top - sp > limit:
+        raise KernelError("E2BIG", "arguments larger than a quarter of the stack limit")
     for addr, data in blob:
         if not hw.copy_to_user(addr, data):
             raise KernelError("EFAULT", "cannot write the initial stack")
@@ -295,9 +298,13 @@ def build_stack(k, bprm, top):
     return sp, sp
 
 
-def mm_stack_limit(mm):
-    v = mm.vmas.find(USER_END - 8)
-    return v.end - v.start if v is not None else 0
+def arg_limit(t):
+    """How much of the new stack the strings, pointers and auxv may take
+    (get_arg_page): 128 KiB always, else up to a quarter of RLIMIT_STACK
+    (at most 6 MiB). The [stack] VMA grows down over them as they are
+    written (its faults expand it: mm/vm/fault.py)."""
+    rlim = t.rlim[RLIMIT_STACK][0] if t.rlim is not None else STK_LIM
+    return max(ARG_MIN_STACK, min(STK_LIM // 4 * 3, rlim // 4))
 
 
 # -- the point of no return --------------------------------------------------------------

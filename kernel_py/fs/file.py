@@ -60,11 +60,17 @@ POLLWRNORM = 0x0100
 POLLWRBAND = 0x0200
 DEFAULT_POLLMASK = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
+# FileOperations.mmap (Linux's f_op->mmap, a function there): what mmap(2)
+# of the file maps (mm/vm/mmap.py); None: the file has no mmap (ENODEV)
+MMAP_FILE = 1           # its page cache (generic_file_mmap): a regular file
+MMAP_ANON = 2           # anonymous memory (mmap_zero): /dev/zero
+
 
 class FileOperations:
     read_more = False       # read() may be called again for the rest of a large count
     write_more = False      # a short write() is progress, not the end (pipes)
     seekable = False        # pread/pwrite work (FMODE_PREAD), lseek may
+    mmap = None             # MMAP_FILE, MMAP_ANON, or None: ENODEV
 
     def read(self, f, t, n):
         """bytes (b"" at end of file), -errno, or None: would block (the

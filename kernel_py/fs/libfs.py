@@ -7,7 +7,7 @@
 
 from kernel_py.fs.char_dev import chrdev_open
 from kernel_py.fs.file import (
-    O_APPEND, FileOperations,
+    MMAP_FILE, O_APPEND, FileOperations,
 )
 from kernel_py.fs.mode import S_IFMT, S_IFCHR, S_IFDIR, S_IFREG
 from kernel_py.lib.errno import EBADF, EFBIG, EINVAL, EISDIR, ENXIO, errno_of
@@ -53,6 +53,7 @@ class RegularFile(FileOperations):
 
     read_more = True
     seekable = True
+    mmap = MMAP_FILE
 
     def read(self, f, t, n):
         return self.pread(f, t, n, f.pos)

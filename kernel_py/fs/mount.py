@@ -49,6 +49,7 @@ def init_namespace(k):
     vfs.ns["/sys"] = SysFs(k)
     vfs.pipefs = PipeFs(k)
     vfs.anon = AnonFs(k)
+    vfs.shm_mnt = RamFs(k, "tmpfs")
 
 
 def make_mountpoint(k, point):

@@ -65,6 +65,7 @@ class Vfs:
         self.next_anon = 0          # minors of the anonymous devices (get_anon_bdev)
         self.pipefs = None          # where pipe inodes live (fs/pipe.py), mounted nowhere
         self.anon = None            # the anonymous inode of eventfds (fs/anon_inodes.py)
+        self.shm_mnt = None         # memfd_create's files (mm/memfd.py): a ramfs mounted nowhere
 
     def anon_minor(self):
         self.next_anon += 1

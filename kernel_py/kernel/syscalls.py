@@ -17,7 +17,8 @@ from kernel_py.fs import (
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
 from kernel_py.kernel import fork, futex, signal, sys, time
-from kernel_py.mm.vm import sys_mm
+from kernel_py.mm import memfd
+from kernel_py.mm.vm import madvise, mincore, mmap, mprotect, mremap, msync
 from kernel_py.lib.errno import ENOSYS
 
 # (name, handler, number of arguments)
@@ -99,10 +100,15 @@ SYSCALLS = (
     ("pselect6", select.sys_pselect6, 6),
     # processes, memory, time (kernel/, mm/)
     ("execve", fexec.sys_execve, 3),
-    ("brk", sys_mm.sys_brk, 1),
-    ("mmap", sys_mm.sys_mmap, 6),
-    ("munmap", sys_mm.sys_munmap, 2),
-    ("mprotect", sys_mm.sys_mprotect, 3),
+    ("brk", mmap.sys_brk, 1),
+    ("mmap", mmap.sys_mmap, 6),
+    ("munmap", mmap.sys_munmap, 2),
+    ("mprotect", mprotect.sys_mprotect, 3),
+    ("mremap", mremap.sys_mremap, 5),
+    ("madvise", madvise.sys_madvise, 3),
+    ("mincore", mincore.sys_mincore, 3),
+    ("msync", msync.sys_msync, 3),
+    ("memfd_create", memfd.sys_memfd_create, 2),
     ("getpid", sys.sys_getpid, 0),
     ("gettid", sys.sys_gettid, 0),
     ("getppid", sys.sys_getppid, 0),

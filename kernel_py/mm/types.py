@@ -4,7 +4,7 @@
 # bits the hardware defines (PTE bits, #PF error code) are in
 # arch/x86/cpu.py; this file holds what the kernel builds on them.
 
-from kernel_py.arch.x86.cpu import _PAGE_GLOBAL, small
+from kernel_py.arch.x86.cpu import PAGE_SIZE, _PAGE_GLOBAL, small
 
 # --- the page record (mem_map, mm/page/mem_map.py) ----------------------------
 #
@@ -95,12 +95,27 @@ VM_MAYWRITE = 0x20
 VM_MAYEXEC = 0x40
 VM_MAYSHARE = 0x80
 VM_GROWSDOWN = 0x100
+VM_SEQ_READ = 0x00008000        # MADV_SEQUENTIAL
+VM_RAND_READ = 0x00010000       # MADV_RANDOM
+VM_DONTCOPY = 0x00020000        # MADV_DONTFORK: not in a fork's child
+VM_DONTEXPAND = 0x00040000      # mremap may not grow it
+VM_NORESERVE = 0x00200000       # MAP_NORESERVE
+VM_WIPEONFORK = 0x02000000      # MADV_WIPEONFORK: empty in a fork's child
+VM_DONTDUMP = 0x04000000        # MADV_DONTDUMP
+VM_HUGEPAGE = 0x20000000        # MADV_HUGEPAGE
+VM_NOHUGEPAGE = 0x40000000      # MADV_NOHUGEPAGE
+VM_MERGEABLE = 0x80000000       # MADV_MERGEABLE (KSM: nothing merges here)
+VM_STACK = VM_GROWSDOWN         # x86: the stack grows down
 VM_ACCESS = VM_READ | VM_WRITE | VM_EXEC
 
 # Linux's /proc/<pid>/smaps VmFlags mnemonics
 VMFLAG_NAMES = ((VM_READ, "rd"), (VM_WRITE, "wr"), (VM_EXEC, "ex"), (VM_SHARED, "sh"),
                 (VM_MAYREAD, "mr"), (VM_MAYWRITE, "mw"), (VM_MAYEXEC, "me"),
-                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"))
+                (VM_MAYSHARE, "ms"), (VM_GROWSDOWN, "gd"),
+                (VM_SEQ_READ, "sr"), (VM_RAND_READ, "rr"), (VM_DONTCOPY, "dc"),
+                (VM_DONTEXPAND, "de"), (VM_NORESERVE, "nr"), (VM_WIPEONFORK, "wf"),
+                (VM_DONTDUMP, "dd"), (VM_HUGEPAGE, "hg"), (VM_NOHUGEPAGE, "nh"),
+                (VM_MERGEABLE, "mg"))
 
 # --- user PTEs (4 KiB only) ---------------------------------------------------
 #
@@ -190,3 +205,12 @@ SHM_KEY = 1 << 61               # above any rid: a shared anonymous frame's word
 MAPPING_SHIFT = 32
 INDEX_MASK = (1 << MAPPING_SHIFT) - 1
 MAX_FILE_PAGES = 1 << MAPPING_SHIFT     # page-cache indices are 32-bit
+
+# --- the memory system calls' arithmetic (include/linux/mm.h's PAGE_ALIGN) ----
+
+M64 = (1 << 64) - 1             # a register read as unsigned (addresses, lengths)
+
+
+def page_align(n):
+    """PAGE_ALIGN: n rounded up to the next page boundary."""
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)

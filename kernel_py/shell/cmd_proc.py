@@ -2,14 +2,16 @@
 # the memory system calls acting on a pid (mmap, munmap, mprotect, brk,
 # sbrk, malloc/free), touching memory for real (touch/read/write/fill load
 # the process's CR3 and go through hw.v*: every first access is a real #PF),
-# and /proc/sys/vm/legacy_va_layout. write, fill and free are the process
-# variants of the file system's and procps' commands (registry.pid_variant).
+# and /proc/sys/vm/legacy_va_layout, mmap_min_addr, max_map_count. write,
+# fill and free are the process variants of the file system's and procps'
+# commands (registry.pid_variant).
 # /proc/<pid>/ files are in proc_pid.py, top in cmd_top.py.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import USER_END, USER_START
 from kernel_py.demo import umalloc
-from kernel_py.mm.vm.mmap import page_align
+from kernel_py.mm.types import page_align
+from kernel_py.mm.vm.mmap import MAX_MAP_COUNT, MMAP_MIN_ADDR
 from kernel_py.mm.vm.vma import (
     MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_NAMES, MS_SYNC, PROT_READ, PROT_WRITE, MappedFile,
     parse_prot,
@@ -401,3 +403,15 @@ def write_legacy(k, text):
 @pseudo_file("/proc/sys/vm/legacy_va_layout", write_legacy)
 def proc_legacy_va_layout(k):
     return "1" if k.legacy_va_layout else "0"
+
+
+# -- /proc/sys/vm/mmap_min_addr, max_map_count (mm/vm/mmap.py's, read-only here) --
+
+@pseudo_file("/proc/sys/vm/mmap_min_addr")
+def proc_mmap_min_addr(k):
+    return "%d" % MMAP_MIN_ADDR
+
+
+@pseudo_file("/proc/sys/vm/max_map_count")
+def proc_max_map_count(k):
+    return "%d" % MAX_MAP_COUNT

@@ -7,9 +7,11 @@ from kernel_py.arch.x86.tsc import HZ, INITIAL_JIFFIES
 from kernel_py.kernel.signal import SIG_DFL, SIG_IGN
 from kernel_py.kernel.task import STATE_NAMES
 from kernel_py.kernel.time import USER_HZ
-from kernel_py.mm.vm.mmap import page_align
 from kernel_py.mm.reclaim.oom_kill import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
-from kernel_py.mm.types import KIND_PAGECACHE, KIND_SHIFT, PG_dirty, SHM_SWAPPED, VM_SHARED, _PAGE_PROTNONE
+from kernel_py.mm.types import (
+    KIND_PAGECACHE, KIND_SHIFT, PG_dirty, SHM_SWAPPED, VM_EXEC, VM_SHARED, VM_STACK, VM_WRITE,
+    _PAGE_PROTNONE, page_align,
+)
 from kernel_py.shell.cmd_proc import procs
 from kernel_py.shell.cmd_swap import parse_int
 from kernel_py.shell.registry import pid_file
@@ -130,19 +132,40 @@ def proc_smaps(k, pid):
     return "\n".join(out)
 
 
-def status_pairs(mm):
-    data = stk = 0
+def vm_counts(mm):
+    """(data_vm, stack_vm, exec_vm) in pages, as Linux's vm_stat_account
+    keeps them: private writable mappings that are not the stack, the
+    stack (VM_STACK), executable ones neither writable nor the stack."""
+    data = stk = exe = 0
     for v in mm.vmas:
-        if v.name == "[stack]":
-            stk += v.size
-        elif not v.flags & VM_SHARED and v.flags & 2:       # is_data_mapping
-            data += v.size
+        f = v.flags
+        n = v.size >> 12
+        if f & VM_STACK:
+            stk += n
+        elif f & (VM_WRITE | VM_SHARED) == VM_WRITE:        # is_data_mapping
+            data += n
+        elif f & (VM_EXEC | VM_WRITE) == VM_EXEC:           # is_exec_mapping
+            exe += n
+    return data, stk, exe
+
+
+def text_pages(mm):
+    """The executable's text, in pages (end_code rounded up - start_code rounded down)."""
+    if not mm.end_code:
+        return 0
+    return (page_align(mm.end_code) - (mm.start_code & ~(PAGE_SIZE - 1))) >> 12
+
+
+def status_pairs(mm):
+    data, stk, exe = vm_counts(mm)
+    text = min(text_pages(mm), exe)                         # task_mem: VmExe, the rest VmLib
     mm.update_hiwater()
     return (("VmPeak", mm.hiwater_vm * 4), ("VmSize", mm.total_vm() * 4), ("VmLck", 0),
             ("VmPin", 0), ("VmHWM", mm.hiwater_rss * 4), ("VmRSS", mm.rss() * 4),
             ("RssAnon", mm.rss_anon * 4), ("RssFile", mm.rss_file * 4),
-            ("RssShmem", mm.rss_shmem * 4), ("VmData", data >> 10), ("VmStk", stk >> 10),
-            ("VmExe", 0), ("VmLib", 0), ("VmPTE", mm.nr_pgtables * 4), ("VmSwap", mm.swapents * 4))
+            ("RssShmem", mm.rss_shmem * 4), ("VmData", data * 4), ("VmStk", stk * 4),
+            ("VmExe", text * 4), ("VmLib", (exe - text) * 4), ("VmPTE", mm.nr_pgtables * 4),
+            ("VmSwap", mm.swapents * 4))
 
 
 @pid_file("status")
@@ -245,13 +268,9 @@ def proc_statm(k, pid):
     mm = pid_task(k, pid).mm
     if mm is None:
         return "0 0 0 0 0 0 0"
-    data = 0
-    for v in mm.vmas:
-        if not v.flags & VM_SHARED and v.flags & 2:
-            data += v.size
-    text = (page_align(mm.end_code) - (mm.start_code & ~(PAGE_SIZE - 1))) >> 12 if mm.end_code else 0
-    return "%d %d %d %d 0 %d 0" % (mm.total_vm(), mm.rss(), mm.rss_file + mm.rss_shmem, text,
-                                   data >> 12)
+    data, stk, exe = vm_counts(mm)
+    return "%d %d %d %d 0 %d 0" % (mm.total_vm(), mm.rss(), mm.rss_file + mm.rss_shmem,
+                                   text_pages(mm), data + stk)
 
 
 @pid_file("oom_score")

@@ -9,6 +9,7 @@ that offset, its count the cache's reference plus the PTEs) and the files'
 i_mmap lists and pins."""
 
 from kernel_py.kernel.kernel import Kernel
+from kernel_py.fs.ramfs import RamInode
 from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.debug import debug_vm
 from kernel_py.mm.types import (
@@ -109,7 +110,7 @@ def check_all(k, baseline=None):
                 continue
             pa = e & PTE_ADDR_MASK
             fl = vma.flags
-            if not fl & VM_READ:
+            if not fl & (VM_READ | VM_WRITE | VM_EXEC):
                 assert not e & _PAGE_PRESENT and e & _PAGE_PROTNONE, \
                     "pid %d: PROT_NONE page 0x%x accessible: 0x%x" % (pid, va, e)
             else:
@@ -171,7 +172,8 @@ def check_all(k, baseline=None):
         assert mm_map.count(pa >> 12) == n, "frame 0x%x: refcount %d, %d references" % (
             pa, mm_map.count(pa >> 12), n)
     for pa, n in cached.items():
-        assert mm_map.count(pa >> 12) == n + 1, "cache page 0x%x: refcount %d, %d PTEs" % (
+        own = cache_refs(k, pa)
+        assert mm_map.count(pa >> 12) == n + own, "cache page 0x%x: refcount %d, %d PTEs" % (
             pa, mm_map.count(pa >> 12), n)
     check_file_vmas(k)
     for pa in k.pcp.list:
@@ -185,6 +187,13 @@ def check_all(k, baseline=None):
     if baseline is not None:
         assert total == baseline, "frames leaked or double-counted: %d != %d" % (total, baseline)
     return total
+
+
+def cache_refs(k, pa):
+    """The references a cached page holds besides its PTEs: the cache's,
+    and ramfs's own on its files' pages (fs/ramfs.py: never reclaimed)."""
+    owner = k.pagecache.owner(pa >> 12)
+    return 2 if owner is not None and isinstance(owner[0].host, RamInode) else 1
 
 
 def check_file_vmas(k):
@@ -209,13 +218,24 @@ def check_file_vmas(k):
             assert vmas.get(id(v)) is v and v.file.mapping is m, "stale VMA in i_mmap"
             listed += 1
         if not m.i_mmap:
+            own = 2 if isinstance(m.host, RamInode) else 1
             for pa in m.pages.values():
-                assert k.mem_map.count(pa >> 12) == 1, "unmapped cache page with extra references"
+                assert k.mem_map.count(pa >> 12) == own, "unmapped cache page with extra references"
     assert listed == len(vmas)
     pins = {}
     for f, n in files.values():
         assert f.count == n, "%s: %d references, %d VMAs" % (f.path, f.count, n)
         pins[id(f.ino)] = (f.ino, pins.get(id(f.ino), (None, 0))[1] + 1)
+    opened = {}                 # open Files (descriptors) pin their inodes too
+    for task in k.procs.tasks.values():
+        if task.files is not None:
+            for f in task.files.fds:
+                if f is not None and f.pinned:
+                    opened[id(f)] = f
+    for f in opened.values():
+        if id(f.inode) in pins:
+            ino, n = pins[id(f.inode)]
+            pins[id(f.inode)] = (ino, n + 1)
     for ino, n in pins.values():
         assert ino.refs == n, "%s pinned %d times for %d open files" % (ino.name, ino.refs, n)
 

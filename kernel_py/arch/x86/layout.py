@@ -3,7 +3,8 @@
 # selectors. guest/layout.h holds the values the C platform needs;
 # tests/model/test_layout.py checks that each of them has the same value here.
 
-USER_START = 0x0000000000400000
+USER_START = 0x0000000000010000      # the lowest address mmap gives: vm.mmap_min_addr, Linux's default 64 KiB
+STACK_GUARD_GAP = 256 << 12          # kept free below a stack that grows down (Linux's stack_guard_gap)
 USER_END = 0x00007FFFFFFFF000        # first address above user space
 NULL_GUARD_END = 0x1000              # [0, 4 KiB) is never mapped
 

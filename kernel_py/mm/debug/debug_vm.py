@@ -25,6 +25,9 @@
 #                                       naming a frame with PG_swapcache,
 #                                       == PG_swapcache frames in mem_map
 #                                       == SwapCached (swapcache.nr)
+#   each process's PTEs              == its RSS counters (file, anon, shmem),
+#                                       and each anonymous frame they map has
+#                                       the rmap word naming that PTE
 #
 # The walk skips a block's other frames by its order, so a wrong order in a
 # record shows as a conservation error. It reads mem_map through one hw.mem
@@ -32,14 +35,15 @@
 
 from kernel_py.mm.types import (
     KIND_ANON, KIND_FREE, KIND_KERNEL, KIND_NAMES, KIND_NONE, KIND_PAGECACHE, KIND_PAGETABLE,
-    KIND_SHIFT, KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT, SHM_SWAPPED,
-    SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, is_swap_pte,
+    KIND_SHIFT, KIND_SLAB, KIND_VMALLOC, PG_buddy, PG_swapcache, PG_tail, RECORD_SHIFT, RID_SHIFT,
+    SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK, SWAP_HAS_CACHE, SWAP_MAP_BAD, VPN_MASK, _PAGE_PROTNONE,
+    is_swap_pte,
 )
 from kernel_py.mm.page.zone import NR_ORDERS
 from kernel_py.mm.slab.common import SLOB_AUX
 from kernel_py.mm.slab.kmalloc import LARGE_AUX
 from kernel_py.mm.slab.slob import BIG_AUX
-from kernel_py.arch.x86.cpu import PGDIR_SHIFT
+from kernel_py.arch.x86.cpu import PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_PRESENT
 from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.arch.x86.pgtable import VA_END, tables
 
@@ -170,6 +174,7 @@ def check(k):
     out += check_slab(k, c)
     out += check_counters(k, c)
     out += check_tables_and_swap(k, c)
+    out += check_mm_pages(k)
     return c, out
 
 
@@ -266,6 +271,65 @@ def check_tables_and_swap(k, c):
     swap = k.swap
     if swap is not None:
         out += check_swap_maps(k, c, swap, swap_ptes + shm_swap_entries(k))
+    return out
+
+
+def check_mm_pages(k):
+    """Each process's RSS counters against its PTEs, and every mapped
+    anonymous frame's rmap word against the PTE that maps it: a private
+    page's word names the address it is mapped at (mm/reclaim/rmap.py: a
+    page shared after fork is at that address in every process; mremap
+    keeps it so), a shared anonymous page's names its object and offset."""
+    out = []
+    procs = k.procs
+    anon = k.anon
+    if procs is None or anon is None:
+        return out
+    hw = k.hw
+    r64, r16 = hw.read64, hw.read16
+    base = k.mem_map.base
+    zero = k.zero_page
+    seen = []
+    for pid in sorted(procs.tasks):
+        mm = procs.tasks[pid].mm
+        if mm is None or mm.pgd is None or mm in seen:
+            continue
+        seen.append(mm)
+        rss = [0, 0, 0]                     # file, anon, shmem
+        bad = 0
+        for vma in mm.vmas:
+            shm = vma.shm
+            for pt, vbase, i0, i1 in mm.pt_tables(vma.start, vma.end):
+                for i in range(i0, i1):
+                    e = r64(pt + (i << 3))
+                    if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):
+                        continue
+                    pa = e & PTE_ADDR_MASK
+                    if pa == zero:
+                        continue
+                    va = vbase + (i << 12)
+                    pfn = pa >> 12
+                    if shm is not None:
+                        rss[2] += 1
+                        want = SHM_KEY | (shm.ino << RID_SHIFT) | vma.offset_of(va)
+                    elif vma.file is not None and r16(base + (pfn << RECORD_SHIFT)) >> KIND_SHIFT == KIND_PAGECACHE:
+                        rss[0] += 1
+                        continue
+                    else:
+                        rss[1] += 1
+                        want = None
+                    key = anon.key(pfn)
+                    ok = key == want if want is not None else (
+                        key and not key & SHM_KEY and key & VPN_MASK == va >> 12)
+                    if not ok and bad < 4:
+                        out.append("pid %d: the %s page at 0x%x (pfn 0x%x) has rmap word 0x%x" % (
+                            pid, "shared" if shm is not None else "private", va, pfn, key))
+                    if not ok:
+                        bad += 1
+        got = (mm.rss_file, mm.rss_anon, mm.rss_shmem)
+        if tuple(rss) != got:
+            out.append("pid %d: file/anon/shmem pages mapped %d/%d/%d, RSS counters %d/%d/%d" % (
+                pid, rss[0], rss[1], rss[2], got[0], got[1], got[2]))
     return out
 
 

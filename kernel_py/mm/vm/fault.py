@@ -3,7 +3,9 @@
 #
 # For the process whose address space is loaded (k.procs.cur_mm):
 #   find the VMA (last hit cached), check the access against its flags
-#   (PF_WRITE needs VM_WRITE, PF_INSTR needs VM_EXEC, a read needs VM_READ);
+#   (PF_WRITE needs VM_WRITE, PF_INSTR needs VM_EXEC, a read any access:
+#   x86 cannot map a page write- or execute-only); no VMA, but a stack
+#   that grows down above: the stack grows (no_vma);
 #   not present + write       -> a fresh zeroed frame, writable   (do_anonymous_page)
 #   not present + read        -> the shared zero page, read-only
 #   shared anonymous          -> the SharedAnon frame for that offset (read
@@ -40,12 +42,13 @@ from kernel_py.arch.x86.pgtable import pte_slot
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, OFF_COUNT, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
-    SHM_SWAPPED, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
+    SHM_SWAPPED, VM_GROWSDOWN, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
 from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
 from kernel_py.mm.page.pcp import ZERO_BYTES, copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.mm.vm.memory import SWAPIN_MAJOR, k_swapin, shmem_swapin
+from kernel_py.mm.vm.mmap import expand_stack
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PF_INSTR, PF_PROT, PF_RSVD, PF_WRITE, PTE_ADDR_MASK,
     _PAGE_DIRTY, _PAGE_RW, _PAGE_USER,
@@ -168,7 +171,7 @@ class FaultHandler:
         def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
                     pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
                     ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
-                    wp=wp, rare=rare, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
+                    wp=wp, rare=rare, nomap=self.no_vma, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
                     ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw):
             if va >= USER_END:
                 return kernel_fault(va)
@@ -180,7 +183,7 @@ class FaultHandler:
             if va < vma.start or va >= vma.end:
                 vma = mm.vmas.find(va)
                 if vma is None:
-                    return refuse(mm, va, err, rip, "no mapping")
+                    return nomap(mm, va, err, rip)
                 mm.vma_cache = vma
             fl = vma.flags
             if err & 2:                                     # PF_WRITE
@@ -189,7 +192,7 @@ class FaultHandler:
             elif err & 16:                                  # PF_INSTR
                 if not fl & 4:                              # VM_EXEC
                     return refuse(mm, va, err, rip, "execute in a no-exec mapping")
-            elif not fl & 1:                                # VM_READ
+            elif not fl & 7:                                # VM_READ|WRITE|EXEC: readable (x86)
                 return refuse(mm, va, err, rip, "read from a PROT_NONE mapping")
             if err & 8:                                     # PF_RSVD
                 return refuse(mm, va, err, rip, "reserved bit set in a page table")
@@ -232,6 +235,17 @@ class FaultHandler:
             return True
 
         return handler
+
+    def no_vma(self, mm, va, err, rip):
+        """No VMA holds va: a stack that grows down takes it when it may
+        (find_vma + expand_stack, arch/x86/mm/fault.c), and the fault is
+        handled in the grown VMA; anything else is SIGSEGV (SEGV_MAPERR)."""
+        vma = mm.vmas.find_vma(va)
+        if vma is not None and vma.flags & VM_GROWSDOWN and \
+                expand_stack(self.k.procs.current, mm, vma, va):
+            self.stats.pgfault -= 1             # the retry counts it
+            return self.handler(va, err, rip)
+        return self.refuse(mm, va, err, rip, "no mapping")
 
     def refill(self):
         """The pcp refill of the hot path; bounds the lru_add batch (which
@@ -386,6 +400,8 @@ class FaultHandler:
             return self.file_fault(mm, vma, va, err, rip, t)
         shm = vma.shm
         off = vma.offset_of(va)
+        if off >= shm.size:                     # past the object (mremap grew the mapping): SIGBUS
+            return self.refuse(mm, va, err, rip, "beyond end of file")
         pa = shm.pages.get(off)
         if pa is None:
             pa = self.pcp.alloc()

@@ -26,7 +26,7 @@ from kernel_py.arch.x86.cpu import (
 )
 from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK,
-    VM_READ, VM_WRITE, _PAGE_PROTNONE,
+    VM_ACCESS, VM_DONTCOPY, VM_WIPEONFORK, VM_WRITE, _PAGE_PROTNONE,
 )
 
 TLB_FLUSH_CEILING = 33               # more pages than this: reload CR3
@@ -170,7 +170,11 @@ class MmMemory:
         live = self.live()
         wp = 0
         for vma in self.vmas.vmas:
+            if vma.flags & VM_DONTCOPY:             # MADV_DONTFORK: not in the child
+                continue
             child.vmas.insert(vma.copy(mm=child))
+            if vma.flags & VM_WIPEONFORK:           # MADV_WIPEONFORK: empty in the child
+                continue
             shared = vma.shm is not None
             filemap = vma.file is not None
             for pt, base, i0, i1 in list(self.pt_tables(vma.start, vma.end)):
@@ -242,7 +246,7 @@ SWAPIN_MAJOR = 2        # k_swapin: read from the disk
 
 
 def swapin_pte(vma, pa, writable):
-    if not vma.flags & VM_READ:                     # PROT_NONE (swapoff): keep it inaccessible
+    if not vma.flags & VM_ACCESS:                   # PROT_NONE (swapoff): keep it inaccessible
         return pa | _PAGE_PROTNONE | _PAGE_USER
     return pa | (vma.rw_bits if writable and vma.flags & VM_WRITE else vma.prot_bits)
 

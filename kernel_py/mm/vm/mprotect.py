@@ -2,15 +2,26 @@
 # the VMAs split at its ends and merged again after, and every PTE of it
 # rewritten (change_protection). PROT_NONE keeps the frames in non-present
 # PTEs (_PAGE_PROTNONE, mm/types.py). MmProtect is part of the
-# address-space object (mm/vm/mmap.py's MmStruct).
+# address-space object (mm/vm/mmap.py's MmStruct); sys_mprotect is
+# do_mprotect_pkey's checks before it.
+#
+# Linux changes the VMAs one by one and can stop part-way (ENOMEM at a hole
+# after the mapped part before it was changed, EACCES at a VMA that may not
+# get the protection); here every VMA of the range is checked first, so a
+# refused call changes nothing.
 
+from kernel_py.lib.errno import EACCES, EINVAL, ENOMEM
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.types import (
-    VM_ACCESS, VM_MAYWRITE, VM_READ, VM_WRITE, _PAGE_PROTNONE,
+    M64, VM_ACCESS, VM_GROWSDOWN, VM_MAYWRITE, VM_WRITE, _PAGE_PROTNONE, page_align,
 )
 from kernel_py.mm.vm.memory import ADDR, TLB_FLUSH_CEILING
-from kernel_py.mm.vm.vma import NO_VMA, PROT_WRITE, prot_to_vm
+from kernel_py.mm.vm.vma import (
+    NO_VMA, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, prot_to_vm,
+)
 from kernel_py.arch.x86.cpu import _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+
+PROT_VALID = PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM     # arch_validate_prot
 
 
 class MmProtect:
@@ -42,7 +53,7 @@ class MmProtect:
         r64, w64 = hw.read64, hw.write64
         zero = self.k.zero_page
         fl = vma.flags
-        prot_none = not fl & VM_READ
+        prot_none = not fl & VM_ACCESS                  # (write- or exec-only is readable on x86)
         shared = vma.shm is not None
         live = self.live()
         n = 0
@@ -68,3 +79,52 @@ class MmProtect:
                             hw.invlpg(base + (i << 12))
         if n > TLB_FLUSH_CEILING:
             hw.write_cr3(self.pgd)
+
+
+def sys_mprotect(t, start, length, prot):
+    start &= M64
+    length &= M64
+    prot &= 0xFFFFFFFF
+    grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+    prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP:
+        return -EINVAL
+    if start & 0xFFF:
+        return -EINVAL
+    if not length:
+        return 0
+    length = page_align(length)
+    end = start + length
+    if end > M64 or not length:
+        return -ENOMEM
+    if prot & ~PROT_VALID:
+        return -EINVAL
+    if grows & PROT_GROWSUP:
+        return -EINVAL                      # no VM_GROWSUP on x86
+    mm = t.mm
+    vma = mm.vmas.find_vma(start)
+    if vma is None:
+        return -ENOMEM
+    if grows & PROT_GROWSDOWN:
+        if vma.start >= end:
+            return -ENOMEM
+        if not vma.flags & VM_GROWSDOWN:
+            return -EINVAL
+        start = vma.start
+    elif vma.start > start:
+        return -ENOMEM
+    # the whole range mapped, and each VMA allowed the new protection
+    # (newflags & ~(newflags >> 4): VM_READ/WRITE/EXEC need VM_MAY*)
+    want = prot_to_vm(prot) & VM_ACCESS
+    pos = start
+    for v in mm.vmas.overlapping(start, end):
+        if v.start > pos:
+            return -ENOMEM
+        newflags = want | (v.flags & ~VM_ACCESS)
+        if newflags & ~(newflags >> 4) & VM_ACCESS:
+            return -EACCES
+        pos = v.end
+    if pos < end:
+        return -ENOMEM
+    mm.mprotect(start, end - start, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))
+    return 0

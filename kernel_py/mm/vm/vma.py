@@ -26,6 +26,36 @@ MS_INVALIDATE = 2
 MS_SYNC = 4
 MS_NAMES = (("async", MS_ASYNC), ("invalidate", MS_INVALIDATE), ("sync", MS_SYNC))
 
+# -- what the memory system calls add (issue 14; mm/vm/mmap.py, mremap.py,
+# madvise.py): the rest of mmap's flags (uapi asm-generic/mman-common.h,
+# asm-generic/mman.h, x86's MAP_32BIT), with Linux's values; the vm_flags
+# they and madvise set are mm/types.py's
+MAP_SHARED_VALIDATE = 0x03
+MAP_TYPE = 0x0f
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MAP_UNINITIALIZED = 0x4000000
+MAP_HUGE_2MB = 21 << 26
+MAP_HUGE_1GB = 30 << 26
+# what MAP_SHARED accepts and ignores, MAP_SHARED_VALIDATE refuses beyond (linux/mman.h)
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE |
+                   MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED |
+                   MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB |
+                   MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB)
+PROT_SEM = 0x8
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
+
 
 def prot_to_vm(prot):
     return (prot & 7) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
@@ -61,6 +91,9 @@ def pte_bits(flags):
     return b
 
 
+SHM_UNSIZED = 1 << 52                   # a SharedAnon without a size (the console's mmap): no end
+
+
 class SharedAnon:
     """The backing of a MAP_SHARED|MAP_ANONYMOUS mapping (Linux: a shmem file
     on /dev/zero): page offset -> frame (or swap entry | SHM_SWAPPED once
@@ -76,6 +109,7 @@ class SharedAnon:
         self.users = 0
         self.vmas = []
         self.ino = SharedAnon.next_ino
+        self.size = SHM_UNSIZED         # pages, as the shmem file's i_size (mmap(2) sets it)
         SharedAnon.next_ino += 1
 
     def attach(self, vma):
