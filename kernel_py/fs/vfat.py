@@ -62,7 +62,9 @@ class VfatSuper(SuperBlock):
         if ino.is_dir:
             size = blocks << 9          # Linux reports a directory's allocated size
         t = self.boot_time()
-        return Kstat(self.st_dev, ino.i_ino, self.mode(ino), 2 if ino.is_dir else 1, size,
+        # fat_unlink's clear_nlink: a file unlinked while open has no links
+        nlink = 0 if ino.deleted else 2 if ino.is_dir else 1
+        return Kstat(self.st_dev, ino.i_ino, self.mode(ino), nlink, size,
                      fat.clus_size, blocks, 0, t, t, t)
 
     # -- names

@@ -46,6 +46,7 @@ def do_exit(k, t, status):
         t.files = None
     release_vfork(k, t)
     release_mm(k, t)
+    t.oom_pending = False       # an OOM victim's memory is back: the killer may choose again
     t.exit_code = status
     t.state = EXIT_ZOMBIE
     reparent_children(k, t)

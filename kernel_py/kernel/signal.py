@@ -86,8 +86,6 @@ def _mask(*sigs):
 
 SIG_KERNEL_IGNORE = _mask(SIGCONT, SIGCHLD, SIGWINCH, SIGURG)
 SIG_KERNEL_STOP = _mask(SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU)
-SIG_KERNEL_COREDUMP = _mask(SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGSEGV, SIGBUS,
-                            SIGSYS, SIGXCPU, SIGXFSZ)
 SIG_KERNEL_ONLY = _mask(SIGKILL, SIGSTOP)
 SYNCHRONOUS = _mask(SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGSYS)
 FULL_MASK = (1 << NSIG) - 1
@@ -257,7 +255,10 @@ def do_signal(k, t):
                 return None
             if len(info) > 5 and info[5] >= 0 and bit & SYNCHRONOUS:
                 show_signal_msg(k, t, signo, info)
-            return signo | (0x80 if bit & SIG_KERNEL_COREDUMP else 0)
+            # do_coredump (SIGSEGV, SIGQUIT... sig_kernel_coredump) writes
+            # no core file here, as Linux writes none under its default
+            # RLIMIT_CORE of 0: the status says killed, never WCOREDUMP 0x80
+            return signo
         if handler == SIG_IGN:
             continue
         restart_syscall(t.regs, True, flags)
@@ -472,6 +473,18 @@ def sys_rt_sigsuspend(t, uset, sigsetsize):
         return -EFAULT
     t.saved_sigmask = t.blocked
     t.blocked = struct.unpack("<Q", b)[0] & ~SIG_KERNEL_ONLY
+
+    def wait():
+        if signal_pending(t):
+            return -ERESTARTNOHAND
+        return k.sched.sleep(t, None, wait)
+    return wait()
+
+
+def sys_pause(t):
+    """kernel/signal.c sys_pause: sleep until a signal is delivered; a
+    handler makes it EINTR, never a restart (-ERESTARTNOHAND)."""
+    k = t.k
 
     def wait():
         if signal_pending(t):

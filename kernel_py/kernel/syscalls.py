@@ -28,6 +28,7 @@ SYSCALLS = (
     ("rt_sigreturn", signal.sys_rt_sigreturn, 0),
     ("rt_sigpending", signal.sys_rt_sigpending, 2),
     ("rt_sigsuspend", signal.sys_rt_sigsuspend, 2),
+    ("pause", signal.sys_pause, 0),
     ("kill", signal.sys_kill, 2),
     ("tkill", signal.sys_tkill, 2),
     ("tgkill", signal.sys_tgkill, 3),

@@ -10,10 +10,15 @@ import re
 
 import pytest
 
+from kernel_py.arch.x86 import entry
+from kernel_py.kernel import signal as sig
+from kernel_py.kernel.exit import do_exit
 from kernel_py.mm.reclaim.oom_kill import c_div, oom_badness, oom_score
+from kernel_py.mm.vm.fault import SegvInfo
 
 from mmcheck import check_all
 from swapsupport import MiB, boot, err, meminfo, run, status, vmstat
+from usersupport import UserBox
 
 
 # (rss, swapents, pgtables, adj, totalpages) -> points, worked out by hand
@@ -206,3 +211,22 @@ def test_oom_with_swap_full_frees_the_victims_slots():
     assert vmstat(sh)["pswpout"] > 1000
     check_all(k, base)
     assert run(sh, "memsum %d 0x%x %d" % (keep, ka, kn)).split()[1] == ksum
+
+
+def test_a_ring3_task_chosen_while_its_own_fault_is_served_gets_sigkill():
+    """The victim is the program whose #PF asked for the memory: its fault
+    fails ("out of memory") and it is marked; the entry code must then
+    send it SIGKILL (oom_kill_process), not retry the fault for ever.
+    Its exit ends the mark, so the killer may choose again."""
+    b = UserBox()
+    k = b.k
+    t = b.new_task("hog")
+    k.fault.last_segv = SegvInfo(t.pid, t.buf, 6, 0x401000, "out of memory")
+    entry.user_fault(k, t)                      # someone else was the victim: retry
+    assert not t.pending
+    t.oom_pending = True
+    entry.user_fault(k, t)
+    assert t.pending & sig.sigbit(sig.SIGKILL)
+    assert sig.do_signal(k, t) == sig.SIGKILL
+    do_exit(k, t, sig.SIGKILL)
+    assert not t.oom_pending and t.mm is None

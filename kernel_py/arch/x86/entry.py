@@ -160,7 +160,12 @@ def user_fault(k, t):
         sig.force_sig(k, t, sig.SIGBUS, sig.BUS_ADRERR, addr)
         return
     if why == "out of memory":
-        return                              # the OOM killer chose someone; retry
+        if t.oom_pending:
+            # the OOM killer chose t itself while serving its fault: as
+            # oom_kill_process's SIGKILL, it dies on the way back to ring 3
+            # (retrying would fault again for ever)
+            sig.send_signal(k, t, sig.SIGKILL, sig.SI_KERNEL)
+        return                              # someone else was killed: retry
     err = regs[ERROR]
     # a VMA that forbids the access: SEGV_ACCERR; no VMA (kernel addresses
     # included): SEGV_MAPERR (arch/x86/mm/fault.c, bad_area vs access_error)
