@@ -1,11 +1,10 @@
-# The namespace at boot (Linux's init/do_mounts.c, fs/namespace.c,
-# drivers/base/devtmpfs.c): a ramfs root with the directories a Linux root
-# has, devtmpfs on /dev with the nodes of the devices this kernel drives,
+# The namespace at boot (Linux's init/do_mounts.c, init/initramfs.c,
+# fs/namespace.c, drivers/base/devtmpfs.c): a tmpfs root (rootfs) into
+# which the boot loader's initramfs is unpacked (BusyBox and its links,
+# /etc), then the directories a Linux root has where the archive left them
+# out, devtmpfs on /dev with the nodes of the devices this kernel drives,
 # procfs on /proc, sysfs on /sys; the data disk's FAT is mounted on /mnt by
 # fs/vfs.py's init, through Vfs.mount, which calls make_mountpoint.
-#
-# Not yet: an initramfs unpacked into the root (a later issue replaces
-# ramfs with a tmpfs filled from one, fs/ramfs.py says how).
 
 from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char_dev)
 from kernel_py.fs import namei
@@ -14,11 +13,13 @@ from kernel_py.fs.file_table import FileTable
 from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
-from kernel_py.fs.ramfs import RamFs
+from kernel_py.init import initramfs
 from kernel_py.lib.errors import KernelError
+from kernel_py.mm.filemap.shmem import TmpFs
 
 ROOT_DIRS = (("bin", 0o755), ("dev", 0o755), ("mnt", 0o755), ("proc", 0o555),
              ("sys", 0o555), ("tmp", 0o1777))
+INITRD = "modules"              # the boot loader's modules in hw.reserved(): the initramfs
 
 # devtmpfs's nodes: name, (major, minor), mode (drivers/char/mem.c's
 # devlist, drivers/tty/tty_io.c's tty and console)
@@ -35,11 +36,13 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
 def init_namespace(k):
     vfs = k.vfs
     vfs.files = FileTable(k)
-    root = RamFs(k, "rootfs")
+    root = TmpFs(k, "rootfs")
     vfs.ns["/"] = root
+    populate_rootfs(k, root)
     for name, mode in ROOT_DIRS:
-        root.mkdir(root.root, name, mode)
-    dev = RamFs(k, "devtmpfs")
+        if root.lookup(root.root, name) is None:
+            root.mkdir(root.root, name, mode)
+    dev = TmpFs(k, "devtmpfs")
     for name, rdev, mode in DEVICES:
         dev.mknod(dev.root, name, S_IFCHR | mode, rdev)
     for name, target in DEV_LINKS:
@@ -49,6 +52,27 @@ def init_namespace(k):
     vfs.ns["/sys"] = SysFs(k)
     vfs.pipefs = PipeFs(k)
     vfs.anon = AnonFs(k)
+
+
+def populate_rootfs(k, root):
+    """init/initramfs.c's populate_rootfs: each module the boot loader
+    passed is a newc archive, unpacked into the root; `noinitrd` on the
+    command line leaves them alone. The module's frames stay reserved
+    (Linux frees them: free_initrd_mem)."""
+    if "noinitrd" in k.params:
+        return
+    for start, end, name in k.memmap.reserved:
+        if name != INITRD or end <= start:
+            continue
+        k.printk("Trying to unpack rootfs image as initramfs... (%d KiB at 0x%x)" % (
+            (end - start) >> 10, start))
+        try:
+            u = initramfs.unpack(root, k.hw.mem(start, end - start))
+        except KernelError as exc:
+            k.printk("Initramfs unpacking failed: %s (%s)" % (exc.detail, exc.errname))
+            continue
+        k.printk("initramfs: %d files (%d KiB), %d directories, %d symlinks" % (
+            u.nr_files, u.nr_bytes >> 10, u.nr_dirs, u.nr_links))
 
 
 def make_mountpoint(k, point):

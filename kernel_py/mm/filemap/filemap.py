@@ -101,6 +101,7 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
         # state counters (pages)
         self.nr_file = 0
         self.nr_bdev = 0
+        self.nr_shmem = 0           # tmpfs pages (mm/filemap/shmem.py): NR_SHMEM's page-cache half
         # event counters (/proc/vmstat)
         self.hits = 0               # lookups served from the cache
         self.misses = 0             # lookups that read the disk

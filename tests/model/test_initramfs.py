@@ -1,0 +1,121 @@
+"""The initramfs and the tmpfs root on the simulated machine: the host's
+newc writer (qemu/kpyqemu/initramfs.py) and the kernel's parser
+(kernel_py/init/initramfs.py) agree; the archive passed as a multiboot
+module is unpacked into a tmpfs at / (directories, files byte for byte,
+symlinks, hard links, device nodes); tmpfs pages count as Shmem; a bad
+archive is refused with Linux's message and the kernel boots on."""
+
+import stat
+
+import pytest
+
+from kpyqemu.initramfs import Newc
+from kernel_py.init import initramfs
+from kernel_py.lib.errors import KernelError
+
+from tests.model.fssupport import Box
+
+BIG = bytes(range(256)) * 40 + b"tail"          # 10244 bytes: three pages, the last partial
+
+
+def read(sb, path):
+    ino = sb.root
+    for c in path.split("/"):
+        ino = sb.lookup(ino, c)
+    return sb.read(ino, 0, 1 << 20)
+
+
+def archive(extra=()):
+    a = Newc(1700000000)
+    a.directory("bin", 0o755)
+    a.directory("etc", 0o755)
+    a.file("bin/prog", BIG, 0o755)
+    a.symlink("bin/sh", "/bin/prog")
+    a.file("etc/motd", b"hello from the initramfs\n", 0o644)
+    a.file("deep/er/file", b"parents made on the way\n", 0o600)
+    a.entry("dev-null", stat.S_IFCHR | 0o666, rdev=(1, 3))
+    # two names of one inode: the data comes with the last (as cpio writes them)
+    a.ino += 1
+    ino = a.ino
+    for name, data in (("etc/a", b""), ("etc/b", b"linked\n")):
+        a.ino = ino - 1
+        a.entry(name, stat.S_IFREG | 0o644, data, nlink=2)
+    for e in extra:
+        e(a)
+    return a.finish()
+
+
+def test_parser_reads_the_writers_archive():
+    names = [(n, f[initramfs.F_MODE] & 0o170000, bytes(d)) for n, f, d in
+             initramfs.entries(archive())]
+    assert ("bin/prog", stat.S_IFREG, BIG) in names
+    assert ("bin/sh", stat.S_IFLNK, b"/bin/prog") in names
+    assert names[-1] == ("etc/b", stat.S_IFREG, b"linked\n")
+    assert all(n != "TRAILER!!!" for n, _m, _d in names)
+
+
+@pytest.mark.parametrize("cut", [7, 120, 300])
+def test_parser_refuses_a_cut_archive(cut):
+    buf = archive()
+    with pytest.raises(KernelError) as e:
+        list(initramfs.entries(buf[:cut] + b"x"))
+    assert e.value.errname == "EINVAL"
+
+
+@pytest.fixture(scope="module")
+def box():
+    b = Box([], initrd=archive())
+    yield b
+    b.close()
+
+
+def test_unpacked_into_a_tmpfs_root(box):
+    k = box.k
+    assert k.vfs.ns["/"].fstype == "rootfs"
+    assert type(k.vfs.ns["/"]).__name__ == "TmpFs"
+    root = k.vfs.ns["/"]
+    ls = [name for name, _i, _t in root.readdir(root.root)]
+    for d in ("bin", "etc", "deep", "dev", "proc", "sys", "tmp", "mnt"):
+        assert d in ls
+    assert read(root, "etc/motd") == b"hello from the initramfs\n"
+    assert read(root, "deep/er/file") == b"parents made on the way\n"
+    assert read(root, "etc/a") == b"linked\n"
+    etc = root.lookup(root.root, "etc")
+    assert root.lookup(etc, "a") is root.lookup(etc, "b")
+    assert root.lookup(etc, "a").nlink == 2
+    binf = root.lookup(root.root, "bin")
+    prog = root.lookup(binf, "prog")
+    assert root.read(prog, 0, 1 << 20) == BIG
+    assert prog.mode & 0o7777 == 0o755
+    assert root.get_link(root.lookup(binf, "sh"), None) == "/bin/prog"
+    assert root.lookup(root.root, "dev-null").rdev == (1, 3)
+
+
+def test_tmpfs_pages_are_shmem(box):
+    root = box.k.vfs.ns["/"]
+    tmp = root.lookup(root.root, "tmp")
+    before = box.meminfo()["Shmem"]
+    f = root.create(tmp, "f", 0o644)
+    assert root.write(f, 0, b"x" * 5000) == 5000
+    assert box.meminfo()["Shmem"] - before == 8         # two pages, kB
+    root.truncate(f, 100)
+    assert box.meminfo()["Shmem"] - before == 4
+    root.unlink(tmp, "f")
+    assert box.meminfo()["Shmem"] == before
+
+
+def test_shmem_counts_the_unpacked_files(box):
+    # bin/prog (3 pages), motd, deep/er/file and the linked file: 6 pages
+    assert box.k.vfs.ns["/"].nr_pages >= 6
+    assert box.meminfo()["Shmem"] >= 6 * 4
+
+
+def test_a_bad_archive_is_refused_and_boot_goes_on():
+    b = Box([], initrd=archive()[:300])
+    try:
+        root = b.k.vfs.ns["/"]
+        names = [name for name, _i, _t in root.readdir(root.root)]
+        assert "bin" in names and "tmp" in names and "proc" in names
+        assert "Initramfs unpacking failed: initramfs: truncated header at 232 (EINVAL)" in b.run("dmesg")
+    finally:
+        b.close()
