@@ -20,6 +20,7 @@
 # shmem (hold_page / release_page are the seam).
 
 from kernel_py.fs.inode import MAX_LFS_FILESIZE, Inode, SuperBlock
+from kernel_py.fs.magic import RAMFS_MAGIC
 from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import AddressSpace
@@ -51,6 +52,7 @@ class RamInode(Inode):
 
 class RamFs(SuperBlock):
     fstype = "ramfs"
+    magic = RAMFS_MAGIC
     max_bytes = MAX_LFS_FILESIZE
 
     def __init__(self, k, fstype="ramfs"):

@@ -85,6 +85,8 @@ def reparent_children(k, t):
         if c is None:
             continue
         c.ppid = 1
+        if c.pdeath_signal and c.state != EXIT_ZOMBIE:      # forget_original_parent's pdeath_signal
+            sig.send_signal(k, c, c.pdeath_signal)
         if init is not None and init is not t:
             init.children.append(pid)
             if c.state == EXIT_ZOMBIE and not init.is_user():

@@ -14,11 +14,13 @@
 # reads it back); here tmpfs pages stay in memory until the file shrinks or
 # goes, as ramfs's do.
 
+from kernel_py.fs.magic import TMPFS_MAGIC
 from kernel_py.fs.ramfs import RamFs
 
 
 class TmpFs(RamFs):
     fstype = "tmpfs"
+    magic = TMPFS_MAGIC
 
     def __init__(self, k, fstype="tmpfs"):
         RamFs.__init__(self, k, fstype)
@@ -41,3 +43,8 @@ class TmpFs(RamFs):
         tmpfs without size=: half of RAM, less its pages."""
         total = self.k.buddy.managed_pages() // 2
         return 4096, total, max(0, total - self.nr_pages)
+
+    def statfs_files(self):
+        """nr_inodes's default, half the pages of RAM, and what is left."""
+        total = self.k.buddy.managed_pages() // 2
+        return total, max(0, total - self.nr_inodes)
