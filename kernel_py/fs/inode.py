@@ -227,6 +227,14 @@ class SuperBlock:
         pseudo-files (simple_statfs)."""
         return PAGE_SIZE, 0, 0
 
+    def swap_unuse(self, si):
+        """swapoff of area si: pages this file system put there come back
+        (tmpfs); nothing for the others."""
+
+    def nr_swap_entries(self):
+        """Swap entries this file system holds (tmpfs): the `check` census."""
+        return 0
+
     def statfs_files(self):
         """(inodes, free inodes) for statfs; 0, 0 where there is no limit."""
         return 0, 0

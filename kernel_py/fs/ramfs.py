@@ -67,8 +67,10 @@ class RamFs(SuperBlock):
         self.root.refs = 1              # the mount holds it
 
     # -- inodes
+    inode_class = RamInode
+
     def new_inode(self, mode, rdev=0):
-        ino = RamInode(self, mode, rdev)
+        ino = self.inode_class(self, mode, rdev)
         ino.va = self.files.obj_alloc(self.files.inode_cache, "inode")
         self.nr_inodes += 1
         return ino
@@ -102,7 +104,13 @@ class RamFs(SuperBlock):
     def mapping_of(self, ino):
         if ino.mapping is None:
             ino.mapping = AddressSpace(self.cache, ino, name=ino.name)
+            self.mapping_flags(ino.mapping)
         return ino.mapping
+
+    def mapping_flags(self, mapping):
+        """ramfs_get_inode's mapping_set_unevictable: reclaim leaves the
+        pages alone, mapped or not (the page is the file)."""
+        mapping.unevictable = True
 
     # -- names
     def lookup(self, d, name):

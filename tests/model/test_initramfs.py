@@ -2,8 +2,10 @@
 newc writer (qemu/kpyqemu/initramfs.py) and the kernel's parser
 (kernel_py/init/initramfs.py) agree; the archive passed as a multiboot
 module is unpacked into a tmpfs at / (directories, files byte for byte,
-symlinks, hard links, device nodes); tmpfs pages count as Shmem; a bad
-archive is refused with Linux's message and the kernel boots on."""
+symlinks, hard links, device nodes); tmpfs pages count as Shmem, go to
+swap under reclaim and come back (read, write, swapoff), no slot left
+after truncate and unlink; a bad archive is refused with Linux's message
+and the kernel boots on."""
 
 import stat
 
@@ -13,7 +15,10 @@ from kpyqemu.initramfs import Newc
 from kernel_py.init import initramfs
 from kernel_py.lib.errors import KernelError
 
+from kernel_py.mm import vmstat
+from tests.model import swapsupport
 from tests.model.fssupport import Box
+from tests.model.swapsupport import run
 
 BIG = bytes(range(256)) * 40 + b"tail"          # 10244 bytes: three pages, the last partial
 
@@ -119,3 +124,65 @@ def test_a_bad_archive_is_refused_and_boot_goes_on():
         assert "Initramfs unpacking failed: initramfs: truncated header at 232 (EINVAL)" in b.run("dmesg")
     finally:
         b.close()
+
+
+# -- tmpfs pages go to swap under reclaim, and come back -------------------------------
+
+def pattern_pages(n, seed):
+    return b"".join(bytes([(seed + i) & 0xFF]) * 4096 for i in range(n))
+
+
+def tmp_file(k, name, data):
+    root = k.vfs.ns["/"]
+    tmp = root.lookup(root.root, "tmp")
+    ino = root.create(tmp, name, 0o644)
+    assert root.write(ino, 0, data) == len(data)
+    return root, tmp, ino
+
+
+def test_tmpfs_pages_go_to_swap_and_come_back():
+    k, sh = swapsupport.boot()
+    data = pattern_pages(64, 7)
+    root, tmp, ino = tmp_file(k, "cold", data)
+    shmem0 = vmstat.counter(k, "nr_shmem")
+    pswpout0 = k.swap.pswpout
+    freed = k.pagecache.shrink_page_cache(48)
+    assert freed >= 48
+    out = k.swap.pswpout - pswpout0
+    assert out >= 48 and len(ino.swapped) == out == root.nr_swapped
+    assert vmstat.counter(k, "nr_shmem") == shmem0 - out          # Shmem: resident pages only
+    assert k.swap.used_pages() == out
+    assert "error" not in run(sh, "check")          # the swap census counts tmpfs's entries
+    # read back byte for byte, from swap; the slots are freed
+    assert root.read(ino, 0, len(data)) == data
+    assert not ino.swapped and k.swap.used_pages() == 0
+    assert vmstat.counter(k, "nr_shmem") == shmem0
+    # written out again, then truncated and unlinked: no slot left behind
+    k.pagecache.shrink_page_cache(48)
+    assert ino.swapped
+    root.truncate(ino, 10 * 4096 + 5)
+    assert root.read(ino, 0, 1 << 20) == data[:10 * 4096 + 5]
+    root.unlink(tmp, "cold")
+    assert k.swap.used_pages() == 0 and root.nr_swapped == 0
+    assert "error" not in run(sh, "check")
+
+
+def test_a_partial_write_and_swapoff_bring_tmpfs_pages_back():
+    k, sh = swapsupport.boot()
+    data = bytearray(pattern_pages(32, 1))
+    root, tmp, ino = tmp_file(k, "w", bytes(data))
+    k.pagecache.shrink_page_cache(24)
+    assert len(ino.swapped) >= 24
+    root.write(ino, 5 * 4096 + 100, b"hello")               # inside a swapped page
+    data[5 * 4096 + 100:5 * 4096 + 105] = b"hello"
+    run(sh, "swapoff /dev/sdb")
+    assert not ino.swapped and root.nr_swapped == 0
+    assert root.read(ino, 0, 1 << 20) == bytes(data)
+
+
+def test_without_swap_tmpfs_pages_stay():
+    k, sh = swapsupport.boot(swap=0)
+    data = pattern_pages(16, 3)
+    root, tmp, ino = tmp_file(k, "stay", data)
+    k.pagecache.shrink_page_cache(16)
+    assert not ino.swapped and root.read(ino, 0, len(data)) == data

@@ -77,6 +77,8 @@ class AddressSpace:
         self.error = None           # last writeback error, reported by sync
         self.released = False
         self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)
+        self.unevictable = False    # ramfs: reclaim never takes its pages (mapping_set_unevictable)
+        self.swapbacked = False     # tmpfs: reclaim puts its pages on swap (shmem_writeout)
 
     def nrpages(self):
         return len(self.pages)
