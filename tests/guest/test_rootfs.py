@@ -118,6 +118,19 @@ def test_shell_on_the_console_line_discipline_and_ctrl_c(g):
     c.expect(r"status=(\d+)", timeout=30)
     assert c.match.group(1) == "130"                    # 128 + SIGINT
     c.expect_exact(PS1, timeout=30)
+    # Ctrl-Z: SIGTSTP stops the foreground job; the shell's job control has it
+    c.send("sleep 200\r")
+    c.expect(r"sleep 200\r*\n", timeout=30)
+    time.sleep(2)
+    c.send("\x1a")
+    c.expect(r"Stopped\s+sleep 200", timeout=30)
+    c.expect_exact(PS1, timeout=30)
+    c.send("ps -o pid,stat,comm | grep sleep\r")
+    c.expect(r"(\d+)\s+T\s+sleep", timeout=30)
+    c.expect_exact(PS1, timeout=30)
+    c.send("kill -9 %1; wait; echo killed\r")
+    c.expect_exact("killed", timeout=30)
+    c.expect_exact(PS1, timeout=30)
     # Ctrl-D at the start of a line: end of file for cat
     c.send("cat; echo cat-done\r")
     c.expect(r"cat-done\r*\n", timeout=30)
