@@ -123,6 +123,8 @@ def release_task(k, t):
     t.state = EXIT_DEAD
     if procs.tasks.get(t.pid) is t:
         del procs.tasks[t.pid]
+        k.sched.exited_utime += t.utime
+        k.sched.exited_stime += t.stime
     parent = procs.tasks.get(t.ppid)
     if parent is not None and t.pid in parent.children:
         parent.children.remove(t.pid)

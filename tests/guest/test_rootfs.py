@@ -54,7 +54,7 @@ def test_the_root_is_a_tmpfs_from_the_initramfs(g):
 
 
 def test_busybox_free_ps_uptime(g):
-    out = sh_run(g, "free; ps -o pid,rss,vsz,comm; uptime")
+    out = sh_run(g, "free; ps -o pid,rss,vsz,comm; uptime; top -b -n 1")
     lines = out.split("\n")
     i = next(n for n, l in enumerate(lines) if l.split()[:3] == ["total", "used", "free"])
     mem = lines[i + 1].split()
@@ -71,6 +71,9 @@ def test_busybox_free_ps_uptime(g):
     assert me and int(me[0][1]) > 0 and int(me[0][2]) >= int(me[0][1])   # rss, vsz in KiB
     up = next(l for l in lines if "load average" in l)
     assert re.search(r"up .*load average: \d+\.\d\d, \d+\.\d\d, \d+\.\d\d", up)
+    cpu = re.search(r"CPU:\s+(\d+)% usr\s+(\d+)% sys\s+\d+% nic\s+(\d+)% idle", out)
+    assert cpu and 90 <= sum(int(x) for x in cpu.groups()) <= 101
+    assert re.search(r"^\s*\d+\s+\d+ root\s+R\s+\d+\s+\d+%\s+\d+% top -b -n 1", out, re.M)
 
 
 def test_busybox_admin_commands(g):
@@ -140,6 +143,16 @@ def test_shell_on_the_console_line_discipline_and_ctrl_c(g):
     c.expect(r"line\r*\n", timeout=30)                # cat's copy
     c.send("\x04")
     c.expect_exact("cat-done", timeout=30)
+    c.expect_exact(PS1, timeout=30)
+    # top in raw mode (TCSETS without ICANON): it redraws until `q`
+    c.send("top\r")
+    c.expect(r"CPU:\s+\d+% usr\s+\d+% sys", timeout=30)
+    c.expect(r"\d+\s+\d+ root\s+R\s+\d+\s+\d+%\s+\d+% top", timeout=30)
+    time.sleep(1)
+    c.send("q")
+    c.expect_exact(PS1, timeout=30)
+    c.send("echo after-top\r")
+    c.expect(r"after-top\r*\n", timeout=30)
     c.expect_exact(PS1, timeout=30)
     # exit gives the console back to kpy#
     c.send("exit\r")
