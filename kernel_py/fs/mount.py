@@ -6,6 +6,7 @@
 # procfs on /proc, sysfs on /sys; the data disk's FAT is mounted on /mnt by
 # fs/vfs.py's init, through Vfs.mount, which calls make_mountpoint.
 
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char_dev)
 from kernel_py.fs import namei
 from kernel_py.fs.anon_inodes import AnonFs
@@ -57,8 +58,9 @@ def init_namespace(k):
 def populate_rootfs(k, root):
     """init/initramfs.c's populate_rootfs: each module the boot loader
     passed is a newc archive, unpacked into the root; `noinitrd` on the
-    command line leaves them alone. The module's frames stay reserved
-    (Linux frees them: free_initrd_mem)."""
+    command line leaves them alone. Unpacked, the module's whole pages go
+    to the page allocator (free_initrd_mem), as Linux's "Freeing initrd
+    memory" does."""
     if "noinitrd" in k.params:
         return
     for start, end, name in k.memmap.reserved:
@@ -73,6 +75,16 @@ def populate_rootfs(k, root):
             continue
         k.printk("initramfs: %d files (%d KiB), %d directories, %d symlinks" % (
             u.nr_files, u.nr_bytes >> 10, u.nr_dirs, u.nr_links))
+        free_initrd_mem(k, start, end)
+
+
+def free_initrd_mem(k, start, end):
+    """The module's pages to the buddy (free_reserved_area), the partial
+    last page too: the boot loader starts each module on a page of its own."""
+    first, last = start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if last > first:
+        k.buddy.free_range(first, last)
+        k.printk("Freeing initrd memory: %dK" % ((last - first) << 2))
 
 
 def make_mountpoint(k, point):

@@ -96,6 +96,19 @@ def test_unpacked_into_a_tmpfs_root(box):
     assert root.lookup(root.root, "dev-null").rdev == (1, 3)
 
 
+def test_the_initrd_pages_are_freed(box):
+    """free_initrd_mem: after the unpacking the module's pages are the
+    buddy's (MemTotal as without a module), and `check` agrees."""
+    plain = Box([])
+    try:
+        assert box.meminfo()["MemTotal"] == plain.meminfo()["MemTotal"]
+    finally:
+        plain.close()
+    size = len(archive())
+    assert "Freeing initrd memory: %dK" % (((size + 4095) >> 12) * 4) in box.run("dmesg")
+    assert box.run("check").endswith("check: ok")
+
+
 def test_tmpfs_pages_are_shmem(box):
     root = box.k.vfs.ns["/"]
     tmp = root.lookup(root.root, "tmp")
