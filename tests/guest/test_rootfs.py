@@ -86,6 +86,23 @@ def test_busybox_admin_commands(g):
     assert "unimplemented syscall" not in g.run("dmesg")
 
 
+def test_bad_input_through_the_shell(g):
+    """Unknown commands, garbage into /proc/sys, a pid that does not exist,
+    a missing file: the shell reports each as Linux's tools do (errno
+    texts from the syscalls), the old value stays, the kernel goes on."""
+    old = g.run("cat /proc/sys/vm/swappiness").strip()
+    out = sh_run(g, "nosuchcmd; echo rc=$?; echo garbage > /proc/sys/vm/swappiness; echo rc=$?; "
+                    "cat /proc/999999/status; echo rc=$?; cat /nonexistent; df /nonexistent; "
+                    "kill -9 999999; echo rc=$?")
+    assert "nosuchcmd: not found" in out and "rc=127" in out
+    assert re.search(r"write error: Invalid argument", out)
+    assert out.count("rc=1") >= 3
+    assert "No such file or directory" in out
+    assert "No such process" in out
+    assert g.run("cat /proc/sys/vm/swappiness").strip() == old
+    assert "check: ok" in g.run("check")
+
+
 def test_a_file_in_tmp_is_shmem(g):
     before = fields(g.run("cat /proc/meminfo"))["Shmem"]
     sh_run(g, "dd if=/dev/zero of=/tmp/shm.bin bs=64k count=32")          # 2 MiB
