@@ -143,10 +143,14 @@ class File:
                     k.vfs.files.free_file(self)
 
 
-class FdTable:
-    """Linux's files_struct: fd -> File, and the close-on-exec set."""
+NR_OPEN = 1 << 20          # fs.nr_open (fs/file.c sysctl_nr_open): no descriptor at or above it
 
-    def __init__(self, max_fds=1024):
+
+class FdTable:
+    """Linux's files_struct: fd -> File, and the close-on-exec set. It
+    grows as descriptors are allocated; RLIMIT_NOFILE bounds them."""
+
+    def __init__(self, max_fds=NR_OPEN):
         self.fds = []
         self.cloexec = set()
         self.max_fds = max_fds

@@ -9,6 +9,7 @@ import struct
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.ptrace import FS_BASE, GS_BASE
 from kernel_py.kernel.signal import s32
+from kernel_py.fs.file import NR_OPEN
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
 from kernel_py.mm import vmstat
 
@@ -25,7 +26,7 @@ RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_CPU, RLIMIT_FSIZE, RLIMIT_DATA, RLIMIT_STACK, RLIMIT_CORE = 0, 1, 2, 3, 4
 RLIMIT_RSS, RLIMIT_NPROC, RLIMIT_NOFILE, RLIMIT_MEMLOCK, RLIMIT_AS = 5, 6, 7, 8, 9
 RLIM_NLIMITS = 16
-NR_OPEN = 1024                          # RLIMIT_NOFILE's default soft and hard limit here
+INR_OPEN_CUR, INR_OPEN_MAX = 1024, 4096  # RLIMIT_NOFILE at boot, soft and hard (Linux's include/uapi/linux/fs.h)
 
 
 def default_rlimits(max_tasks):
@@ -33,7 +34,7 @@ def default_rlimits(max_tasks):
     r[RLIMIT_STACK] = [8 << 20, RLIM_INFINITY]
     r[RLIMIT_CORE] = [0, RLIM_INFINITY]
     r[RLIMIT_NPROC] = [max_tasks, max_tasks]
-    r[RLIMIT_NOFILE] = [NR_OPEN, NR_OPEN]
+    r[RLIMIT_NOFILE] = [INR_OPEN_CUR, INR_OPEN_MAX]
     r[RLIMIT_MEMLOCK] = [8 << 20, 8 << 20]
     r[10] = [RLIM_INFINITY, RLIM_INFINITY]      # RLIMIT_LOCKS
     r[11] = [max_tasks, max_tasks]              # RLIMIT_SIGPENDING
@@ -169,7 +170,7 @@ def sys_prlimit64(t, pid, resource, new, old):
         if cur > mx:
             return -EINVAL
         if resource == RLIMIT_NOFILE and mx > NR_OPEN:
-            return -EPERM
+            return -EPERM                       # do_prlimit; every task is root (CAP_SYS_RESOURCE)
     if old and not k.hw.copy_to_user(old, struct.pack("<QQ", lim[0], lim[1])):
         return -EFAULT
     if new:

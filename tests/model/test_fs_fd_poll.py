@@ -13,7 +13,7 @@ from kernel_py.fs.file import (
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.sched import BLOCKED
 from kernel_py.lib.errno import (
-    EBADF, EFAULT, EINVAL, EMFILE, ENOTTY, ERESTARTNOHAND,
+    EBADF, EFAULT, EINVAL, EMFILE, ENOTTY, EPERM, ERESTARTNOHAND,
 )
 from tests.model.usersupport import UserBox
 
@@ -282,3 +282,20 @@ def test_select_and_pselect6(box):
     sm = box.ubuf(t, 16, struct.pack("<QQ", box.ubuf(t, 8, bytes(8)), 7))
     assert box.call(t, "pselect6", 1, 0, 0, 0, ts, sm) == -EINVAL
     assert box.call(t, "pselect6", 1, 0, 0, 0, ts, box.unmapped(t)) == -EFAULT
+
+
+def test_nofile_limit_as_linux_sets_it(box):
+    """RLIMIT_NOFILE starts at 1024/4096 (INR_OPEN_CUR/MAX); root may raise
+    the hard limit (mmbench's slab_hold does), up to fs.nr_open and no
+    further; the raised limit is enforced by fd allocation."""
+    t = box.new_task()
+    rl = box.ubuf(t, 16)
+    assert box.call(t, "prlimit64", 0, 7, 0, rl) == 0
+    assert struct.unpack("<QQ", box.get(t, rl, 16)) == (1024, 4096)
+    box.put(t, rl - t.buf, struct.pack("<QQ", 5000, 5000))
+    assert box.call(t, "prlimit64", 0, 7, rl, 0) == 0
+    r, w = mkpipe(box, t)
+    assert box.call(t, "fcntl", r, F_DUPFD, 4999) == 4999
+    assert box.call(t, "fcntl", r, F_DUPFD, 5000) == -EINVAL
+    box.put(t, rl - t.buf, struct.pack("<QQ", 1 << 20, (1 << 20) + 1))
+    assert box.call(t, "prlimit64", 0, 7, rl, 0) == -EPERM          # above fs.nr_open
