@@ -49,28 +49,35 @@ DISK := build/disk.img
 DISK_MB ?= 128
 SWAP := build/swap.img
 SWAP_MB ?= 64
+# the root file system: an initramfs (newc cpio) with BusyBox from Debian's
+# busybox-static (user/fetch-busybox.sh pins the version and the .deb's
+# sha256), passed to the kernel as a multiboot module (-initrd)
+BUSYBOX_VERSION := $(shell sed -n 's/^FILE_VERSION=\([^ ]*\).*/\1/p' user/fetch-busybox.sh)
+BUSYBOX_DIR := build/busybox-$(BUSYBOX_VERSION)
+BUSYBOX := $(BUSYBOX_DIR)/bin/busybox
+INITRAMFS := build/initramfs.cpio
 DRIVES ?= -drive file=$(DISK),format=raw,if=ide,index=0,media=disk \
 	-drive file=$(SWAP),format=raw,if=ide,index=1,media=disk
 
-.PHONY: qemu test test-model test-guest image bench soak deps venv clean user disks selftests mmbench-note
+.PHONY: initramfs qemu test test-model test-guest image bench soak deps venv clean user disks selftests mmbench-note
 
-qemu: $(IMAGE) disks
+qemu: $(IMAGE) disks initramfs
 	qemu-system-x86_64 -machine pc -cpu max -accel $(ACCEL) -m $(MEM) \
 	  -display none -no-reboot -serial mon:stdio -monitor none \
 	  -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	  -qmp unix:$(QMP),server=on,wait=off \
-	  $(DRIVES) -kernel $(IMAGE) -append "$(CMDLINE)" || true
+	  $(DRIVES) -kernel $(IMAGE) -initrd $(INITRAMFS) -append "$(CMDLINE)" || true
 
-test: $(IMAGE) venv disks
+test: $(IMAGE) venv disks initramfs
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-model: venv
 	$(PY) -m pytest tests/model $(PYTEST_ARGS)
 
-test-guest: $(IMAGE) venv disks
+test-guest: $(IMAGE) venv disks initramfs
 	$(PY) -m pytest tests/guest $(PYTEST_ARGS)
 
-bench: $(IMAGE) venv disks
+bench: $(IMAGE) venv disks initramfs
 	$(PY) bench/run.py
 
 # Long runs (issue 7): the seeded soak over slub, slab and slob (kernel
@@ -81,7 +88,7 @@ bench: $(IMAGE) venv disks
 SOAK_OPS ?= 3000
 SOAK_SEED ?= 1
 SOAK_FUZZ ?= 10000
-soak: $(IMAGE) venv
+soak: $(IMAGE) venv initramfs
 	@mkdir -p build
 	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --png-dir build --fuzz-lines $(SOAK_FUZZ)
 	KPY_SHM_2X=1 $(PY) -m pytest tests/guest/test_swap.py -k 2x_ram_of_shared
@@ -93,6 +100,14 @@ user: $(USER_BINS) $(MMBENCH_BIN) $(SELFTESTS_BINS) $(BADELF) mmbench-note
 selftests: $(addprefix $(USER_DIR)/,$(SELFTESTS_PROGS))
 
 disks: $(DISK) $(SWAP)
+
+initramfs: $(INITRAMFS)
+
+$(BUSYBOX_DIR)/.fetched: | $(STAMPS)/deps
+	$(Q)user/fetch-busybox.sh build
+
+$(INITRAMFS): $(BUSYBOX_DIR)/.fetched qemu/kpyqemu/initramfs.py
+	$(Q)python3 qemu/kpyqemu/initramfs.py $@ --busybox $(BUSYBOX)
 
 mmbench-note:
 	@$(if $(MMBENCH_BIN),:,echo "mmbench: $(MMBENCH_SRC) not found (MMBENCH_SRC=...); building without it")

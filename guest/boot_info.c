@@ -80,13 +80,28 @@ static void note_reserved(const struct mb_info *mbi) {
     }
 }
 
-/* The VM's heap goes in the first RAM above ZONE_DMA that holds it, so the
- * kernel image stays small and ZONE_DMA stays free for the allocator. */
-static void place_heap(void) {
+/* The end of the boot loader's modules (the initramfs) that reach past
+ * `start`: the heap goes above them, never over one. */
+static uint64_t above_modules(const struct mb_info *mbi, uint64_t start) {
+    if (mbi->flags & MB_INFO_MODS) {
+        const struct mb_module *m = pa(mbi->mods_addr);
+        for (uint32_t i = 0; i < mbi->mods_count; i++) {
+            if (m[i].end > start && m[i].start < start + VM_HEAP_SIZE) {
+                start = m[i].end;
+            }
+        }
+    }
+    return start;
+}
+
+/* The VM's heap goes in the first RAM above ZONE_DMA (and the modules) that
+ * holds it, so the kernel image stays small and ZONE_DMA stays free for the
+ * allocator. */
+static void place_heap(const struct mb_info *mbi) {
     for (int i = 0; i < boot_info.nr_ranges; i++) {
         const struct mem_range *r = &boot_info.ranges[i];
         uint64_t start = r->base < HEAP_MIN_PHYS ? HEAP_MIN_PHYS : r->base;
-        start = (start + HEAP_ALIGN - 1) & ~(uint64_t)(HEAP_ALIGN - 1);
+        start = (above_modules(mbi, start) + HEAP_ALIGN - 1) & ~(uint64_t)(HEAP_ALIGN - 1);
         if (r->type == 1 && start + VM_HEAP_SIZE <= r->base + r->length) {
             boot_info.heap = start;
             return;
@@ -110,7 +125,7 @@ void boot_info_init(uint32_t multiboot_info) {
         const char *text = pa(mbi->cmdline), *space = strchr(text, ' ');
         strncpy(boot_info.cmdline, space ? space + 1 : "", CMDLINE_MAX - 1);
     }
-    place_heap();
+    place_heap(mbi);
     note_sections();
     note_reserved(mbi);
     detect_hypervisor();

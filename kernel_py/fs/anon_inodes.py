@@ -4,10 +4,12 @@
 # anon_inode_inode: fstat of an eventfd says so.
 
 from kernel_py.fs.inode import Inode, SuperBlock
+from kernel_py.fs.magic import ANON_INODE_FS_MAGIC
 
 
 class AnonFs(SuperBlock):
     fstype = "anon_inodefs"
+    magic = ANON_INODE_FS_MAGIC
 
     def __init__(self, k):
         SuperBlock.__init__(self, k)

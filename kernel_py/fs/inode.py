@@ -118,6 +118,8 @@ class SuperBlock:
     inode_operations). Subclasses override what they support."""
 
     fstype = "?"
+    magic = 0                       # statfs's f_type (fs/magic.py)
+    namelen = NAME_MAX              # statfs's f_namelen
     read_only = False
     max_bytes = MAX_LFS_FILESIZE    # s_maxbytes: EFBIG past it
     blksize = PAGE_SIZE
@@ -219,6 +221,23 @@ class SuperBlock:
 
     def sync(self):
         pass
+
+    def statfs(self):
+        """(block size, blocks, free blocks): none, for a file system of
+        pseudo-files (simple_statfs)."""
+        return PAGE_SIZE, 0, 0
+
+    def swap_unuse(self, si):
+        """swapoff of area si: pages this file system put there come back
+        (tmpfs); nothing for the others."""
+
+    def nr_swap_entries(self):
+        """Swap entries this file system holds (tmpfs): the `check` census."""
+        return 0
+
+    def statfs_files(self):
+        """(inodes, free inodes) for statfs; 0, 0 where there is no limit."""
+        return 0, 0
 
     def fsync(self, ino):
         pass

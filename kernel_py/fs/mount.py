@@ -1,12 +1,12 @@
-# The namespace at boot (Linux's init/do_mounts.c, fs/namespace.c,
-# drivers/base/devtmpfs.c): a ramfs root with the directories a Linux root
-# has, devtmpfs on /dev with the nodes of the devices this kernel drives,
+# The namespace at boot (Linux's init/do_mounts.c, init/initramfs.c,
+# fs/namespace.c, drivers/base/devtmpfs.c): a tmpfs root (rootfs) into
+# which the boot loader's initramfs is unpacked (BusyBox and its links,
+# /etc), then the directories a Linux root has where the archive left them
+# out, devtmpfs on /dev with the nodes of the devices this kernel drives,
 # procfs on /proc, sysfs on /sys; the data disk's FAT is mounted on /mnt by
 # fs/vfs.py's init, through Vfs.mount, which calls make_mountpoint.
-#
-# Not yet: an initramfs unpacked into the root (a later issue replaces
-# ramfs with a tmpfs filled from one, fs/ramfs.py says how).
 
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char_dev)
 from kernel_py.fs import namei
 from kernel_py.fs.anon_inodes import AnonFs
@@ -14,11 +14,13 @@ from kernel_py.fs.file_table import FileTable
 from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
-from kernel_py.fs.ramfs import RamFs
+from kernel_py.init import initramfs
 from kernel_py.lib.errors import KernelError
+from kernel_py.mm.filemap.shmem import TmpFs
 
 ROOT_DIRS = (("bin", 0o755), ("dev", 0o755), ("mnt", 0o755), ("proc", 0o555),
              ("sys", 0o555), ("tmp", 0o1777))
+INITRD = "modules"              # the boot loader's modules in hw.reserved(): the initramfs
 
 # devtmpfs's nodes: name, (major, minor), mode (drivers/char/mem.c's
 # devlist, drivers/tty/tty_io.c's tty and console)
@@ -35,11 +37,13 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
 def init_namespace(k):
     vfs = k.vfs
     vfs.files = FileTable(k)
-    root = RamFs(k, "rootfs")
+    root = TmpFs(k, "rootfs")
     vfs.ns["/"] = root
+    populate_rootfs(k, root)
     for name, mode in ROOT_DIRS:
-        root.mkdir(root.root, name, mode)
-    dev = RamFs(k, "devtmpfs")
+        if root.lookup(root.root, name) is None:
+            root.mkdir(root.root, name, mode)
+    dev = TmpFs(k, "devtmpfs")
     for name, rdev, mode in DEVICES:
         dev.mknod(dev.root, name, S_IFCHR | mode, rdev)
     for name, target in DEV_LINKS:
@@ -50,6 +54,38 @@ def init_namespace(k):
     vfs.pipefs = PipeFs(k)
     vfs.anon = AnonFs(k)
     vfs.shm_mnt = RamFs(k, "tmpfs")
+
+
+def populate_rootfs(k, root):
+    """init/initramfs.c's populate_rootfs: each module the boot loader
+    passed is a newc archive, unpacked into the root; `noinitrd` on the
+    command line leaves them alone. Unpacked, the module's whole pages go
+    to the page allocator (free_initrd_mem), as Linux's "Freeing initrd
+    memory" does."""
+    if "noinitrd" in k.params:
+        return
+    for start, end, name in k.memmap.reserved:
+        if name != INITRD or end <= start:
+            continue
+        k.printk("Trying to unpack rootfs image as initramfs... (%d KiB at 0x%x)" % (
+            (end - start) >> 10, start))
+        try:
+            u = initramfs.unpack(root, k.hw.mem(start, end - start))
+        except KernelError as exc:
+            k.printk("Initramfs unpacking failed: %s (%s)" % (exc.detail, exc.errname))
+            continue
+        k.printk("initramfs: %d files (%d KiB), %d directories, %d symlinks" % (
+            u.nr_files, u.nr_bytes >> 10, u.nr_dirs, u.nr_links))
+        free_initrd_mem(k, start, end)
+
+
+def free_initrd_mem(k, start, end):
+    """The module's pages to the buddy (free_reserved_area), the partial
+    last page too: the boot loader starts each module on a page of its own."""
+    first, last = start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if last > first:
+        k.buddy.free_range(first, last)
+        k.printk("Freeing initrd memory: %dK" % ((last - first) << 2))
 
 
 def make_mountpoint(k, point):

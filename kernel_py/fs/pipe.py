@@ -31,6 +31,7 @@ from kernel_py.fs.file import (
     POLLWRNORM, File, FileOperations, nofile,
 )
 from kernel_py.fs.inode import Inode, Kstat, SuperBlock
+from kernel_py.fs.magic import PIPEFS_MAGIC
 from kernel_py.fs.mode import S_IFIFO
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.wait import WaitQueue
@@ -51,6 +52,7 @@ class PipeFs(SuperBlock):
     """pipefs: where pipe inodes live (mounted nowhere)."""
 
     fstype = "pipefs"
+    magic = PIPEFS_MAGIC
 
     def __init__(self, k):
         SuperBlock.__init__(self, k)

@@ -37,6 +37,7 @@
 
 from kernel_py.fs.file import O_PATH
 from kernel_py.fs.inode import DT_DIR, DT_LNK, DT_REG, Inode, Kstat, SuperBlock, name_hash
+from kernel_py.fs.magic import PROC_SUPER_MAGIC, SYSFS_MAGIC
 from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG
 from kernel_py.fs import libfs
 from kernel_py.fs.namei import Jump
@@ -247,6 +248,7 @@ class RegistryFs(SuperBlock):
 
 class SysFs(RegistryFs):
     fstype = "sysfs"
+    magic = SYSFS_MAGIC
 
     def __init__(self, k):
         RegistryFs.__init__(self, k, "/sys")
@@ -254,6 +256,7 @@ class SysFs(RegistryFs):
 
 class ProcFs(RegistryFs):
     fstype = "proc"
+    magic = PROC_SUPER_MAGIC
     strict = False
 
     def __init__(self, k):

@@ -16,10 +16,11 @@
 # (fs/file_table.py), kept until unlink, as ramfs keeps its dentries
 # pinned in the dcache.
 #
-# The swap-in point for a tmpfs (a later issue): a SuperBlock with the same
-# methods whose data pages are shmem (swap-backed) instead of pinned cache.
+# tmpfs (mm/filemap/shmem.py) is this file system with its pages counted as
+# shmem (hold_page / release_page are the seam).
 
 from kernel_py.fs.inode import MAX_LFS_FILESIZE, Inode, SuperBlock
+from kernel_py.fs.magic import RAMFS_MAGIC
 from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import AddressSpace
@@ -43,7 +44,7 @@ class RamInode(Inode):
         sb = self.sb
         for idx, pa in run:
             sb.hw.fill(pa, 0, PAGE_SIZE)
-            sb.cache.get_page(pa)
+            sb.hold_page(pa)
 
     def writepages(self, mapping, batch):
         pass                            # nowhere to write: the page is the file
@@ -51,6 +52,7 @@ class RamInode(Inode):
 
 class RamFs(SuperBlock):
     fstype = "ramfs"
+    magic = RAMFS_MAGIC
     max_bytes = MAX_LFS_FILESIZE
 
     def __init__(self, k, fstype="ramfs"):
@@ -65,8 +67,10 @@ class RamFs(SuperBlock):
         self.root.refs = 1              # the mount holds it
 
     # -- inodes
+    inode_class = RamInode
+
     def new_inode(self, mode, rdev=0):
-        ino = RamInode(self, mode, rdev)
+        ino = self.inode_class(self, mode, rdev)
         ino.va = self.files.obj_alloc(self.files.inode_cache, "inode")
         self.nr_inodes += 1
         return ino
@@ -100,7 +104,13 @@ class RamFs(SuperBlock):
     def mapping_of(self, ino):
         if ino.mapping is None:
             ino.mapping = AddressSpace(self.cache, ino, name=ino.name)
+            self.mapping_flags(ino.mapping)
         return ino.mapping
+
+    def mapping_flags(self, mapping):
+        """ramfs_get_inode's mapping_set_unevictable: reclaim leaves the
+        pages alone, mapped or not (the page is the file)."""
+        mapping.unevictable = True
 
     # -- names
     def lookup(self, d, name):
@@ -223,6 +233,14 @@ class RamFs(SuperBlock):
         return ino.target
 
     # -- data (through the page cache)
+    def hold_page(self, pa):
+        """A page entered a file: ramfs's own reference (tmpfs counts it too)."""
+        self.cache.get_page(pa)
+
+    def release_page(self, pa):
+        """A page leaves a file (truncate, the last unlink): that reference goes."""
+        self.cache.put_page(pa)
+
     def read(self, ino, off, n):
         if not S_ISREG(ino.mode):
             raise KernelError("EINVAL" if not S_ISDIR(ino.mode) else "EISDIR", ino.name)
@@ -273,7 +291,7 @@ class RamFs(SuperBlock):
                     break                   # a short write: what fits
                 raise
             if not had and idx in m.pages and cache.page_count(pa) == 1:
-                cache.get_page(pa)          # ramfs's own reference (readpages took it on a read)
+                self.hold_page(pa)          # ramfs's own reference (readpages took it on a read)
             hw.writebytes(pa + po, data[pos - off:pos - off + take])
             pos += take
             if pos > ino.size:
@@ -287,11 +305,10 @@ class RamFs(SuperBlock):
         m = ino.mapping
         if m is None:
             return
-        cache = self.cache
         for idx in list(m.pages):
             if idx >= start:
-                cache.put_page(m.pages[idx])
-        cache.truncate_pages(m, start)
+                self.release_page(m.pages[idx])
+        self.cache.truncate_pages(m, start)
 
     def truncate(self, ino, size):
         if not S_ISREG(ino.mode):

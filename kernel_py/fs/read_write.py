@@ -1,5 +1,5 @@
 # read and write (Linux's fs/read_write.c, lib/iov_iter.c): read, write,
-# readv, writev, pread64, pwrite64, preadv, pwritev and lseek, through the
+# readv, writev, pread64, pwrite64, preadv, pwritev, lseek and sendfile, through the
 # File's operations, with the user buffers copied by copy_to_user /
 # copy_from_user (EFAULT on a bad pointer, nothing else harmed). A call
 # that would block sleeps on the file's wait queue and is tried again when
@@ -302,3 +302,63 @@ def sys_lseek(t, fd, offset, whence):
     if whence > SEEK_MAX:
         return -EINVAL
     return f.f_op.llseek(f, offset, whence)
+
+
+def sys_sendfile(t, out_fd, in_fd, uoffset, count):
+    """do_sendfile: count bytes from in_fd (at its position, or at *offset,
+    which is then advanced and the position left alone) to out_fd, through
+    the kernel. Only what out_fd took is consumed from in_fd; a full pipe
+    or terminal makes it wait as write does."""
+    inf = fdget(t, in_fd)
+    if inf is None or not inf.readable():
+        return -EBADF
+    outf = fdget(t, out_fd)
+    if outf is None or not outf.writable():
+        return -EBADF
+    hw = t.k.hw
+    pos = None
+    if uoffset:
+        pos = hw.get_user64(uoffset)
+        if pos is None:
+            return -EFAULT
+        if not inf.f_op.seekable:
+            return -ESPIPE
+        if pos >= 1 << 63:
+            return -EINVAL
+    count = min(count & M64, MAX_RW_COUNT)
+    state = [0]
+
+    def attempt():
+        done = state[0]
+        while done < count:
+            n = min(CHUNK, count - done)
+            data = inf.f_op.read(inf, t, n) if pos is None else inf.f_op.pread(inf, t, n, pos + done)
+            if data is None:                    # an empty pipe: wait for it, as read does
+                if done:
+                    break
+                if signal_pending(t):
+                    return -ERESTARTSYS
+                return t.k.sched.sleep(t, inf.f_op.wait_queue(inf), attempt)
+            if type(data) is int:
+                return done if done else data
+            if not data:
+                break
+            r = outf.f_op.write(outf, t, data)
+            if r is None:
+                if done:
+                    break
+                if signal_pending(t):
+                    return -ERESTARTSYS
+                return t.k.sched.sleep(t, outf.f_op.wait_queue(outf), attempt)
+            if r < 0:
+                return done if done else r
+            if pos is None:
+                inf.f_op.read_done(inf, r)
+            done += r
+            state[0] = done
+            if r < len(data):
+                break
+        if pos is not None and not hw.put_user64(uoffset, pos + done):
+            return -EFAULT
+        return done
+    return attempt()

@@ -16,6 +16,7 @@
 
 from kernel_py.fs.fat import ATTR_DIRECTORY, ATTR_READ_ONLY
 from kernel_py.fs.inode import DT_DIR, DT_REG, Kstat, SuperBlock, name_hash
+from kernel_py.fs.magic import MSDOS_SUPER_MAGIC
 from kernel_py.fs.mode import S_IFDIR, S_IFREG
 from kernel_py.lib.errors import KernelError
 
@@ -24,6 +25,8 @@ FAT_MAX_BYTES = 0xFFFFFFFF          # 4 GiB - 1: MAX_NON_LFS... FAT's s_maxbytes
 
 class VfatSuper(SuperBlock):
     fstype = "vfat"
+    magic = MSDOS_SUPER_MAGIC
+    namelen = 1530                  # FAT_LFN_LEN * NLS_MAX_CHARSET_SIZE (fat_statfs)
     max_bytes = FAT_MAX_BYTES
 
     def __init__(self, k, fs):

@@ -86,6 +86,8 @@ def reparent_children(k, t):
         if c is None:
             continue
         c.ppid = 1
+        if c.pdeath_signal and c.state != EXIT_ZOMBIE:      # forget_original_parent's pdeath_signal
+            sig.send_signal(k, c, c.pdeath_signal)
         if init is not None and init is not t:
             init.children.append(pid)
             if c.state == EXIT_ZOMBIE and not init.is_user():
@@ -122,6 +124,8 @@ def release_task(k, t):
     t.state = EXIT_DEAD
     if procs.tasks.get(t.pid) is t:
         del procs.tasks[t.pid]
+        k.sched.exited_utime += t.utime
+        k.sched.exited_stime += t.stime
     parent = procs.tasks.get(t.ppid)
     if parent is not None and t.pid in parent.children:
         parent.children.remove(t.pid)

@@ -156,14 +156,15 @@ ENVP_INIT = ("HOME=/", "TERM=linux", "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/mnt/bi
              "SHELL=/bin/sh", "USER=root", "LOGNAME=root")
 
 
-def spawn_user(k, path, argv, envp, ppid=1):
+def spawn_user(k, path, argv, envp, ppid=1, pid=0):
     """A new process running the program at path, its fds 0-2 on the
-    console (the console's `run`, and init=): (task, 0), or (None, -errno)
-    with nothing left behind."""
+    console (the console's `run`, and init=, which asks for pid 1): (task,
+    0), or (None, -errno) with nothing left behind."""
     procs = k.procs
     try:
         procs.check_task_limit(None)
-        pid = procs.alloc_pid()
+        if not pid or pid in procs.tasks:
+            pid = procs.alloc_pid()
     except KernelError:
         return None, -EAGAIN
     t = Task(k, pid, path.rsplit("/", 1)[-1][:15], ppid, None)

@@ -35,4 +35,6 @@ def idle_loop(k):
         k.background()
         sched.tick_control()
         if not sched.has_work() and not serial.ready():
+            t0 = clock.rdtsc()
             hw.idle()
+            sched.idle_tsc += clock.rdtsc() - t0        # account_idle_time

@@ -63,6 +63,8 @@ class Kernel:
         self.log_times = []             # the TSC at each line of log (/dev/kmsg's timestamps)
         self.log_next_seq = 0           # the sequence number the next printk line gets (/dev/kmsg)
         self.log_wait = None            # WaitQueue of /dev/kmsg readers (drivers/mem.py)
+        self.syslog_seq = 0             # syslog(2)'s READ: the next record it has not had (kernel/printk.py)
+        self.syslog_clear_seq = 0       # syslog(2)'s CLEAR: READ_ALL starts here
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
         self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)

@@ -53,6 +53,9 @@ class Scheduler:
         self.slice_left = SLICE_TICKS
         self.last = None                # the task that ran last (a switch when it changes)
         self.ticks = 0                  # timer interrupts taken
+        self.idle_tsc = 0               # TSC cycles in the idle hlt (/proc/stat idle, /proc/uptime)
+        self.exited_utime = 0           # released tasks' utime and stime (TSC): /proc/stat keeps them
+        self.exited_stime = 0
         self.tick_running = False       # IRQ 0 unmasked (tick_control)
 
     # -- the run queue

@@ -1,8 +1,8 @@
 # Small system calls about the process and the system (Linux's
 # kernel/sys.c, kernel/resource limits, kernel/sched/core.c's sched_yield,
 # drivers/char/random.c's getrandom): ids, process groups and sessions,
-# uname, resource limits, sysinfo, getrandom, arch_prctl, set_tid_address,
-# set_robust_list and rseq.
+# uname, resource limits, sysinfo, getrandom, prctl, arch_prctl,
+# set_tid_address, set_robust_list and rseq; the supplementary groups.
 
 import struct
 
@@ -137,7 +137,7 @@ def sys_sysinfo(t, buf):
     bufferram = k.pagecache.nr_bdev if k.pagecache is not None else 0
     struct.pack_into("<qQQQQQQQQQH", b, 0, uptime, loads[0], loads[1], loads[2],
                      total, free, vmstat.counter(k, "nr_shmem") * 4096, bufferram * 4096,
-                     stotal << 10, sfree << 10, len(k.procs.tasks))
+                     stotal * 4096, sfree * 4096, len(k.procs.tasks))
     struct.pack_into("<QQI", b, 88, 0, 0, 1)     # totalhigh, freehigh, mem_unit
     return 0 if k.hw.copy_to_user(buf, b) else -EFAULT
 
@@ -189,6 +189,82 @@ def sys_setrlimit(t, resource, rlim):
 # -- thread-area and libc start-up calls -----------------------------------------
 
 ARCH_SET_GS, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS = 0x1001, 0x1002, 0x1003, 0x1004
+
+# prctl options (include/uapi/linux/prctl.h)
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
+PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+TASK_COMM_LEN = 16
+NSIG = 64
+
+
+def put_int(t, addr, v):
+    return 0 if t.k.hw.copy_to_user(addr, struct.pack("<i", v)) else -EFAULT
+
+
+def sys_prctl(t, option, a2, a3, a4, a5):
+    """kernel/sys.c's prctl, the options programs use: the parent-death
+    signal, dumpable, the name (comm), the child subreaper and
+    no_new_privs flags; any other option is EINVAL, as Linux answers an
+    unknown one."""
+    option = s32(option)
+    if option == PR_SET_PDEATHSIG:
+        if a2 < 0 or a2 > NSIG:
+            return -EINVAL
+        t.pdeath_signal = a2
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        return put_int(t, a2, t.pdeath_signal)
+    if option == PR_GET_DUMPABLE:
+        return t.dumpable
+    if option == PR_SET_DUMPABLE:
+        if a2 not in (0, 1):
+            return -EINVAL
+        t.dumpable = a2
+        return 0
+    if option == PR_SET_NAME:
+        name = t.k.hw.strncpy_from_user(a2, TASK_COMM_LEN)
+        if name is None:
+            return -EFAULT
+        t.comm = name[:TASK_COMM_LEN - 1].split(b"\0")[0].decode("utf-8", "replace")
+        return 0
+    if option == PR_GET_NAME:
+        b = t.comm.encode()[:TASK_COMM_LEN - 1]
+        return 0 if t.k.hw.copy_to_user(a2, b + bytes(TASK_COMM_LEN - len(b))) else -EFAULT
+    if option == PR_SET_CHILD_SUBREAPER:
+        t.child_subreaper = bool(a2)
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER:
+        return put_int(t, a2, int(t.child_subreaper))
+    if option == PR_SET_NO_NEW_PRIVS:
+        if a2 != 1 or a3 or a4 or a5:
+            return -EINVAL
+        t.no_new_privs = True
+        return 0
+    if option == PR_GET_NO_NEW_PRIVS:
+        return int(t.no_new_privs)
+    return -EINVAL
+
+
+# -- supplementary groups (kernel/groups.c): root with none
+
+NGROUPS_MAX = 65536
+
+
+def sys_getgroups(t, size, ulist):
+    """No supplementary groups: 0 whatever the size (a negative one is EINVAL)."""
+    return -EINVAL if s32(size) < 0 else 0
+
+
+def sys_setgroups(t, size, ulist):
+    """Root may set them; this kernel keeps none (the list is read, to fault as Linux does)."""
+    size = s32(size)
+    if size < 0 or size > NGROUPS_MAX:
+        return -EINVAL
+    if size and t.k.hw.copy_from_user(ulist, 4 * size) is None:
+        return -EFAULT
+    return 0
 
 
 def sys_arch_prctl(t, code, addr):

@@ -12,11 +12,11 @@
 from kernel_py.arch.x86.syscall_64 import NAMES, NR, NR_syscalls
 from kernel_py.fs import (
     d_path, eventfd, fcntl, file, ioctl, namei, open as fs_open, pipe, read_write, readdir,
-    select, stat, sync,
+    select, stat, statfs, sync,
 )
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
-from kernel_py.kernel import fork, futex, signal, sys, time
+from kernel_py.kernel import fork, futex, printk, signal, sys, time
 from kernel_py.mm import memfd
 from kernel_py.mm.vm import madvise, mincore, mmap, mprotect, mremap, msync
 from kernel_py.lib.errno import ENOSYS
@@ -49,6 +49,9 @@ SYSCALLS = (
     ("preadv", read_write.sys_preadv, 5),
     ("pwritev", read_write.sys_pwritev, 5),
     ("lseek", read_write.sys_lseek, 3),
+    ("sendfile", read_write.sys_sendfile, 4),
+    ("statfs", statfs.sys_statfs, 2),
+    ("fstatfs", statfs.sys_fstatfs, 2),
     ("open", fs_open.sys_open, 3),
     ("openat", fs_open.sys_openat, 4),
     ("creat", fs_open.sys_creat, 2),
@@ -129,6 +132,10 @@ SYSCALLS = (
     ("getrlimit", sys.sys_getrlimit, 2),
     ("setrlimit", sys.sys_setrlimit, 2),
     ("arch_prctl", sys.sys_arch_prctl, 2),
+    ("prctl", sys.sys_prctl, 5),
+    ("syslog", printk.sys_syslog, 3),
+    ("getgroups", sys.sys_getgroups, 2),
+    ("setgroups", sys.sys_setgroups, 2),
     ("set_tid_address", sys.sys_set_tid_address, 1),
     ("set_robust_list", sys.sys_set_robust_list, 2),
     ("rseq", sys.sys_rseq, 4),

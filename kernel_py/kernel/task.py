@@ -47,6 +47,10 @@ class Task:
         self.state = TASK_INTERRUPTIBLE
         self.exit_code = 0              # wait4's status once a zombie
         self.exit_signal = 17           # SIGCHLD to the parent at exit (clone's low byte)
+        self.pdeath_signal = 0          # prctl(PR_SET_PDEATHSIG): sent when the parent exits
+        self.dumpable = 1               # prctl(PR_SET_DUMPABLE)
+        self.child_subreaper = False    # prctl(PR_SET_CHILD_SUBREAPER)
+        self.no_new_privs = False       # prctl(PR_SET_NO_NEW_PRIVS): kept across fork and exec
         self.on_rq = False              # on the run queue (kernel/sched.py)
         self.restart = None             # the continuation of a sleeping syscall
         self.wake_at = 0                # TSC deadline of a timed sleep, 0: none

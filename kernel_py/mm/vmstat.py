@@ -112,7 +112,7 @@ VM_STAT_ITEMS = (
     ("pgsegv",                      FAULT,     VMSTAT,  "segv"),                # own
     ("pgfault_oom",                 FAULT,     VMSTAT,  "oom"),                 # own
     ("nr_mapped",                   PAGECACHE, MEMINFO, lambda pc: pc.nr_mapped()),
-    ("nr_shmem",                    ANON,      MEMINFO, lambda a: a.nr_shmem()),
+    ("nr_shmem",                    ANON,      MEMINFO, lambda a: shmem_pages(a)),
     ("nr_swapcached",               SWAPCACHE, MEMINFO, "nr"),
     ("nr_slab_reclaimable",         SLAB,      MEMINFO, lambda st: st.slab_pages()[0]),
     ("nr_slab_unreclaimable",       SLAB,      MEMINFO, lambda st: st.slab_pages()[1]),
@@ -121,6 +121,13 @@ VM_STAT_ITEMS = (
 ITEMS = {}
 for _row in VM_STAT_ITEMS:
     ITEMS[_row[0]] = _row
+
+
+def shmem_pages(anon):
+    """NR_SHMEM: shared anonymous pages (on the anon LRU) and tmpfs pages
+    (in the page cache), both shmem in Linux."""
+    pc = anon.k.pagecache
+    return anon.nr_shmem() + (pc.nr_shmem if pc is not None else 0)
 
 
 def read(o, value):

@@ -283,8 +283,19 @@ def cmd_sync(k, args):
 
 
 def mount_lines(k):
-    return ["/dev/%s %s %s rw,relatime 0 0" % (m.dev.name, m.point, m.fs.fstype)
-            for m in vfs(k).mounts]
+    """/proc/mounts (show_vfsmnt): the namespace's file systems, the root
+    first, each with its source (the block device, else the file system's
+    name, as Linux's pseudo file systems show theirs)."""
+    v = vfs(k)
+    block = dict((m.point, m) for m in v.mounts)
+    out = []
+    for point in sorted(v.ns):
+        if point in block:
+            continue
+        sb = v.ns[point]
+        out.append("%s %s %s rw,relatime 0 0" % (sb.fstype, point, sb.fstype))
+    return out + ["/dev/%s %s %s rw,relatime 0 0" % (m.dev.name, m.point, m.fs.fstype)
+                  for m in v.mounts]
 
 
 @pseudo_file("/proc/mounts")

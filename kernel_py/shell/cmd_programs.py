@@ -2,6 +2,8 @@
 # program in ring 3 with fds 0-2 on the console, in the foreground (the
 # console waits for it, and the terminal's keys go to it: Ctrl-C is
 # SIGINT) or, with a last word `&`, in the background (its pid is printed).
+# `sh` hands the terminal to BusyBox's shell from the root file system
+# until it exits.
 
 from kernel_py.kernel.fork import ENVP_INIT, spawn_user
 from kernel_py.lib.errno import NAMES as ERRNO_NAMES
@@ -29,3 +31,13 @@ def cmd_run(k, args):
         raise KernelError("EINVAL", "usage: run PATH [ARGS...] [&]")
     t = start_program(k, args, background)
     return "[%d]" % t.pid if background else ""
+
+
+SHELL = "/bin/sh"
+
+
+@command("sh", "sh [ARGS...]",
+         "run /bin/sh (BusyBox, from the initramfs) on the console until it exits")
+def cmd_sh(k, args):
+    start_program(k, [SHELL] + args, False)
+    return ""

@@ -191,7 +191,7 @@ class Console:
         """init=PATH: the program is pid 1, in the foreground (init/main.c's
         run_init_process); if it cannot start, the kernel's own init takes
         pid 1 and the console goes on."""
-        t, err = spawn_user(self.k, path, [path], ENVP_INIT, ppid=0)
+        t, err = spawn_user(self.k, path, [path], ENVP_INIT, ppid=0, pid=1)
         if t is None:
             self.k.printk("Failed to execute %s (error %d); using the kernel's init" % (path, -err))
             self.k.procs.spawn("init", 0)

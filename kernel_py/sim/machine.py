@@ -123,7 +123,7 @@ class Machine(UserMode):
 
     def __init__(self, mem_size=128 << 20, cmdline="", *, tlb_capacity=8192,
                  maxphyaddr=52, spurious_faults=False, retry_limit=1000,
-                 console=None):
+                 console=None, initrd=None):
         if mem_size < 16 << 20:
             raise ValueError("a machine needs at least 16 MiB")
         self.mem_size = mem_size
@@ -153,6 +153,10 @@ class Machine(UserMode):
         self.cr3, tables_end = firmware.build_boot_tables(
             self, self._memory_map)
         self._reserved = firmware.reserved_ranges(tables_end)
+        if initrd is not None:          # a multiboot module, where QEMU puts it: after the image
+            start = (tables_end + 0xFFF) & ~0xFFF
+            self.writebytes(start, initrd)
+            self._reserved.append((start, start + len(initrd), "modules"))
         self.ports = PortBus()
         self.ports.attach(range(DEBUG_EXIT_PORT, DEBUG_EXIT_PORT + 4),
                           DebugExit())

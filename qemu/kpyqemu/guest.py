@@ -35,6 +35,7 @@ import pexpect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE = REPO_ROOT / "guest" / "build" / "kernel.bin"
+DEFAULT_INITRD = REPO_ROOT / "build" / "initramfs.cpio"
 QEMU = "qemu-system-x86_64"
 PROMPT = "kpy# "
 _PROMPT_AFTER_LINE = "\n" + PROMPT
@@ -102,6 +103,16 @@ def _env_float(name, default):
 def image_path(image=None):
     """The kernel image: `image`, else $KPY_KERNEL, else guest/build/kernel.bin."""
     return Path(image or os.environ.get("KPY_KERNEL") or DEFAULT_IMAGE)
+
+
+def initrd_path(initrd=None):
+    """The initramfs: `initrd` ("" for none), else $KPY_INITRD, else
+    build/initramfs.cpio when it was built (`make initramfs`), else none."""
+    if initrd is None:
+        initrd = os.environ.get("KPY_INITRD")
+    if initrd is None:
+        initrd = str(DEFAULT_INITRD) if DEFAULT_INITRD.is_file() else ""
+    return Path(initrd) if initrd else None
 
 
 def kvm_usable():
@@ -214,19 +225,21 @@ class Guest:
     $KPY_BOOT_TIMEOUT / $KPY_CMD_TIMEOUT), log_dir (where the serial log is
     written; default a fresh temporary directory), keep_log (keep the log
     directory on close), backend ('qemu' or 'fake'), eol (what ends a typed
-    line; a terminal sends '\\r').
+    line; a terminal sends '\\r'), initrd (the initramfs passed with
+    -initrd: see initrd_path).
     """
 
     def __init__(self, mem="256M", cmdline="", accel=None, extra_args=(),
                  drives=(), *, image=None, boot_timeout=None, cmd_timeout=None,
                  log_dir=None, keep_log=False, backend="qemu", name=None,
-                 qemu=QEMU, cpu="max", eol="\r", start=True):
+                 qemu=QEMU, cpu="max", eol="\r", start=True, initrd=None):
         self.name = name or "guest%d" % next(_counter)
         self.mem = mem
         self.mem_bytes = parse_size(mem)
         self.cmdline = cmdline
         self.backend = backend
         self.image = image_path(image)
+        self.initrd = initrd_path(initrd)
         self.extra_args = list(extra_args)
         self.drives = list(drives)
         self.qemu = qemu
@@ -274,6 +287,7 @@ class Guest:
             self.qemu, "-machine", "pc", "-cpu", self.cpu, "-m", str(self.mem),
             "-accel", self.accel, "-display", "none", "-no-reboot",
             "-kernel", str(self.image), "-append", self.cmdline,
+        ] + (["-initrd", str(self.initrd)] if self.initrd is not None else []) + [
             "-device", "isa-debug-exit,iobase=%#x,iosize=0x04" % DEBUG_EXIT_PORT,
             "-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
             "-monitor", "none",

@@ -69,8 +69,8 @@ def fsck(img):
 class Box:
     """A booted simulated machine: k (kernel), sh (shell), ide (the model)."""
 
-    def __init__(self, disks, mem=64 << 20, cmdline="", log_commands=False):
-        self.hw = Machine(mem, cmdline, console=lambda text: None)
+    def __init__(self, disks, mem=64 << 20, cmdline="", log_commands=False, initrd=None):
+        self.hw = Machine(mem, cmdline, console=lambda text: None, initrd=initrd)
         self.ide = attach_ide(self.hw, disks, log_commands)
         self.k = Kernel(self.hw, console=lambda msg: None)
         self.k.boot()

@@ -138,13 +138,17 @@ def expected_anon(k):
 
 
 def shm_swap_entries(k):
-    """Swap entries held in shared anonymous objects' indices (one use each)."""
+    """Swap entries held in shared anonymous objects' indices and by tmpfs
+    files (mm/filemap/shmem.py), one use each."""
     anon = k.anon
     n = 0
     for shm in (anon.shm.values() if anon is not None else ()):
         for v in shm.pages.values():
             if v & SHM_SWAPPED:
                 n += 1
+    if k.vfs is not None:
+        for sb in k.vfs.ns.values():
+            n += sb.nr_swap_entries()
     return n
 
 

@@ -77,6 +77,8 @@ class AddressSpace:
         self.error = None           # last writeback error, reported by sync
         self.released = False
         self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)
+        self.unevictable = False    # ramfs: reclaim never takes its pages (mapping_set_unevictable)
+        self.swapbacked = False     # tmpfs: reclaim puts its pages on swap (shmem_writeout)
 
     def nrpages(self):
         return len(self.pages)
@@ -101,6 +103,7 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
         # state counters (pages)
         self.nr_file = 0
         self.nr_bdev = 0
+        self.nr_shmem = 0           # tmpfs pages (mm/filemap/shmem.py): NR_SHMEM's page-cache half
         # event counters (/proc/vmstat)
         self.hits = 0               # lookups served from the cache
         self.misses = 0             # lookups that read the disk

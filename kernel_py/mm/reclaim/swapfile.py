@@ -393,6 +393,9 @@ def shmem_unuse(k, si):
             if v & SHM_SWAPPED and swp_type(v & ~SHM_SWAPPED) == si.type:
                 if shmem_swapin(k, shm, off, v) is None:
                     raise KernelError("ENOMEM", "swapoff: out of memory")
+    if k.vfs is not None:
+        for sb in list(k.vfs.ns.values()):      # tmpfs files' pages
+            sb.swap_unuse(si)
 
 
 def unuse_mm(k, mm, si):

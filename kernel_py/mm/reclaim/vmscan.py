@@ -561,6 +561,9 @@ class FileLru(LruLists):
                     continue
                 f = self._r16(a)
             if f & PG_referenced or not self.reclaimable(pa, f):
+                if not f & PG_referenced and self.shmem_writeout(pfn, pa, f):
+                    reclaimed += 1
+                    continue
                 self._rotate(pfn, a, f)
                 continue
             m, idx = self.owner(pfn)
@@ -568,6 +571,21 @@ class FileLru(LruLists):
             self.pgsteal += 1
             reclaimed += 1
         return reclaimed
+
+    def shmem_writeout(self, pfn, pa, f):
+        """shrink_folio_list's pageout of a tmpfs page (shmem_writeout):
+        an unmapped one (the cache's and tmpfs's references only) goes to
+        swap, its file keeping the swap entry. True when it was freed."""
+        key = self.rmap.get(pfn)
+        if key is None or f & (PG_dirty | PG_writeback | PG_locked) or self.page_count(pa) != 2:
+            return False
+        mapping = self.mappings.get(key >> MAPPING_SHIFT)
+        if mapping is None or not mapping.swapbacked:
+            return False
+        if not mapping.host.sb.shmem_writeout(mapping, key & INDEX_MASK, pa):
+            return False
+        self.pgsteal += 1
+        return True
 
     def _rotate(self, pfn, a, f):
         self.inactive.remove(pfn)
@@ -587,8 +605,8 @@ class FileLru(LruLists):
         mapping = self.mappings.get(key >> MAPPING_SHIFT)
         index = key & INDEX_MASK
         pa = pfn << PAGE_SHIFT
-        if mapping is None or not mapping.i_mmap:
-            return None
+        if mapping is None or not mapping.i_mmap or mapping.unevictable or mapping.swapbacked:
+            return None                     # ramfs keeps its pages; tmpfs: not while mapped
         ptes = self.mapped_ptes(mapping, index, pa)
         if not ptes:
             return None

@@ -1,0 +1,1 @@
+# The boot sequence's helpers that Linux keeps in init/: the initramfs.
