@@ -14,6 +14,7 @@ from kernel_py.fs.file_table import FileTable
 from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
+from kernel_py.fs.ramfs import RamFs
 from kernel_py.init import initramfs
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.shmem import TmpFs
@@ -53,7 +54,7 @@ def init_namespace(k):
     vfs.ns["/sys"] = SysFs(k)
     vfs.pipefs = PipeFs(k)
     vfs.anon = AnonFs(k)
-    vfs.shm_mnt = RamFs(k, "tmpfs")
+    vfs.shm_mnt = RamFs(k, "tmpfs")       # memfd_create's files: not yet TmpFs (tests/model/mmcheck.py counts no shmem swap slots)
 
 
 def populate_rootfs(k, root):

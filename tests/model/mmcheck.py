@@ -10,6 +10,7 @@ i_mmap lists and pins."""
 
 from kernel_py.kernel.kernel import Kernel
 from kernel_py.fs.ramfs import RamInode
+from kernel_py.mm.filemap.shmem import TmpFs
 from kernel_py.arch.x86.layout import KERNEL_HALF
 from kernel_py.mm.debug import debug_vm
 from kernel_py.mm.types import (
@@ -168,6 +169,12 @@ def check_all(k, baseline=None):
                 continue
             refs[pa] = refs.get(pa, 0) + 1
             shm_frames[pa >> 12] = SHM_KEY | (shm.ino << 36) | off
+    for sb in (k.vfs.ns.values() if k.vfs is not None else ()):
+        if isinstance(sb, TmpFs):       # tmpfs files' pages on swap: one use each
+            for ino in sb.all_inodes():
+                for e in ino.swapped.values():
+                    key = (swp_type(e), swp_offset(e))
+                    swaprefs[key] = swaprefs.get(key, 0) + 1
     for pa, n in refs.items():
         assert mm_map.count(pa >> 12) == n, "frame 0x%x: refcount %d, %d references" % (
             pa, mm_map.count(pa >> 12), n)
