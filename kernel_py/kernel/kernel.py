@@ -14,6 +14,7 @@ from kernel_py.drivers.tty import Tty
 from kernel_py.kernel.futex import Futexes
 from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
+from kernel_py.kernel.cputime import CpuStat
 from kernel_py.kernel.sched import Scheduler
 from kernel_py.kernel.syscalls import SyscallTable
 from kernel_py.kernel.time import TimeKeeping
@@ -115,6 +116,7 @@ class Kernel:
         self.futex = None               # futex wait queues (kernel/futex.py)
         self.time = None                # the wall clock, from the RTC at boot (kernel/time.py)
         self.loadavg = None             # the load average (kernel/loadavg.py)
+        self.cpustat = None             # CPU time in ring 3, idle and kernel (kernel/cputime.py)
         self.random = None              # getrandom, AT_RANDOM, /dev/urandom (lib/random.py)
         self.serial = None              # the UART (drivers/serial.py)
         self.tty = None                 # the console terminal (drivers/tty.py)
@@ -224,6 +226,7 @@ class Kernel:
         self.random = Random(hw.rdtsc() ^ (epoch << 20))
         self.time = TimeKeeping(self.clock, epoch)
         self.loadavg = LoadAvg(self.clock)
+        self.cpustat = CpuStat(self.clock)
         self.sched = Scheduler(self, run_task)
         self.syscalls = SyscallTable(self)
         self.futex = Futexes(self)
