@@ -15,6 +15,7 @@ from kernel_py.kernel.futex import Futexes
 from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
 from kernel_py.kernel.cputime import CpuStat
+from kernel_py.kernel.printk import LOG_BUF_LEN
 from kernel_py.kernel.sched import Scheduler
 from kernel_py.kernel.syscalls import SyscallTable
 from kernel_py.kernel.time import TimeKeeping
@@ -51,8 +52,6 @@ from kernel_py.kernel.proc import ProcTable
 BOOT_TABLE_GFP = GFP_DMA32 | __GFP_ZERO
 TABLE_GFP = GFP_KERNEL | __GFP_ZERO
 
-LOG_LINES = 1000
-
 
 class Kernel:
     def __init__(self, hw, console=print):
@@ -60,9 +59,12 @@ class Kernel:
         self.hw = hw                    # the machine: the guest's `hw` module, or sim/machine.py
         self.log_out = console          # where printk writes (the serial console)
         self.params = cmdline.parse(hw.cmdline())  # the command line, name -> value (lib/cmdline.py)
-        self.log = []                   # printk's last LOG_LINES lines (dmesg)
+        self.log = []                   # printk's newest lines, LOG_BUF_LEN bytes of text (kernel/printk.py)
         self.log_times = []             # the TSC at each line of log (/dev/kmsg's timestamps)
+        self.log_bytes = 0              # the text the log holds, in bytes
         self.log_next_seq = 0           # the sequence number the next printk line gets (/dev/kmsg)
+        self.log_clear_seq = 0          # the first line syslog's READ_ALL returns (after a CLEAR)
+        self.log_syslog_seq = 0         # the next line syslog's READ returns
         self.log_wait = None            # WaitQueue of /dev/kmsg readers (drivers/mem.py)
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
@@ -135,8 +137,10 @@ class Kernel:
     def printk(self, msg):
         self.log.append(msg)
         self.log_times.append(self.hw.rdtsc())
+        self.log_bytes += len(msg)
         self.log_next_seq += 1
-        if len(self.log) > LOG_LINES:
+        while self.log_bytes > LOG_BUF_LEN and len(self.log) > 1:
+            self.log_bytes -= len(self.log[0])
             del self.log[0]
             del self.log_times[0]
         self.log_out(msg)

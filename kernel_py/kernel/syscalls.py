@@ -16,7 +16,7 @@ from kernel_py.fs import (
 )
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
-from kernel_py.kernel import fork, futex, signal, sys, time
+from kernel_py.kernel import fork, futex, printk, signal, sys, time
 from kernel_py.mm.vm import sys_mm
 from kernel_py.lib.errno import ENOSYS
 
@@ -117,6 +117,7 @@ SYSCALLS = (
     ("setsid", sys.sys_setsid, 0),
     ("uname", sys.sys_uname, 1),
     ("sysinfo", sys.sys_sysinfo, 1),
+    ("syslog", printk.sys_syslog, 3),
     ("getrandom", sys.sys_getrandom, 3),
     ("prlimit64", sys.sys_prlimit64, 4),
     ("getrlimit", sys.sys_getrlimit, 2),
