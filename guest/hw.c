@@ -2,6 +2,7 @@
  * machine (docs/hw.md). Mechanism only; every decision is kernel_py's. */
 #include <string.h>
 
+#include "py/gc.h"
 #include "py/runtime.h"
 #include "py/smallint.h"
 #include "py/objstr.h"
@@ -320,6 +321,19 @@ static mp_obj_t hw_kernel_sections(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(hw_kernel_sections_obj, hw_kernel_sections);
 
+/* The VM heap's size and the bytes of it in use now: every block the
+ * allocator holds, live or not yet collected (gc_info), plus its own
+ * allocation and finaliser tables (the heap less gc_info's pool). O(heap):
+ * the kernel samples it, never on a hot path. */
+static mp_obj_t hw_heap_info(void) {
+    gc_info_t info;
+    gc_info(&info);
+    uint64_t size = boot_info.heap_size;
+    mp_obj_t t[2] = { u64(size), u64(info.used + (size - info.total)) };
+    return mp_obj_new_tuple(2, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(hw_heap_info_obj, hw_heap_info);
+
 static mp_obj_t hw_cmdline(void) {
     return mp_obj_new_str(boot_info.cmdline, strlen(boot_info.cmdline));
 }
@@ -397,6 +411,7 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_idle), MP_ROM_PTR(&hw_idle_obj) },
     { MP_ROM_QSTR(MP_QSTR_irq_pending), MP_ROM_PTR(&hw_irq_pending_obj) },
     { MP_ROM_QSTR(MP_QSTR_irq_counts), MP_ROM_PTR(&hw_irq_counts_obj) },
+    { MP_ROM_QSTR(MP_QSTR_heap_info), MP_ROM_PTR(&hw_heap_info_obj) },
 };
 static MP_DEFINE_CONST_DICT(hw_globals, hw_globals_table);
 

@@ -48,11 +48,11 @@ void kmain(uint32_t multiboot_info) {
     mp_stack_set_limit(KSTACK_SIZE - STACK_MARGIN);
     if (!boot_info.heap) {
         mp_printf(&mp_plat_print, "kernel_py: no RAM above 16 MiB for a %u MiB heap; halting\n",
-            VM_HEAP_SIZE >> 20);
+            VM_HEAP_MIN >> 20);
         qemu_exit(3);
     }
     char *heap = (char *)(DIRECT_MAP_BASE + boot_info.heap);
-    gc_init(heap, heap + VM_HEAP_SIZE);
+    gc_init(heap, heap + boot_info.heap_size);
     mp_pystack_init(pystack, pystack + PYSTACK_SIZE / sizeof(mp_obj_t));
     mp_init();
     python_ready = 1;

@@ -16,6 +16,7 @@ from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
 from kernel_py.kernel.cputime import CpuStat
 from kernel_py.kernel.printk import LOG_BUF_LEN
+from kernel_py.mm.pyheap import PyHeap
 from kernel_py.kernel.sched import Scheduler
 from kernel_py.kernel.syscalls import SyscallTable
 from kernel_py.kernel.time import TimeKeeping
@@ -69,6 +70,7 @@ class Kernel:
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
         self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)
+        self.pyheap = None              # the kernel's Python heap: size, use, peak (mm/pyheap.py)
 
         # -- physical memory (mm/page/)
         self.memblock = None            # the boot allocator, retired once mem_map exists (memblock.py)
@@ -158,6 +160,7 @@ class Kernel:
         hw = self.hw
         self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
         self.clock = tsc.Clock(hw)
+        self.pyheap = PyHeap(hw, self.clock)
         self.mm_init()
         self.slab_init()
         self.vmalloc_init()
@@ -300,7 +303,7 @@ class Kernel:
     def background(self):
         """After each console command, and from the idle loop: OOM victims
         that were busy when chosen, the lru_add batch, the kernel threads
-        that are due (kswapd0, kmemleak), the debug anchor."""
+        that are due (kswapd0, kmemleak), the debug anchor, the heap's sample."""
         if self.procs is not None:
             self.procs.reap()
         if self.anon is not None and self.anon.pending:
@@ -314,6 +317,8 @@ class Kernel:
             self.sched.run_kthreads()           # kswapd0, kmemleak... when woken
         if self.debug_anchor is not None:
             self.debug_anchor.refresh()
+        if self.pyheap is not None:
+            self.pyheap.tick()
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, KIND_PAGETABLE)

@@ -196,6 +196,8 @@ def meminfo_pairs(k):
     if vm is not None:
         out += [("VmallocTotal", (vm.end - vm.start) >> 10),
                 ("VmallocUsed", vm.nr_pages * KB_PER_PAGE), ("VmallocChunk", 0)]
+    if k.pyheap is not None:
+        out += k.pyheap.meminfo_pairs()
     return out
 
 
