@@ -22,6 +22,8 @@ def idle_loop(k):
     console.prompt()
     while True:
         c = getc()
+        if c >= 0:
+            sched.switch_idle()         # the console's work is the idle task's
         while c >= 0:
             receive(c)
             c = getc()
@@ -37,6 +39,7 @@ def idle_loop(k):
         k.background()
         sched.tick_control()
         if not sched.has_work() and not serial.ready():
+            sched.switch_idle()
             t0 = clock.rdtsc()
             hw.idle()
             cpustat.idle += clock.rdtsc() - t0

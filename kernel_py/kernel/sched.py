@@ -195,6 +195,14 @@ class Scheduler:
         self.current = t
         self.k.procs.use_task(t)
 
+    def switch_idle(self):
+        """The idle loop has the CPU (pid 0, swapper: the console, hlt): a
+        context switch away from the task that ran last, as __schedule
+        counts one when it picks the idle task."""
+        if self.last is not None:
+            self.nr_switches += 1
+            self.last = None
+
     def switch_kthread(self, t):
         """A kernel thread runs in whatever address space is loaded (it
         touches only kernel memory, as Linux's lazy TLB mode)."""
