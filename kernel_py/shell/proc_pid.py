@@ -164,6 +164,8 @@ def proc_status(k, pid):
         lines.append("%s:\t%016x" % (name, v))
     if t.mm is not None:
         lines.append("Pgd:\t0x%x" % t.mm.pgd)
+    lines += ["voluntary_ctxt_switches:\t%d" % t.nvcsw,       # sleeps (sched.sleep)
+              "nonvoluntary_ctxt_switches:\t%d" % t.nivcsw]   # preemptions (sched.preempt)
     return "\n".join(lines)
 
 
