@@ -3,7 +3,8 @@
 # MicroPython VM's heap from RAM at boot (guest/boot_info.c place_heap: an
 # eighth of RAM, 24..256 MiB) and reserves it in memblock; hw.heap_info()
 # says its size and how much of it the allocator holds (docs/hw.md). Asking
-# walks the heap's allocation table (O(heap)), so the figure is sampled:
+# reads the heap's whole allocation table (O(heap): measured on TCG, ~1.2 ms
+# for a 30 MiB heap, ~11 ms for 254 MiB), so the figure is sampled:
 # at most every SAMPLE_MS from the background work (kernel.background,
 # which the idle loop and each console command run) and on each read of
 # /proc/meminfo. The peak is the largest sample, a lower bound of the true
