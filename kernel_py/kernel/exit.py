@@ -126,6 +126,8 @@ def release_task(k, t):
         parent.children.remove(t.pid)
         parent.cutime += t.utime + t.cutime
         parent.cstime += t.stime + t.cstime
+        parent.cmin_flt += t.min_flt + t.cmin_flt
+        parent.cmaj_flt += t.maj_flt + t.cmaj_flt
 
 
 def child_matches(c, pid, t):
@@ -194,7 +196,7 @@ def rusage_bytes(k, c):
     struct.pack_into("<qqqq", b, 0, u // 1000000, u % 1000000, s // 1000000, s % 1000000)
     maxrss = c.maxrss_kb
     struct.pack_into("<q", b, 32, maxrss)
-    struct.pack_into("<qq", b, 64, c.min_flt, c.maj_flt)
+    struct.pack_into("<qq", b, 64, c.min_flt + c.cmin_flt, c.maj_flt + c.cmaj_flt)
     return b
 
 

@@ -229,7 +229,7 @@ def proc_pid_stat(k, pid):
         layout = (0,) * 10
     fields = [
         t.pid, "(%s)" % t.comm, t.state, t.ppid, t.pgid, t.sid, tty_nr, tpgid, 0x400000,
-        t.min_flt, 0, t.maj_flt, 0,
+        t.min_flt, t.cmin_flt, t.maj_flt, t.cmaj_flt,
         clock_ticks(k, t.utime), clock_ticks(k, t.stime),
         clock_ticks(k, t.cutime), clock_ticks(k, t.cstime),
         20, 0, 1, 0, start, vsize, rss,

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from kernel_py.arch.x86.ptrace import IRQ_VECTOR_BASE
+from kernel_py.kernel.exit import do_exit, release_task
 from kernel_py.kernel.loadavg import LoadAvg
 from kernel_py.kernel.printk import LOG_BUF_LEN
 from kernel_py.lib.errno import EFAULT, EINVAL
@@ -209,3 +210,14 @@ def test_log_keeps_log_buf_len_bytes(box):
         k.printk(line)
     assert k.log_bytes <= LOG_BUF_LEN and k.log_bytes == sum(len(m) for m in k.log)
     assert len(k.log) == len(k.log_times) and k.log[-1] == line
+
+
+def test_reaped_children_faults_in_cminflt_cmajflt(box):
+    k = box.k
+    t = box.new_task("parent")
+    c = box.new_task("child", ppid=t.pid)
+    c.min_flt, c.maj_flt = 7, 2
+    do_exit(k, c, 0)
+    release_task(k, c)
+    f = box.sh.execute("cat /proc/%d/stat" % t.pid).split()
+    assert (f[9], f[10], f[11], f[12]) == ("0", "7", "0", "2")
