@@ -41,6 +41,8 @@ extern const mp_obj_fun_builtin_fixed_t hw_run_user_obj, hw_fpu_init_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_copy_from_user_obj, hw_copy_to_user_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_strncpy_from_user_obj, hw_clear_user_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_get_user64_obj, hw_put_user64_obj;
+extern uint64_t heap_live, heap_live_peak, heap_collections;   /* main.c */
+uint64_t heap_in_use(void);
 extern const mp_obj_fun_builtin_fixed_t hw_idle_obj, hw_irq_pending_obj, hw_irq_counts_obj;
 
 static uint64_t arg_u64(mp_obj_t o) {
@@ -320,37 +322,16 @@ static mp_obj_t hw_kernel_sections(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(hw_kernel_sections_obj, hw_kernel_sections);
 
-/* Blocks in use in the VM heap, read from its allocation table (py/gc.c's
- * ATB: 2 bits a block, nonzero for a head, a tail or a marked block) 8
- * bytes at a time: a quarter of gc_info's per-block walk, which takes
- * ~20 ms per 30 MiB of heap under TCG. */
-static uint64_t heap_blocks_used(void) {
-    const mp_state_mem_area_t *a = &MP_STATE_MEM(area);
-    const uint8_t *p = a->gc_alloc_table_start;
-    size_t n = a->gc_alloc_table_byte_len, i = 0;
-    uint64_t blocks = 0;
-    for (; i < n; i += 8) {
-        uint64_t w = 0;
-        memcpy(&w, p + i, n - i < 8 ? n - i : 8);
-        if (w) {
-            w = (w | (w >> 1)) & 0x5555555555555555ULL;             /* a bit per block */
-            w = (w & 0x3333333333333333ULL) + ((w >> 2) & 0x3333333333333333ULL);
-            w = (w + (w >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
-            blocks += (w * 0x0101010101010101ULL) >> 56;
-        }
-    }
-    return blocks;
-}
-
-/* The VM heap's size and the bytes of it in use now: the blocks the
- * allocator holds, live or not yet collected, plus its own tables (the
- * heap less its pool of blocks). */
+/* The VM heap's size; the bytes of it in use now (live objects and garbage
+ * not yet collected); in use just after the last collection (live data);
+ * the largest such figure since boot; the number of collections (main.c
+ * measures at each gc_collect). */
 static mp_obj_t hw_heap_info(void) {
-    const mp_state_mem_area_t *a = &MP_STATE_MEM(area);
-    uint64_t size = boot_info.heap_size;
-    uint64_t pool = a->gc_pool_end - a->gc_pool_start;
-    mp_obj_t t[2] = { u64(size), u64(heap_blocks_used() * MICROPY_BYTES_PER_GC_BLOCK + size - pool) };
-    return mp_obj_new_tuple(2, t);
+    mp_obj_t t[5] = {
+        u64(boot_info.heap_size), u64(heap_in_use()), u64(heap_live), u64(heap_live_peak),
+        u64(heap_collections),
+    };
+    return mp_obj_new_tuple(5, t);
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(hw_heap_info_obj, hw_heap_info);
 

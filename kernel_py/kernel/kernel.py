@@ -70,7 +70,7 @@ class Kernel:
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
         self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)
-        self.pyheap = None              # the kernel's Python heap: size, use, peak (mm/pyheap.py)
+        self.pyheap = None              # the kernel's Python heap: size, use, live, peak (mm/pyheap.py)
 
         # -- physical memory (mm/page/)
         self.memblock = None            # the boot allocator, retired once mem_map exists (memblock.py)
@@ -160,7 +160,7 @@ class Kernel:
         hw = self.hw
         self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
         self.clock = tsc.Clock(hw)
-        self.pyheap = PyHeap(hw, self.clock)
+        self.pyheap = PyHeap(hw)
         self.mm_init()
         self.slab_init()
         self.vmalloc_init()
@@ -303,7 +303,7 @@ class Kernel:
     def background(self):
         """After each console command, and from the idle loop: OOM victims
         that were busy when chosen, the lru_add batch, the kernel threads
-        that are due (kswapd0, kmemleak), the debug anchor, the heap's sample."""
+        that are due (kswapd0, kmemleak), the debug anchor."""
         if self.procs is not None:
             self.procs.reap()
         if self.anon is not None and self.anon.pending:
@@ -317,8 +317,6 @@ class Kernel:
             self.sched.run_kthreads()           # kswapd0, kmemleak... when woken
         if self.debug_anchor is not None:
             self.debug_anchor.refresh()
-        if self.pyheap is not None:
-            self.pyheap.tick()
 
     def alloc_table(self):
         return self.buddy.alloc_pages(self.table_gfp, 0, KIND_PAGETABLE)

@@ -1,50 +1,34 @@
 # The kernel's own Python heap (no Linux counterpart: Linux's own memory is
 # slab and vmalloc, which /proc/meminfo already shows). The guest sizes the
 # MicroPython VM's heap from RAM at boot (guest/boot_info.c place_heap: an
-# eighth of RAM, 24..256 MiB) and reserves it in memblock; hw.heap_info()
-# says its size and how much of it the allocator holds (docs/hw.md). Asking
-# reads the heap's whole allocation table (O(heap): measured on TCG, ~1.2 ms
-# for a 30 MiB heap, ~11 ms for 254 MiB), so the figure is sampled:
-# at most every SAMPLE_MS from the background work (kernel.background,
-# which the idle loop and each console command run) and on each read of
-# /proc/meminfo. The peak is the largest sample, a lower bound of the true
-# peak between samples.
-
-SAMPLE_MS = 1000
+# eighth of RAM, 24..256 MiB) and reserves it in memblock. The platform
+# measures it (docs/hw.md, heap_info): what is in use now, garbage
+# included, and, at the end of every collection, what survived it: the
+# kernel's live data, and the largest such figure since boot. The heap
+# fails when live data outgrows it, so that peak is the figure to watch
+# (the soak reports it); "in use now" only says how far the next
+# collection is. Reading the figures walks the heap's allocation table
+# (~1.2 ms per 30 MiB on TCG), so it happens when /proc/meminfo is read.
 
 
 class PyHeap:
-    """k.pyheap: the VM heap's size, its use when last sampled, the peak."""
+    """k.pyheap: /proc/meminfo's lines about the VM heap."""
 
-    def __init__(self, hw, clock):
+    def __init__(self, hw):
         self.hw = hw
-        self.clock = clock
-        self.total = 0
-        self.used = 0
-        self.peak = 0
-        self.samples = 0
-        self.next_sample = 0            # TSC of the next periodic sample
-        self.sample()
 
-    def sample(self):
-        total, used = self.hw.heap_info()
-        self.total = total
-        self.used = used
-        if used > self.peak:
-            self.peak = used
-        self.samples += 1
-        return used
-
-    def tick(self):
-        """The periodic sample, from the background work."""
-        now = self.clock.rdtsc()
-        if now >= self.next_sample:
-            self.next_sample = now + self.clock.hz * SAMPLE_MS // 1000
-            self.sample()
+    def figures(self):
+        """(size, in use now, live after the last collection, peak live,
+        collections) in bytes; before the first collection everything held
+        counts as live (an upper bound: nothing was freed yet)."""
+        size, used, live, peak, collections = self.hw.heap_info()
+        if not collections:
+            live = used
+        return size, used, live, max(peak, live), collections
 
     def meminfo_pairs(self):
         """/proc/meminfo's lines of their own, in kB (Linux's tools skip
         names they do not know)."""
-        self.sample()
-        return [("PyHeapTotal", self.total >> 10), ("PyHeapUsed", self.used >> 10),
-                ("PyHeapPeak", self.peak >> 10)]
+        size, used, live, peak, _n = self.figures()
+        return [("PyHeapTotal", size >> 10), ("PyHeapUsed", used >> 10),
+                ("PyHeapLive", live >> 10), ("PyHeapPeak", peak >> 10)]

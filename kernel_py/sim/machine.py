@@ -500,11 +500,13 @@ class Machine(UserMode):
         return firmware.kernel_sections()
 
     def heap_info(self):
-        """(size, used) of the kernel's Python heap: the firmware's heap
-        range, and what CPython's tracemalloc counts (0 unless a test traces
-        allocations: the host has no VM heap of the guest's kind)."""
+        """(size, in use, live, peak live, collections) of the kernel's
+        Python heap: the firmware's heap range, and what CPython's
+        tracemalloc counts (0 unless a test traces allocations: the host has
+        no VM heap of the guest's kind, and no collections of it)."""
         start, end = firmware.HEAP
-        return end - start, tracemalloc.get_traced_memory()[0]
+        used, peak = tracemalloc.get_traced_memory()
+        return end - start, used, used, peak, 0
 
     def cmdline(self):
         return self._cmdline

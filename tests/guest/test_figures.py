@@ -35,8 +35,11 @@ def test_spinning_program_cpu_time_load_and_heap(boot, user_disks):
     # an eighth of the RAM in the firmware's map (a little under -m) in 2 MiB
     assert MEM_MB // 8 * 1024 - 2048 <= mi["PyHeapTotal"] <= MEM_MB // 8 * 1024
     assert mi["PyHeapTotal"] % 2048 == 0
+    assert 0 < mi["PyHeapLive"] <= mi["PyHeapPeak"] < mi["PyHeapTotal"]
     assert 0 < mi["PyHeapUsed"] <= mi["PyHeapTotal"]
-    assert mi["PyHeapUsed"] <= mi["PyHeapPeak"] <= mi["PyHeapTotal"]
+    g.python("import gc\ngc.collect()")                      # a collection measures the live data
+    mi = fields(g.run("cat /proc/meminfo"))
+    assert 0 < mi["PyHeapLive"] <= mi["PyHeapUsed"] and mi["PyHeapLive"] <= mi["PyHeapPeak"]
     assert mi["MemTotal"] <= (MEM_MB - MEM_MB // 8) * 1024    # reserved: not the buddy's
     assert g.run("cat /proc/loadavg").startswith("0.00 0.00 0.00 ")
     time.sleep(1)                                             # nothing runs: the CPU halts
