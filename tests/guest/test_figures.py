@@ -45,7 +45,8 @@ def test_spinning_program_cpu_time_load_and_heap(boot, user_disks):
     time.sleep(1)                                             # nothing runs: the CPU halts
     s0 = proc_stat(g)
     assert s0["cpu"][3] >= 50                                 # idle, USER_HZ ticks
-    pid = int(g.run("run /mnt/bin/spin -n 4000000000 &").split()[-1].strip("[]"))
+    # -n: a line every 10^15 iterations, i.e. never: nothing interleaves with the commands
+    pid = int(g.run("run /mnt/bin/spin -n 1000000000000000 &").split()[-1].strip("[]"))
     time.sleep(1)
     st1 = g.run("cat /proc/%d/stat" % pid).split()
     assert len(st1) == 52 and st1[1] == "(spin)"
