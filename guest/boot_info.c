@@ -69,7 +69,7 @@ static void note_reserved(const struct mb_info *mbi) {
     int *n = &boot_info.nr_reserved;
     add(r, n, 0, KERNEL_LOAD_PHYS, "firmware");
     add(r, n, to_phys(__image_start), to_phys(__bss_end), "kernel");
-    add(r, n, boot_info.heap, boot_info.heap + VM_HEAP_SIZE, "heap");
+    add(r, n, boot_info.heap, boot_info.heap + boot_info.heap_size, "heap");
     add(r, n, to_phys(kstack_guard), to_phys(kstack_top), "stack");
     add(r, n, to_phys(boot_tables_start), to_phys(boot_tables_end), "boot-tables");
     if (mbi->flags & MB_INFO_MODS) {
@@ -80,13 +80,29 @@ static void note_reserved(const struct mb_info *mbi) {
     }
 }
 
-/* The end of the boot loader's modules (the initramfs) that reach past
- * `start`: the heap goes above them, never over one. */
-static uint64_t above_modules(const struct mb_info *mbi, uint64_t start) {
+/* The VM's heap is sized from RAM: an eighth of it, at least VM_HEAP_MIN
+ * (what the kernel needs to boot) and at most VM_HEAP_MAX (a larger heap
+ * only makes each collection's sweep longer), so the kernel's own
+ * bookkeeping grows with the memory it manages. */
+static uint64_t heap_size_for_ram(void) {
+    uint64_t ram = 0;
+    for (int i = 0; i < boot_info.nr_ranges; i++) {
+        if (boot_info.ranges[i].type == 1) {
+            ram += boot_info.ranges[i].length;
+        }
+    }
+    uint64_t size = ram >> VM_HEAP_RAM_SHIFT;
+    size = size < VM_HEAP_MIN ? VM_HEAP_MIN : size > VM_HEAP_MAX ? VM_HEAP_MAX : size;
+    return size & ~(uint64_t)(HEAP_ALIGN - 1);
+}
+
+/* The end of the boot loader's modules (the initramfs) that overlap
+ * [start, start + size): the heap goes above them, never over one. */
+static uint64_t above_modules(const struct mb_info *mbi, uint64_t start, uint64_t size) {
     if (mbi->flags & MB_INFO_MODS) {
         const struct mb_module *m = pa(mbi->mods_addr);
         for (uint32_t i = 0; i < mbi->mods_count; i++) {
-            if (m[i].end > start && m[i].start < start + VM_HEAP_SIZE) {
+            if (m[i].end > start && m[i].start < start + size) {
                 start = m[i].end;
             }
         }
@@ -94,16 +110,29 @@ static uint64_t above_modules(const struct mb_info *mbi, uint64_t start) {
     return start;
 }
 
-/* The VM's heap goes in the first RAM above ZONE_DMA (and the modules) that
- * holds it, so the kernel image stays small and ZONE_DMA stays free for the
- * allocator. */
-static void place_heap(const struct mb_info *mbi) {
+/* The first RAM above ZONE_DMA (and the modules) that holds size bytes, 0
+ * if none does. */
+static uint64_t find_heap(const struct mb_info *mbi, uint64_t size) {
     for (int i = 0; i < boot_info.nr_ranges; i++) {
         const struct mem_range *r = &boot_info.ranges[i];
         uint64_t start = r->base < HEAP_MIN_PHYS ? HEAP_MIN_PHYS : r->base;
-        start = (above_modules(mbi, start) + HEAP_ALIGN - 1) & ~(uint64_t)(HEAP_ALIGN - 1);
-        if (r->type == 1 && start + VM_HEAP_SIZE <= r->base + r->length) {
-            boot_info.heap = start;
+        start = (above_modules(mbi, start, size) + HEAP_ALIGN - 1) & ~(uint64_t)(HEAP_ALIGN - 1);
+        if (r->type == 1 && start + size <= r->base + r->length) {
+            return start;
+        }
+    }
+    return 0;
+}
+
+/* The VM's heap goes in the first RAM above ZONE_DMA that holds it, so the
+ * kernel image stays small and ZONE_DMA stays free for the allocator; when
+ * no range holds the size RAM asks for, halve it down to VM_HEAP_MIN. */
+static void place_heap(const struct mb_info *mbi) {
+    for (uint64_t size = heap_size_for_ram(); size >= VM_HEAP_MIN; size >>= 1) {
+        size &= ~(uint64_t)(HEAP_ALIGN - 1);
+        boot_info.heap = find_heap(mbi, size);
+        if (boot_info.heap) {
+            boot_info.heap_size = size;
             return;
         }
     }

@@ -19,6 +19,7 @@ struct boot_info {
     char cmdline[CMDLINE_MAX];
     int kvm;
     uint64_t heap;          /* physical base of the VM's heap */
+    uint64_t heap_size;     /* its size in bytes (place_heap) */
 };
 
 extern struct boot_info boot_info;

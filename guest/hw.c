@@ -41,6 +41,8 @@ extern const mp_obj_fun_builtin_fixed_t hw_run_user_obj, hw_fpu_init_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_copy_from_user_obj, hw_copy_to_user_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_strncpy_from_user_obj, hw_clear_user_obj;
 extern const mp_obj_fun_builtin_fixed_t hw_get_user64_obj, hw_put_user64_obj;
+extern uint64_t heap_live, heap_live_peak, heap_collections;   /* main.c */
+uint64_t heap_in_use(void);
 extern const mp_obj_fun_builtin_fixed_t hw_idle_obj, hw_irq_pending_obj, hw_irq_counts_obj;
 
 static uint64_t arg_u64(mp_obj_t o) {
@@ -320,6 +322,19 @@ static mp_obj_t hw_kernel_sections(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(hw_kernel_sections_obj, hw_kernel_sections);
 
+/* The VM heap's size; the bytes of it in use now (live objects and garbage
+ * not yet collected); in use just after the last collection (live data);
+ * the largest such figure since boot; the number of collections (main.c
+ * measures at each gc_collect). */
+static mp_obj_t hw_heap_info(void) {
+    mp_obj_t t[5] = {
+        u64(boot_info.heap_size), u64(heap_in_use()), u64(heap_live), u64(heap_live_peak),
+        u64(heap_collections),
+    };
+    return mp_obj_new_tuple(5, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(hw_heap_info_obj, hw_heap_info);
+
 static mp_obj_t hw_cmdline(void) {
     return mp_obj_new_str(boot_info.cmdline, strlen(boot_info.cmdline));
 }
@@ -397,6 +412,7 @@ static const mp_rom_map_elem_t hw_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_idle), MP_ROM_PTR(&hw_idle_obj) },
     { MP_ROM_QSTR(MP_QSTR_irq_pending), MP_ROM_PTR(&hw_irq_pending_obj) },
     { MP_ROM_QSTR(MP_QSTR_irq_counts), MP_ROM_PTR(&hw_irq_counts_obj) },
+    { MP_ROM_QSTR(MP_QSTR_heap_info), MP_ROM_PTR(&hw_heap_info_obj) },
 };
 static MP_DEFINE_CONST_DICT(hw_globals, hw_globals_table);
 

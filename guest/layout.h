@@ -16,7 +16,11 @@
 #define PAGE_SIZE        4096
 #define KSTACK_SIZE      (256 * 1024)
 #define IST_STACK_SIZE   (16 * 1024)
-#define VM_HEAP_SIZE     (24 * 1024 * 1024)
+/* The VM heap: RAM >> VM_HEAP_RAM_SHIFT (an eighth), clamped to
+ * [VM_HEAP_MIN, VM_HEAP_MAX] and rounded down to HEAP_ALIGN (place_heap). */
+#define VM_HEAP_MIN      (24 * 1024 * 1024)
+#define VM_HEAP_MAX      (256 * 1024 * 1024)
+#define VM_HEAP_RAM_SHIFT 3
 #define PYSTACK_SIZE     (256 * 1024)
 #define HEAP_MIN_PHYS    (16 * 1024 * 1024)   /* above ZONE_DMA */
 #define HEAP_ALIGN       (2 * 1024 * 1024)

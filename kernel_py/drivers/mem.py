@@ -14,7 +14,7 @@
 # kernel; level 4, the default message level), SEQ the record's sequence
 # number, TIMESTAMP microseconds since boot, control characters escaped as
 # \xNN. A buffer too small for the record: EINVAL. Records that fell out
-# of the log (it keeps LOG_LINES): EPIPE once, then the oldest kept. No
+# of the log (it keeps LOG_BUF_LEN bytes, kernel/printk.py): EPIPE once, then the oldest kept. No
 # record yet: wait (EAGAIN with O_NONBLOCK). A write is one record: its
 # text (an optional "<N>" level prefix dropped) printk'd.
 
@@ -24,12 +24,12 @@ from kernel_py.fs.file import (
     MMAP_ANON, O_NONBLOCK, POLLERR, POLLIN, POLLOUT, POLLPRI, POLLRDNORM, POLLWRNORM,
     FileOperations,
 )
+from kernel_py.kernel.printk import LOGLEVEL_DEFAULT, log_time_us
 from kernel_py.kernel.wait import WaitQueue
 from kernel_py.lib.errno import EAGAIN, EINVAL, ENOSPC, EPIPE, ESPIPE
 
 CHUNK = 64 << 10
 ZEROS = bytes(CHUNK)
-LOGLEVEL_DEFAULT = 4            # MESSAGE_LOGLEVEL_DEFAULT
 LOG_USER = 1 << 3               # facility of records written to /dev/kmsg
 
 
@@ -115,10 +115,7 @@ def kmsg_record(k, i):
     """The record of k.log[i] in /dev/kmsg's format."""
     msg = k.log[i]
     seq = k.log_next_seq - len(k.log) + i
-    clock = k.clock
-    us = 0
-    if clock is not None and i < len(k.log_times):
-        us = max(0, clock.us(k.log_times[i] - clock.t0))
+    us = log_time_us(k, i)
     out = []
     for ch in msg:
         o = ord(ch)

@@ -124,13 +124,13 @@ def release_task(k, t):
     t.state = EXIT_DEAD
     if procs.tasks.get(t.pid) is t:
         del procs.tasks[t.pid]
-        k.sched.exited_utime += t.utime
-        k.sched.exited_stime += t.stime
     parent = procs.tasks.get(t.ppid)
     if parent is not None and t.pid in parent.children:
         parent.children.remove(t.pid)
         parent.cutime += t.utime + t.cutime
         parent.cstime += t.stime + t.cstime
+        parent.cmin_flt += t.min_flt + t.cmin_flt
+        parent.cmaj_flt += t.maj_flt + t.cmaj_flt
 
 
 def child_matches(c, pid, t):
@@ -199,7 +199,7 @@ def rusage_bytes(k, c):
     struct.pack_into("<qqqq", b, 0, u // 1000000, u % 1000000, s // 1000000, s % 1000000)
     maxrss = c.maxrss_kb
     struct.pack_into("<q", b, 32, maxrss)
-    struct.pack_into("<qq", b, 64, c.min_flt, c.maj_flt)
+    struct.pack_into("<qq", b, 64, c.min_flt + c.cmin_flt, c.maj_flt + c.cmaj_flt)
     return b
 
 

@@ -175,6 +175,7 @@ def spawn_user(k, path, argv, envp, ppid=1, pid=0):
     t.rlim = default_rlimits(procs.max_tasks)
     t.start_time = k.clock.jiffies()
     procs.tasks[pid] = t
+    procs.forks += 1
     r = do_execve(k, t, path, [a.encode() for a in argv], [e.encode() for e in envp])
     if r < 0:
         t.files.close_all(k)

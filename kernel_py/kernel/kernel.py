@@ -14,6 +14,9 @@ from kernel_py.drivers.tty import Tty
 from kernel_py.kernel.futex import Futexes
 from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
+from kernel_py.kernel.cputime import CpuStat
+from kernel_py.kernel.printk import LOG_BUF_LEN
+from kernel_py.mm.pyheap import PyHeap
 from kernel_py.kernel.sched import Scheduler
 from kernel_py.kernel.syscalls import SyscallTable
 from kernel_py.kernel.time import TimeKeeping
@@ -50,8 +53,6 @@ from kernel_py.kernel.proc import ProcTable
 BOOT_TABLE_GFP = GFP_DMA32 | __GFP_ZERO
 TABLE_GFP = GFP_KERNEL | __GFP_ZERO
 
-LOG_LINES = 1000
-
 
 class Kernel:
     def __init__(self, hw, console=print):
@@ -59,15 +60,17 @@ class Kernel:
         self.hw = hw                    # the machine: the guest's `hw` module, or sim/machine.py
         self.log_out = console          # where printk writes (the serial console)
         self.params = cmdline.parse(hw.cmdline())  # the command line, name -> value (lib/cmdline.py)
-        self.log = []                   # printk's last LOG_LINES lines (dmesg)
+        self.log = []                   # printk's newest lines, LOG_BUF_LEN bytes of text (kernel/printk.py)
         self.log_times = []             # the TSC at each line of log (/dev/kmsg's timestamps)
+        self.log_bytes = 0              # the text the log holds, in bytes
         self.log_next_seq = 0           # the sequence number the next printk line gets (/dev/kmsg)
+        self.log_clear_seq = 0          # the first line syslog's READ_ALL returns (after a CLEAR)
+        self.log_syslog_seq = 0         # the next line syslog's READ returns
         self.log_wait = None            # WaitQueue of /dev/kmsg readers (drivers/mem.py)
-        self.syslog_seq = 0             # syslog(2)'s READ: the next record it has not had (kernel/printk.py)
-        self.syslog_clear_seq = 0       # syslog(2)'s CLEAR: READ_ALL starts here
         self.last_exception = None      # the last exception a console command raised
         self.memmap = None              # the firmware memory map (arch/x86/e820.py)
         self.clock = None               # TSC frequency and jiffies (arch/x86/tsc.py)
+        self.pyheap = None              # the kernel's Python heap: size, use, live, peak (mm/pyheap.py)
 
         # -- physical memory (mm/page/)
         self.memblock = None            # the boot allocator, retired once mem_map exists (memblock.py)
@@ -117,6 +120,7 @@ class Kernel:
         self.futex = None               # futex wait queues (kernel/futex.py)
         self.time = None                # the wall clock, from the RTC at boot (kernel/time.py)
         self.loadavg = None             # the load average (kernel/loadavg.py)
+        self.cpustat = None             # CPU time in ring 3, idle and kernel (kernel/cputime.py)
         self.random = None              # getrandom, AT_RANDOM, /dev/urandom (lib/random.py)
         self.serial = None              # the UART (drivers/serial.py)
         self.tty = None                 # the console terminal (drivers/tty.py)
@@ -135,8 +139,10 @@ class Kernel:
     def printk(self, msg):
         self.log.append(msg)
         self.log_times.append(self.hw.rdtsc())
+        self.log_bytes += len(msg)
         self.log_next_seq += 1
-        if len(self.log) > LOG_LINES:
+        while self.log_bytes > LOG_BUF_LEN and len(self.log) > 1:
+            self.log_bytes -= len(self.log[0])
             del self.log[0]
             del self.log_times[0]
         self.log_out(msg)
@@ -154,6 +160,7 @@ class Kernel:
         hw = self.hw
         self.memmap = MemoryMap(hw.memory_map(), hw.reserved())
         self.clock = tsc.Clock(hw)
+        self.pyheap = PyHeap(hw)
         self.mm_init()
         self.slab_init()
         self.vmalloc_init()
@@ -226,6 +233,7 @@ class Kernel:
         self.random = Random(hw.rdtsc() ^ (epoch << 20))
         self.time = TimeKeeping(self.clock, epoch)
         self.loadavg = LoadAvg(self.clock)
+        self.cpustat = CpuStat(self.clock)
         self.sched = Scheduler(self, run_task)
         self.syscalls = SyscallTable(self)
         self.futex = Futexes(self)

@@ -31,6 +31,7 @@ class KThreads:
         t = Task(self.k, pid, name, ppid, None)
         t.start_time = self.k.clock.jiffies()
         procs.tasks[pid] = t
+        procs.forks += 1
         parent = procs.tasks.get(ppid)
         if parent is not None:
             parent.children.append(pid)

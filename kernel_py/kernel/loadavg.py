@@ -41,10 +41,20 @@ class LoadAvg:
             a[2] = calc_load(a[2], EXP_15, active)
             self.next_fold += LOAD_FREQ_S * c.hz
 
-    def text(self):
-        """The three figures as /proc/loadavg prints them (LOAD_INT.LOAD_FRAC)."""
-        return " ".join("%d.%02d" % (a >> FSHIFT, ((a & (FIXED_1 - 1)) * 100) >> FSHIFT)
-                        for a in self.avenrun)
+    def figures(self):
+        """(int, hundredths) of each average, rounded as loadavg_proc_show
+        rounds them (get_avenrun with an offset of FIXED_1/200, then
+        LOAD_INT and LOAD_FRAC)."""
+        out = []
+        for a in self.avenrun:
+            a += FIXED_1 // 200
+            out.append((a >> FSHIFT, ((a & (FIXED_1 - 1)) * 100) >> FSHIFT))
+        return out
+
+    def text(self, sep=" "):
+        """The three figures as /proc/loadavg prints them (sep ", " for
+        uptime and top)."""
+        return sep.join("%d.%02d" % f for f in self.figures())
 
     def sysinfo_loads(self):
         return [a << (SI_LOAD_SHIFT - FSHIFT) for a in self.avenrun]

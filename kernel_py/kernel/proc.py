@@ -79,6 +79,9 @@ class ProcTable:
             ppid = 0
         t = Task(self.k, pid, name, ppid, mm)
         self.tasks[pid] = t
+        self.forks += 1                 # every task created counts (total_forks)
+        if self.k.clock is not None:
+            t.start_time = self.k.clock.jiffies()
         parent = self.tasks.get(ppid)
         if parent is not None:
             parent.children.append(pid)
@@ -98,6 +101,7 @@ class ProcTable:
             raise KernelError("ENOMEM", "fork: the parent was killed (out of memory)")
         t = Task(self.k, child_pid, parent.comm, parent.pid, mm)
         t.oom_score_adj = parent.oom_score_adj
+        t.start_time = self.k.clock.jiffies() if self.k.clock is not None else 0
         if parent.heap is not None:
             t.heap = parent.heap.copy()
         self.tasks[child_pid] = t

@@ -53,9 +53,6 @@ class Scheduler:
         self.slice_left = SLICE_TICKS
         self.last = None                # the task that ran last (a switch when it changes)
         self.ticks = 0                  # timer interrupts taken
-        self.idle_tsc = 0               # TSC cycles in the idle hlt (/proc/stat idle, /proc/uptime)
-        self.exited_utime = 0           # released tasks' utime and stime (TSC): /proc/stat keeps them
-        self.exited_stime = 0
         self.tick_running = False       # IRQ 0 unmasked (tick_control)
 
     # -- the run queue
@@ -197,6 +194,14 @@ class Scheduler:
             self.last = t
         self.current = t
         self.k.procs.use_task(t)
+
+    def switch_idle(self):
+        """The idle loop has the CPU (pid 0, swapper: the console, hlt): a
+        context switch away from the task that ran last, as __schedule
+        counts one when it picks the idle task."""
+        if self.last is not None:
+            self.nr_switches += 1
+            self.last = None
 
     def switch_kthread(self, t):
         """A kernel thread runs in whatever address space is loaded (it

@@ -70,6 +70,8 @@ class Task:
         self.oom_pending = False        # chosen by the OOM killer while busy: reaped later
         self.min_flt = 0                # faults that needed no I/O
         self.maj_flt = 0                # faults that read a disk
+        self.cmin_flt = 0               # reaped children's (/proc/PID/stat cminflt, wait4's rusage)
+        self.cmaj_flt = 0
         # user-mode context (None: a process the console made, which never runs)
         self.regs = None                # array('q'): struct pt_regs and the rest (arch/x86/ptrace.py)
         self.fpu = None                 # the FXSAVE image (bytearray, hw.fpu_init's layout)

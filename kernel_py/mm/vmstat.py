@@ -195,6 +195,9 @@ def meminfo_pairs(k):
             pages.append(("Shmem", counter(k, "nr_shmem")))
     if k.slab is not None:
         rcl, unrcl = counter(k, "nr_slab_reclaimable"), counter(k, "nr_slab_unreclaimable")
+        # si_mem_available: reclaimable slab counts too, less what the low watermarks keep
+        low = sum(z.low_wmark() for z in k.zones if z.managed_pages)
+        available += rcl - min(rcl // 2, low)
         pages += [("Slab", rcl + unrcl), ("SReclaimable", rcl), ("SUnreclaim", unrcl)]
     pages = [("MemTotal", k.buddy.managed_pages()), ("MemFree", free),
              ("MemAvailable", available)] + pages
@@ -203,6 +206,8 @@ def meminfo_pairs(k):
     if vm is not None:
         out += [("VmallocTotal", (vm.end - vm.start) >> 10),
                 ("VmallocUsed", vm.nr_pages * KB_PER_PAGE), ("VmallocChunk", 0)]
+    if k.pyheap is not None:
+        out += k.pyheap.meminfo_pairs()
     return out
 
 

@@ -1,5 +1,6 @@
 # Commands every Linux console has: help, echo, cat, ls, sysctl, dmesg, poweroff.
 
+from kernel_py.kernel.printk import dmesg_line, first_seq
 from kernel_py.lib.errors import KernelError
 from kernel_py.shell import cmd_fs, registry, repl
 from kernel_py.shell.registry import command
@@ -83,9 +84,19 @@ def cmd_sysctl(k, args):
     return "\n".join(out)
 
 
-@command("dmesg", "dmesg", "print the kernel log")
+@command("dmesg", "dmesg [-c|-C]", "print the kernel log, each line with its time since boot "
+         "(-c: then clear it, -C: clear it)")
 def cmd_dmesg(k, args):
-    return "\n".join(k.log)
+    """dmesg as util-linux prints syslog's READ_ALL (kernel/printk.py); the
+    clear marks what syslog's READ_ALL and the next dmesg start from."""
+    if args not in ([], ["-c"], ["-C"]):
+        raise KernelError("EINVAL", "usage: dmesg [-c|-C]")
+    oldest = first_seq(k)
+    first = max(k.log_clear_seq, oldest) - oldest
+    text = "\n".join(dmesg_line(k, i) for i in range(first, len(k.log)))
+    if args:
+        k.log_clear_seq = k.log_next_seq
+    return text if args != ["-C"] else ""
 
 
 @command("poweroff", "poweroff [status]", "halt the machine; QEMU exits with the status")

@@ -9,6 +9,8 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.fs.vfs import pattern
 from kernel_py.mm import vmstat
+from kernel_py.shell.cmd_top import cpu_percents
+from kernel_py.shell.procfs import nr_blocked, nr_running
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
@@ -380,7 +382,8 @@ def cmd_free(k, args):
         return v << -shift if shift < 0 else v >> shift
     head = "%-8s" % "" + "".join(" %11s" % h for h in
                                  ("total", "used", "free", "shared", "buff/cache", "available"))
-    mem = "%-8s" % "Mem:" + "".join(" %11d" % s(v) for v in (total, used, free, 0, bc, avail))
+    shared = vmstat.counter(k, "nr_shmem") * (PAGE_SIZE >> 10)     # Shmem, as procps reads it
+    mem = "%-8s" % "Mem:" + "".join(" %11d" % s(v) for v in (total, used, free, shared, bc, avail))
     swap = "%-8s" % "Swap:" + "".join(" %11d" % s(v) for v in (stotal, stotal - sfree, sfree))
     return "\n".join((head, mem, swap))
 
@@ -389,7 +392,7 @@ VMSTAT_HEAD = ("procs -----------memory---------- ---swap-- -----io---- -system-
                " r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st")
 
 
-@command("vmstat", "vmstat", "one line: procs, memory (KiB), swap, io (blocks/s since boot), system, cpu")
+@command("vmstat", "vmstat", "one line: procs now; memory (KiB); swap, io, system and cpu since boot")
 def cmd_vmstat(k, args):
     if args:
         raise KernelError("EINVAL", "usage: vmstat")
@@ -407,8 +410,16 @@ def cmd_vmstat(k, args):
     # KiB/s since boot, as vmstat's first line
     si = vmstat.counter(k, "pswpin") * 4 // secs
     so = vmstat.counter(k, "pswpout") * 4 // secs
+    # in, cs per second and the CPU split in percent since boot, r and b now,
+    # as procps vmstat's first line (/proc/stat's figures)
+    up = max(1, k.cpustat.elapsed())
+    hz = clock.hz if clock is not None else 1
+    intr = sum(k.hw.irq_counts()) * hz // up
+    cs = (k.sched.nr_switches if k.sched is not None else 0) * hz // up
+    us, sy, ni, idle, wa, hi, sirq, st = [(v + 5) // 10 for v in cpu_percents(k)]
     line = "%2d %2d %6d %6d %6d %6d %4d %4d %5d %5d %4d %4d %2d %2d %2d %2d %2d" % (
-        1, 0, swpd, free, buffers, cached, si, so, bi, bo, 0, 0, 0, 0, 0, 0, 0)
+        nr_running(k), nr_blocked(k), swpd, free, buffers, cached, si, so, bi, bo, intr, cs,
+        us + ni, sy + hi + sirq, idle, wa, st)
     return "\n".join(VMSTAT_HEAD + (line,))
 
 

@@ -138,15 +138,23 @@ def cmd_exit(k, args):
     return do_exit(k, args, "exit")
 
 
-@command("ps", "ps", "list processes")
+def ps_time(k, t):
+    """ps's TIME: utime + stime as [DD-]HH:MM:SS."""
+    s = (t.utime + t.stime) // k.clock.hz if k.clock is not None else 0
+    text = "%02d:%02d:%02d" % (s // 3600 % 24, s // 60 % 60, s % 60)
+    return "%d-%s" % (s // 86400, text) if s >= 86400 else text
+
+
+@command("ps", "ps", "list processes: state, sizes (KiB), CPU time")
 def cmd_ps(k, args):
-    lines = ["    PID    PPID S      VSZ     RSS COMMAND"]
+    lines = ["    PID    PPID S      VSZ     RSS     TIME COMMAND"]
     for pid in procs(k).pids():
         t = procs(k).tasks[pid]
         mm = t.mm                           # None: a zombie or a kernel thread
-        lines.append("%7d %7d %s %8d %7d %s" % (
+        lines.append("%7d %7d %s %8d %7d %8s %s" % (
             t.pid, t.ppid, t.state, mm.total_vm() * 4 if mm is not None else 0,
-            mm.rss() * 4 if mm is not None else 0, t.comm if mm is not None or t.is_user()
+            mm.rss() * 4 if mm is not None else 0, ps_time(k, t),
+            t.comm if mm is not None or t.is_user()
             else "[%s]" % t.comm))
     return "\n".join(lines)
 

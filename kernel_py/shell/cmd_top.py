@@ -1,6 +1,11 @@
-# top -b -n 1: procps top's summary lines (uptime, tasks, memory from
-# mm/vmstat.py's figures) and its process table, by resident memory.
+# top -b -n 1 and uptime: procps top's summary lines (the clock, uptime and
+# load average as sprint_uptime prints them, tasks by state, CPU time since
+# boot from kernel/cputime.py, memory from mm/vmstat.py's figures) and its
+# process table, by resident memory, with each task's CPU time. USER is
+# root for every task because every task runs as uid 0 here.
 
+from kernel_py.arch.x86.tsc import HZ
+from kernel_py.kernel.time import CLOCK_REALTIME, NSEC
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import vmstat
 from kernel_py.shell.cmd_proc import procs
@@ -15,15 +20,58 @@ def tenths(num_, den):
     return "%d.%d" % (t // 10, t % 10)
 
 
-def uptime_text(k):
-    clock = k.clock
-    secs = 0
-    if clock is not None:
-        secs = clock.rdtsc() // max(1, clock.hz)
-    mins = secs // 60
-    if mins >= 60:
-        return "%2d:%02d" % (mins // 60, mins % 60)
-    return "%2d min" % mins
+def uptime_line(k):
+    """procps' sprint_uptime: the wall clock, the time up, the users and the
+    load average ("12:34:56 up  1:02,  0 users,  load average: ...").
+    Users are the login sessions utmp records; nothing here logs in, so 0."""
+    now = k.time.clock_ns(None, CLOCK_REALTIME) // NSEC if k.time is not None else 0
+    up = k.clock.uptime_s() if k.clock is not None else 0
+    days, mins = up // 86400, up // 60 % 60
+    hours = up // 3600 % 24
+    text = "%02d:%02d:%02d up " % (now // 3600 % 24, now // 60 % 60, now % 60)
+    if days:
+        text += "%d %s, " % (days, "day" if days == 1 else "days")
+    if hours:
+        text += "%2d:%02d, " % (hours, mins)
+    else:
+        text += "%d min, " % mins
+    load = k.loadavg.text(", ") if k.loadavg is not None else "0.00, 0.00, 0.00"
+    return text + "%2d users,  load average: %s" % (0, load)
+
+
+@command("uptime", "uptime", "the time, how long the machine is up, the load average (procps uptime)")
+def cmd_uptime(k, args):
+    if args:
+        raise KernelError("EINVAL", "usage: uptime")
+    return " " + uptime_line(k)
+
+
+def cpu_percents(k):
+    """us, sy, ni, id, wa, hi, si, st in tenths of a percent of the time
+    since boot (top's first frame, vmstat's first line), from the cpu
+    columns of /proc/stat (kernel/cputime.py)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = k.cpustat.tsc_columns()[:8]
+    total = max(1, user + nice + system + idle + iowait + irq + softirq + steal)
+    return [(v * 1000 + total // 2) // total for v in (user, system, nice, idle, iowait, irq,
+                                                       softirq, steal)]
+
+
+def cpu_time(k, t):
+    """TIME+: the task's CPU time (utime + stime) as M:SS.hh."""
+    cs = (t.utime + t.stime) * 100 // k.clock.hz
+    return "%d:%02d.%02d" % (cs // 6000, cs // 100 % 60, cs % 100)
+
+
+def pcpu_tenths(k, t):
+    """%CPU in tenths: CPU time over the time since the task started (the
+    first frame's figure, as ps computes pcpu)."""
+    c = k.clock
+    alive = (c.jiffies() - t.start_time) * c.hz // HZ if t.start_time else c.rdtsc() - c.t0
+    return (t.utime + t.stime) * 1000 // max(1, alive)
+
+
+def tenths_text(v):
+    return "%d.%d" % (v // 10, v % 10)
 
 
 TOP_SCALES = {"k": ("KiB", 0), "m": ("MiB", 10), "g": ("GiB", 20)}
@@ -81,12 +129,14 @@ def cmd_top(k, args):
     if used < 0:
         used = total - free
     stotal, sfree = mi.get("SwapTotal", 0), mi.get("SwapFree", 0)
-    running = sum(1 for t in tasks if t.state == "R")
+    states = [t.state for t in tasks]
+    running, stopped, zombie = states.count("R"), states.count("T"), states.count("Z")
+    cpu = [tenths_text(v) for v in cpu_percents(k)]
     lines = [
-        "top - 00:00:00 up %s,  0 users,  load average: 0.00, 0.00, 0.00" % uptime_text(k),
-        "Tasks: %3d total, %3d running, %3d sleeping,   0 stopped,   0 zombie" % (
-            len(tasks), running, len(tasks) - running),
-        "%Cpu(s):  0.0 us,  0.0 sy,  0.0 ni,100.0 id,  0.0 wa,  0.0 hi,  0.0 si,  0.0 st",
+        "top - " + uptime_line(k),
+        "Tasks: %3d total, %3d running, %3d sleeping, %3d stopped, %3d zombie" % (
+            len(tasks), running, len(tasks) - running - stopped - zombie, stopped, zombie),
+        "%%Cpu(s):%5s us,%5s sy,%5s ni,%5s id,%5s wa,%5s hi,%5s si,%5s st" % tuple(cpu),
         "%s Mem : %8s total, %8s free, %8s used, %8s buff/cache" % (
             unit, scaled(total, shift), scaled(free, shift), scaled(used, shift), scaled(bc, shift)),
         "%s Swap: %8s total, %8s free, %8s used. %8s avail Mem" % (
@@ -101,6 +151,7 @@ def cmd_top(k, args):
         res = mm.rss() * 4 if mm is not None else 0
         virt = mm.total_vm() * 4 if mm is not None else 0
         shr = (mm.rss_file + mm.rss_shmem) * 4 if mm is not None else 0
-        lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s   0:00.00 %s" % (
-            t.pid, "root", virt, res, shr, t.state, "0.0", tenths(res * 100, total), t.comm))
+        lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s %9s %s" % (
+            t.pid, "root", virt, res, shr, t.state, tenths_text(pcpu_tenths(k, t)),
+            tenths(res * 100, total), cpu_time(k, t), t.comm))
     return "\n".join(lines)

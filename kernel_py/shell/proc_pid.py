@@ -187,6 +187,8 @@ def proc_status(k, pid):
         lines.append("%s:\t%016x" % (name, v))
     if t.mm is not None:
         lines.append("Pgd:\t0x%x" % t.mm.pgd)
+    lines += ["voluntary_ctxt_switches:\t%d" % t.nvcsw,       # sleeps (sched.sleep)
+              "nonvoluntary_ctxt_switches:\t%d" % t.nivcsw]   # preemptions (sched.preempt)
     return "\n".join(lines)
 
 
@@ -250,7 +252,7 @@ def proc_pid_stat(k, pid):
         layout = (0,) * 10
     fields = [
         t.pid, "(%s)" % t.comm, t.state, t.ppid, t.pgid, t.sid, tty_nr, tpgid, 0x400000,
-        t.min_flt, 0, t.maj_flt, 0,
+        t.min_flt, t.cmin_flt, t.maj_flt, t.cmaj_flt,
         clock_ticks(k, t.utime), clock_ticks(k, t.stime),
         clock_ticks(k, t.cutime), clock_ticks(k, t.cstime),
         20, 0, 1, 0, start, vsize, rss,

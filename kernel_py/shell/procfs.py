@@ -1,11 +1,16 @@
 # Generic /proc files: cmdline, version, meminfo (from mm/vmstat.py's
-# counters), stat, uptime and loadavg (CPU time, the scheduler's counts).
-# The subsystems' own files are in the cmd_* modules, the per-process ones
-# in proc_pid.py.
+# counters), and the machine's time figures: stat, uptime, loadavg,
+# interrupts (fs/proc/stat.c, uptime.c, loadavg.c, interrupts.c), in
+# Linux's exact formats, which procps and BusyBox parse. The subsystems'
+# own files are in the cmd_* modules, the per-process ones in proc_pid.py.
 
-from kernel_py.kernel.task import TASK_RUNNING, TASK_UNINTERRUPTIBLE
+from kernel_py.arch.x86.ptrace import NR_IRQS
+from kernel_py.kernel.task import TASK_UNINTERRUPTIBLE
+from kernel_py.kernel.time import NSEC
 from kernel_py.mm import vmstat
 from kernel_py.shell.registry import pseudo_file
+
+NR_SOFTIRQS = 10                # Linux's softirq vector count (HI ... RCU)
 
 
 @pseudo_file("/proc/cmdline")
@@ -23,59 +28,73 @@ def proc_meminfo(k):
     return vmstat.meminfo_show(k)
 
 
-# -- CPU time and the scheduler's figures (fs/proc/stat.c, uptime.c, loadavg.c)
-USER_HZ = 100                   # the clock_t of /proc/stat (and times(2))
+def nr_running(k):
+    """Runnable tasks, the one running included (nr_running())."""
+    return len(k.sched.rq) if k.sched is not None else 0
 
 
-def cpu_times(k):
-    """(user, system, idle) in TSC cycles since boot, measured: the tasks'
-    utime (live and released), the idle loop's time in hlt, and the rest
-    of the uptime — system calls, faults, the console and kernel threads —
-    as system time, which is where Linux's tick accounting puts kernel work."""
-    clock = k.clock
-    sched = k.sched
-    total = clock.rdtsc() - clock.t0
-    user = sched.exited_utime
-    for t in k.procs.tasks.values():
-        user += t.utime
-    idle = min(sched.idle_tsc, total)
-    return user, max(0, total - user - idle), idle
+def nr_blocked(k):
+    """Tasks in uninterruptible sleep (procs_blocked; nr_iowait's stand-in:
+    a D sleep is the only wait for I/O here)."""
+    if k.procs is None:
+        return 0
+    return sum(1 for t in k.procs.tasks.values() if t.state == TASK_UNINTERRUPTIBLE)
 
 
-def proc_stat_text(k):
-    hz = k.clock.hz
-    user, system, idle = [v * USER_HZ // hz for v in cpu_times(k)]
-    cpu = "%d 0 %d %d 0 0 0 0 0 0" % (user, system, idle)
-    tasks = k.procs.tasks.values()
-    running = len([t for t in tasks if t.state == TASK_RUNNING]) or 1      # the reader runs
-    blocked = len([t for t in tasks if t.state == TASK_UNINTERRUPTIBLE])
-    return "\n".join([
-        "cpu  " + cpu, "cpu0 " + cpu,
-        "ctxt %d" % k.sched.nr_switches,
-        "btime %d" % (k.time.realtime_base // 1000000000),
-        "processes %d" % k.procs.forks,
-        "procs_running %d" % running,
-        "procs_blocked %d" % blocked,
-    ])
+def boot_time_s(k):
+    """btime: the wall clock at boot, in seconds since the epoch."""
+    return k.time.realtime_base // NSEC if k.time is not None else 0
+
+
+def hundredths(k, tsc):
+    """'S.hh' for TSC ticks (/proc/uptime's two figures)."""
+    cs = tsc * 100 // k.clock.hz
+    return "%d.%02d" % (cs // 100, cs % 100)
 
 
 @pseudo_file("/proc/stat")
 def proc_stat(k):
-    return proc_stat_text(k)
+    """show_stat: the cpu line (one CPU, so cpu0 repeats it) in USER_HZ
+    ticks, interrupts per line since boot, context switches, boot time,
+    tasks created, running and blocked."""
+    cols = " ".join("%d" % v for v in k.cpustat.columns())
+    irqs = k.hw.irq_counts()
+    forks = k.procs.forks if k.procs is not None else 0
+    ctxt = k.sched.nr_switches if k.sched is not None else 0
+    return "\n".join((
+        "cpu  " + cols,
+        "cpu0 " + cols,
+        "intr %d " % sum(irqs) + " ".join("%d" % n for n in irqs[:NR_IRQS]),
+        "ctxt %d" % ctxt,
+        "btime %d" % boot_time_s(k),
+        "processes %d" % forks,
+        "procs_running %d" % nr_running(k),
+        "procs_blocked %d" % nr_blocked(k),
+        "softirq 0" + " 0" * NR_SOFTIRQS,
+    ))
 
 
 @pseudo_file("/proc/uptime")
 def proc_uptime(k):
-    """Seconds since boot and seconds idle, with hundredths (uptime_proc_show)."""
-    hz = k.clock.hz
-    up = (k.clock.rdtsc() - k.clock.t0) * 100 // hz
-    idle = k.sched.idle_tsc * 100 // hz
-    return "%d.%02d %d.%02d" % (up // 100, up % 100, idle // 100, idle % 100)
+    """Seconds since boot and seconds the CPU was idle (uptime_proc_show)."""
+    return "%s %s" % (hundredths(k, k.cpustat.elapsed()), hundredths(k, k.cpustat.idle))
 
 
 @pseudo_file("/proc/loadavg")
 def proc_loadavg(k):
-    """The three averages, runnable/total tasks, the last pid (loadavg_proc_show)."""
-    tasks = k.procs.tasks.values()
-    running = len([t for t in tasks if t.state == TASK_RUNNING]) or 1
-    return "%s %d/%d %d" % (k.loadavg.text(), running, len(k.procs.tasks), k.procs.last_pid)
+    """The three averages, runnable/total tasks and the last pid allocated
+    (loadavg_proc_show)."""
+    total = len(k.procs.tasks) if k.procs is not None else 0
+    last = k.procs.last_pid if k.procs is not None else 0
+    return "%s %d/%d %d" % (k.loadavg.text(), nr_running(k), total, last)
+
+
+@pseudo_file("/proc/interrupts")
+def proc_interrupts(k):
+    """show_interrupts for the 8259's lines that fired (one CPU)."""
+    names = {0: "timer", 4: "serial"}      # the lines this kernel unmasks
+    lines = ["           CPU0"]
+    for n, c in enumerate(k.hw.irq_counts()):
+        if c or n in (0, 4):
+            lines.append("%3d: %10d   XT-PIC  %s" % (n, c, names.get(n, "")))
+    return "\n".join(lines)

@@ -21,6 +21,7 @@ Section numbers refer to the Intel SDM, Volume 3A.
 
 import struct
 import time
+import tracemalloc
 
 from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
 from kernel_py.arch.x86.cpu import (
@@ -501,6 +502,15 @@ class Machine(UserMode):
 
     def kernel_sections(self):
         return firmware.kernel_sections()
+
+    def heap_info(self):
+        """(size, in use, live, peak live, collections) of the kernel's
+        Python heap: the firmware's heap range, and what CPython's
+        tracemalloc counts (0 unless a test traces allocations: the host has
+        no VM heap of the guest's kind, and no collections of it)."""
+        start, end = firmware.HEAP
+        used, peak = tracemalloc.get_traced_memory()
+        return end - start, used, used, peak, 0
 
     def cmdline(self):
         return self._cmdline

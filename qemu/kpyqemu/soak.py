@@ -97,12 +97,14 @@ class Report:
         self.seconds = 0.0
         self.frag = []              # (ops so far, [free blocks by order]) samples
         self.oom_marks = []         # indexes into frag of the samples just after an OOM hog
+        self.heap_kb = (0, 0)       # the kernel's Python heap: (size, peak live data) in KiB
 
     def add(self, other):
         for name in ("ops", "rounds", "checks", "data_checks", "shared_checks", "oom_kills",
                      "pswpout", "pswpin", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.violations += other.violations
+        self.heap_kb = max(self.heap_kb, other.heap_kb, key=lambda h: h[1])
         for k, v in other.op_errors.items():
             self.op_errors[k] = self.op_errors.get(k, 0) + v
         base = self.frag[-1][0] if self.frag else 0
@@ -112,11 +114,23 @@ class Report:
     def summary(self):
         return ("Soak: %d operations, %d invariant checks in %d rounds (%d of them data "
                 "checksums, %d of shared mappings), %d violations, %d OOM events, %d swap-outs, "
-                "%d swap-ins, %.1f ops/s; op errors %s"
+                "%d swap-ins, %.1f ops/s; op errors %s; kernel Python heap's live data peak %d of %d KiB"
                 % (self.ops, self.checks, self.rounds, self.data_checks, self.shared_checks,
                    len(self.violations),
                    self.oom_kills, self.pswpout, self.pswpin,
-                   self.ops / self.seconds if self.seconds else 0.0, self.op_errors or "none"))
+                   self.ops / self.seconds if self.seconds else 0.0, self.op_errors or "none",
+                   self.heap_kb[1], self.heap_kb[0]))
+
+
+def heap_figures(g):
+    """(PyHeapTotal, PyHeapPeak: the most live data after a collection) in
+    KiB from /proc/meminfo ((0, 0) on a kernel without the lines)."""
+    mi = {}
+    for line in g.run("cat /proc/meminfo").split("\n"):
+        name, _, rest = line.partition(":")
+        if rest.split():
+            mi[name] = int(rest.split()[0])
+    return mi.get("PyHeapTotal", 0), mi.get("PyHeapPeak", 0)
 
 
 def make_disks(d, swap_mb=SWAP_MB):
@@ -582,6 +596,7 @@ class Soak:
         r.oom_kills = v.get("oom_kill", 0) - self.v0.get("oom_kill", 0)
         r.pswpout = v.get("pswpout", 0) - self.v0.get("pswpout", 0)
         r.pswpin = v.get("pswpin", 0) - self.v0.get("pswpin", 0)
+        r.heap_kb = heap_figures(self.g)
         r.seconds = time.monotonic() - t0
         return r
 

@@ -8,7 +8,8 @@ from kernel_py.sim import firmware
 
 # The platform's own sizes: the kernel learns them at run time from
 # hw.reserved() and hw.kernel_sections(), so arch/x86/layout.py does not repeat them.
-C_ONLY = {"BOOT_DIRECT_GIB", "KSTACK_SIZE", "IST_STACK_SIZE", "VM_HEAP_SIZE",
+C_ONLY = {"BOOT_DIRECT_GIB", "KSTACK_SIZE", "IST_STACK_SIZE", "VM_HEAP_MIN", "VM_HEAP_MAX",
+          "VM_HEAP_RAM_SHIFT",
           "PYSTACK_SIZE", "HEAP_ALIGN"}
 # Defined once on the Python side, elsewhere than arch/x86/layout.py.
 ELSEWHERE = {

@@ -11,6 +11,7 @@ MEMINFO_FIELDS = [
     "Active(anon)", "Inactive(anon)", "Active(file)", "Inactive(file)", "SwapTotal",
     "SwapFree", "Dirty", "Writeback", "AnonPages", "Mapped", "Shmem", "Slab",
     "SReclaimable", "SUnreclaim", "VmallocTotal", "VmallocUsed", "VmallocChunk",
+    "PyHeapTotal", "PyHeapUsed", "PyHeapLive", "PyHeapPeak",                 # the kernel's own: last
 ]
 
 VMSTAT_FIELDS = [

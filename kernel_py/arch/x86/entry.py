@@ -88,6 +88,7 @@ def user_loop(k, t):
     table = k.syscalls.table
     nr_max = len(table)
     fault = k.fault.handler
+    cpustat = k.cpustat
     t_kernel = rdtsc()
     while True:
         if t.pending:
@@ -100,6 +101,7 @@ def user_loop(k, t):
         ev = run_user(regs, fpu)
         t0, t1 = regs[TSC_ENTER], regs[TSC_EXIT]       # ring 3 was [t0, t1)
         t.utime += t1 - t0
+        cpustat.user += t1 - t0
         t.stime += t0 - t_kernel
         t_kernel = t1
         if ev == EVENT_SYSCALL:

@@ -1,0 +1,49 @@
+# CPU time accounting for the whole machine (Linux's kernel/sched/cputime.c
+# and include/linux/kernel_stat.h's kernel_cpustat): what /proc/stat's cpu
+# line, /proc/uptime's idle figure, top's %Cpu(s) and vmstat's us/sy/id
+# columns read.
+#
+# Measured with the TSC, not sampled by the tick (Linux's
+# CONFIG_VIRT_CPU_ACCOUNTING_GEN): the entry code charges every stretch in
+# ring 3 to the task's utime and to `user` here (arch/x86/entry.py), the
+# idle loop charges the time the CPU sat in hlt to `idle` (kernel/idle.py),
+# and everything else the one CPU did since boot is kernel work: system.
+# There is one CPU, no nice levels in use, no softirqs, no guests and no
+# hypervisor steal report, so those columns are zero, as Linux's are on
+# such a machine. iowait is zero too: the disk driver polls (ATA PIO,
+# drivers/ata.py), so no time passes halted while a task waits for I/O.
+
+from kernel_py.kernel.time import USER_HZ
+
+# the columns of /proc/stat's cpu line (kernel_stat.h's cpu_usage_stat)
+CPU_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq",
+               "steal", "guest", "guest_nice")
+
+
+class CpuStat:
+    """k.cpustat: TSC ticks spent in ring 3 and idle since boot."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.user = 0                   # TSC in ring 3, every task (CPUTIME_USER)
+        self.idle = 0                   # TSC halted in the idle loop (CPUTIME_IDLE)
+
+    def elapsed(self):
+        c = self.clock
+        return c.rdtsc() - c.t0
+
+    def tsc_columns(self):
+        """The ten cpu columns in TSC ticks; system is the rest of the time
+        since boot (kernel work: syscalls, faults, kernel threads, the
+        console), so the columns add up to the uptime."""
+        user, idle = self.user, self.idle
+        system = max(0, self.elapsed() - user - idle)
+        return (user, 0, system, idle, 0, 0, 0, 0, 0, 0)
+
+    def ticks(self, tsc):
+        """TSC ticks as USER_HZ clock ticks (cputime_to_clock_t)."""
+        return tsc * USER_HZ // self.clock.hz
+
+    def columns(self):
+        """The cpu line's figures in USER_HZ ticks (show_stat)."""
+        return [self.ticks(v) for v in self.tsc_columns()]
