@@ -45,6 +45,8 @@ def do_exit(k, t, status):
         t.files.close_all(k)
         t.files = None
     release_vfork(k, t)
+    if k.uprobes is not None:
+        k.uprobes.task_exit(t)              # tracers report (memleak), probes go
     release_mm(k, t)
     t.exit_code = status
     t.state = EXIT_ZOMBIE

@@ -170,6 +170,8 @@ def user_fault(k, t):
 
 
 def trap(k, t, vector):
+    if vector == VEC_BP and k.uprobes is not None and k.uprobes.handle_swbp(t):
+        return                                  # a uprobe's int3 (kernel/events/uprobes.py)
     signo, code = TRAP_SIGNALS.get(vector, (sig.SIGSEGV, sig.SI_KERNEL))
     addr = t.regs[RIP] if signo in (sig.SIGILL, sig.SIGFPE, sig.SIGTRAP) else 0
     sig.force_sig(k, t, signo, code, addr, t.regs[ERROR], vector)
