@@ -128,6 +128,8 @@ def user_loop(k, t):
                 t.stime += rdtsc() - t_kernel
                 return
             regs[RAX] = r
+            if t.syscall_trace is not None:     # Linux's sys_exit tracepoint
+                t.syscall_trace(t, nr, r)
         elif ev == VEC_PF:
             if not fault(regs[CR2] & 0xFFFFFFFFFFFFFFFF, regs[ERROR], regs[RIP]):
                 user_fault(k, t)
