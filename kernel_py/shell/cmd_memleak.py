@@ -26,7 +26,7 @@ def number(word, what):
 def parse(args):
     """(pid, older_ms, detach, interval) of the -p form."""
     pid = None
-    older = DEFAULT_OLDER_MS
+    older = None                        # -o not given: the tracer's own (DEFAULT_OLDER_MS)
     detach = False
     interval = 0
     i = 0
@@ -75,11 +75,12 @@ def cmd_memleak(k, args):
     if tr is None:
         if detach:
             raise KernelError("ENOENT", "memleak is not attached to pid %d" % pid)
-        tr = MemleakTracer(k, tracee(k, pid), older)
+        tr = MemleakTracer(k, tracee(k, pid), DEFAULT_OLDER_MS if older is None else older)
         tr.attach()
         head = "Attaching to pid %d (%s), %d probes.\n" % (pid, tr.comm, len(tr.probes))
     else:
-        tr.older_ms = older
+        if older is not None:
+            tr.older_ms = older
         head = ""
     if detach:
         out = tr.report()
