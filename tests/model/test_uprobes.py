@@ -14,9 +14,10 @@ from kpyqemu import disks
 
 from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
 from kernel_py.arch.x86.pgtable import pte_slot
-from kernel_py.arch.x86.ptrace import RAX, RBP, RDI, RIP, RSP
+from kernel_py.arch.x86.ptrace import RAX, RBP, RDI, RIP, RSI, RSP
 from kernel_py.kernel.events.uprobes import decode, OP_PUSH, OP_TEST
 from kernel_py.kernel.fork import ENVP_INIT, copy_process, spawn_user
+from kernel_py.kernel.trace.memleak import MemleakTracer
 from kernel_py.lib.errors import KernelError
 
 pytestmark = needs_mkfs
@@ -136,4 +137,63 @@ def test_bad_input(box):
         k.uprobes.register(t, "free", lambda t, p: None)
     assert e.value.errname == "EEXIST"
     k.uprobes.unregister(t, p)
+    k.procs.kill_user(t)
+
+
+def call(b, t, sp, func, ret_to, rbp, args, rax):
+    """One call of a probed allocator function as the CPU would make it:
+    the return address pushed, #BP at the entry, then (for a function with
+    a return probe) #BP at the trampoline with RAX the result."""
+    k = b.k
+    u = k.uprobes
+    regs = t.regs
+    addr = u.symbols_of(t).lookup(func)
+    b.hw.put_user64(sp, ret_to)
+    regs[RSP], regs[RBP], regs[RIP] = sp, rbp, addr + 1
+    regs[RDI] = args[0]
+    regs[RSI] = args[1] if len(args) > 1 else 0
+    assert u.handle_swbp(t)
+    if func == "free":
+        return
+    xol = t.mm.uprobes.xol
+    assert b.hw.get_user64(sp) == xol
+    regs[RSP], regs[RAX], regs[RIP] = sp + 8, rax, xol + 1
+    assert u.handle_swbp(t)
+    assert regs[RIP] == ret_to
+
+
+def test_memleak_groups_by_stack_and_notes_bad_input(box):
+    b = box
+    k = b.k
+    t = spawn(b)
+    syms = k.uprobes.symbols_of(t)
+    main = syms.lookup("main")
+    tr = MemleakTracer(k, t, 0)
+    tr.attach()
+    assert len(tr.probes) == 4
+    k.procs.use_task(t)
+    sp = (t.regs[RSP] & ~0xF) - 0x400       # below what the start-up stack holds
+    frame = sp + 0x80                   # a caller's frame: saved rbp 0, return into main
+    b.hw.put_user64(frame, 0)
+    b.hw.put_user64(frame + 8, main + 0x20)
+    site = main + 0x10
+    call(b, t, sp, "malloc", site, frame, [100], 0x5000)
+    call(b, t, sp, "malloc", site, frame, [100], 0x5100)
+    call(b, t, sp, "calloc", site + 4, 0xdead0000beef, [3, 10], 0x5200)    # a corrupt frame pointer
+    call(b, t, sp, "free", site, frame, [0x5100], 0)
+    call(b, t, sp, "free", site, frame, [0x9990], 0)                      # never allocated
+    call(b, t, sp, "realloc", site + 8, frame, [0x5200, 64], 0x5300)      # moves the calloc block
+    rep = tr.report(0)
+    assert "100 bytes in 1 allocations from stack\n\t\tmain+0x10\n\t\tmain+0x20" in rep, rep
+    assert "64 bytes in 1 allocations from stack\n\t\tmain+0x18\n\t\tmain+0x20" in rep, rep
+    assert "30 bytes" not in rep                                      # realloc freed it
+    assert rep.index("100 bytes") < rep.index("64 bytes")             # largest first
+    assert "note: 1 frees of addresses not allocated" in rep
+    s = tr.summary()
+    assert "calls to allocation functions: 4 (malloc 2, calloc 1, realloc 1), free 2" in s, s
+    assert "bytes leaked: 164 in 2 allocations" in s, s
+    k.procs.unuse_task()
+    tr.detach()
+    assert t.mm.uprobes.probes == {}
+    assert t.pid not in k.memleak
     k.procs.kill_user(t)
