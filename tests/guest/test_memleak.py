@@ -87,8 +87,10 @@ def test_attach_to_a_running_server_and_bad_input(g):
     pid = int(re.search(r"pid (\d+)", g.child.before).group(1))
     g.run("echo sync")
     assert "EINVAL" in g.run_expect_error("memleak -p 1")     # the kernel's init: no program
-    out = g.run("memleak -p %d -o 0" % pid)
+    out = g.run("memleak -p %d -o 0 1" % pid)            # and a report every second
     assert "Attaching to pid %d" % pid in out and "4 probes" in out, out
+    g.child.expect(r"Top 10 stacks with outstanding allocations \(pid %d" % pid, timeout=60)
+    g.run("echo sync")
     assert "[uprobes]" in g.run("cat /proc/%d/maps" % pid)
     assert g.run_expect_error("memleak -p 999999").startswith("error: ESRCH")
     assert g.run_expect_error("memleak -p").startswith("error: EINVAL")
@@ -101,9 +103,9 @@ def test_attach_to_a_running_server_and_bad_input(g):
     assert "refused no_such_fn ENOENT" in py and "refused 0x10 EFAULT" in py, py
     out = g.run("kill -USR1 %d" % pid)
     g.child.expect(r"leak_server: done")
-    g.child.expect(r"bytes leaked: (\d+)")
+    g.child.expect(r"bytes leaked: (\d+) in ")
     leaked = int(g.child.match.group(1))
-    assert leaked == 3 * 64                    # 3 rounds, one bad POST each
+    assert leaked == 3 * 64, g.child.before   # 3 rounds, one bad POST each
     tail = g.run("echo after")
     assert "after" in tail
     log = g.run("dmesg")
