@@ -12,9 +12,9 @@ import pytest
 from fssupport import Box, needs_mkfs
 from kpyqemu import disks
 
-from kernel_py.arch.x86.cpu import PTE_ADDR_MASK
+from kernel_py.arch.x86.cpu import PTE_ADDR_MASK, X86_EFLAGS_TF
 from kernel_py.arch.x86.pgtable import pte_slot
-from kernel_py.arch.x86.ptrace import RAX, RBP, RDI, RIP, RSI, RSP
+from kernel_py.arch.x86.ptrace import EFLAGS, RAX, RBP, RDI, RIP, RSI, RSP
 from kernel_py.kernel.events.uprobes import decode, OP_PUSH, OP_TEST
 from kernel_py.kernel.fork import ENVP_INIT, copy_process, spawn_user
 from kernel_py.kernel.trace.memleak import MemleakTracer
@@ -196,4 +196,32 @@ def test_memleak_groups_by_stack_and_notes_bad_input(box):
     tr.detach()
     assert t.mm.uprobes.probes == {}
     assert t.pid not in k.memleak
+    k.procs.kill_user(t)
+
+
+def test_single_step_in_place(box):
+    """An instruction the emulator does not know (glibc malloc's cmpb
+    0x..(%rip), 9 bytes in): #BP puts the byte back and sets TF, #DB puts
+    int3 back and clears TF; syscall is refused."""
+    b = box
+    k = b.k
+    u = k.uprobes
+    t = spawn(b)
+    addr = u.symbols_of(t).lookup("malloc") + 9
+    if user_bytes(b, t, addr, 2) != b"\x80\x3d":
+        pytest.skip("this glibc's malloc differs")
+    hits = []
+    u.register(t, "0x%x" % addr, lambda t, p: hits.append(1))
+    regs = t.regs
+    regs[RIP], regs[EFLAGS] = addr + 1, 0x202
+    k.procs.use_task(t)
+    assert u.handle_swbp(t) and hits == [1]
+    assert regs[RIP] == addr and regs[EFLAGS] & X86_EFLAGS_TF
+    assert b.hw.copy_from_user(addr, 1) == b"\x80"          # the original, for one step
+    regs[RIP] = addr + 7
+    assert u.handle_sstep(t)
+    assert not regs[EFLAGS] & X86_EFLAGS_TF
+    assert b.hw.copy_from_user(addr, 1) == b"\xcc"
+    assert not u.handle_sstep(t)                            # a #DB of the program's own
+    k.procs.unuse_task()
     k.procs.kill_user(t)

@@ -18,10 +18,15 @@
 # one past the 0xCC; the probe's handler runs with the task's registers,
 # then the displaced instruction is emulated and the task resumes after it.
 # Linux emulates push and branches and single-steps everything else in an
-# execute-out-of-line slot; here the instructions found at the entry of
+# execute-out-of-line slot. Here the instructions found at the entry of
 # functions (endbr64, push, mov and test between registers, nop) are
-# emulated, and a probe on any other instruction is refused at registration
-# (EOPNOTSUPP), so no probe is ever half working.
+# emulated; any other is single-stepped in place: the original byte goes
+# back, the task resumes with TF set, and the #DB (vector 1) after that one
+# instruction puts int3 back and clears TF (unless the program had set
+# it). In place is safe here because a process has one thread (clone with
+# CLONE_THREAD is refused): no other thread can run past the restored byte.
+# SYSCALL (its #DB comes after the kernel's return) and int3 itself are
+# refused (EOPNOTSUPP).
 #
 # Return probes (prepare_uretprobe): at the entry hit, the return address
 # on the user stack is replaced by the address of a trampoline, an int3 in
@@ -38,8 +43,8 @@
 # exit: the tracer is told first (memleak's summary), then the probes go.
 
 from kernel_py.arch.x86.cpu import (
-    PAGE_SIZE, PF_USER, PF_WRITE, PTE_ADDR_MASK, VEC_BP, X86_EFLAGS_AF, X86_EFLAGS_CF,
-    X86_EFLAGS_OF, X86_EFLAGS_PF, X86_EFLAGS_SF, X86_EFLAGS_ZF, _PAGE_RW,
+    PAGE_SIZE, PF_USER, PF_WRITE, PTE_ADDR_MASK, X86_EFLAGS_AF, X86_EFLAGS_CF,
+    X86_EFLAGS_OF, X86_EFLAGS_PF, X86_EFLAGS_SF, X86_EFLAGS_TF, X86_EFLAGS_ZF, _PAGE_RW,
 )
 from kernel_py.arch.x86.pgtable import pte_slot
 from kernel_py.arch.x86.ptrace import (
@@ -63,8 +68,9 @@ ARITH_FLAGS = X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | X8
 GPR = (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15)
 
 # emulated instructions: (kind, length, operands)
-OP_NOP, OP_PUSH, OP_MOV, OP_TEST = 0, 1, 2, 3
-OP_NAMES = ("nop", "push", "mov", "test")
+OP_NOP, OP_PUSH, OP_MOV, OP_TEST, OP_SSTEP = 0, 1, 2, 3, 4
+SSTEP_INSN = (OP_SSTEP, 0, 0, 0)
+NO_SSTEP = (b"\x0f\x05", b"\xcc", b"\xcd\x03")    # syscall, int3, int $3
 
 
 def decode(code):
@@ -124,6 +130,7 @@ class MmUprobes:
         self.probes = {}                # vaddr -> Uprobe
         self.xol = 0                    # the trampoline's address, once mapped
         self.returns = []               # armed ReturnInstances, innermost last
+        self.stepping = None            # (probe, TF the program had) during a single-step
         self.owners = []                # tracers: on_exit(t), on_exec(t)
 
 
@@ -181,8 +188,10 @@ class Uprobes:
         code = self.run_in_mm(t, self.text_bytes, mm, vaddr)
         insn = decode(code)
         if insn is None:
-            raise KernelError("EOPNOTSUPP", "%s (0x%x): cannot emulate %s" % (
-                name, vaddr, " ".join("%02x" % b for b in code[:6])))
+            if any(code[:len(n)] == n for n in NO_SSTEP):
+                raise KernelError("EOPNOTSUPP", "%s (0x%x): cannot step %s" % (
+                    name, vaddr, " ".join("%02x" % b for b in code[:2])))
+            insn = SSTEP_INSN
         if ret_handler is not None and not up.xol:
             up.xol = self.run_in_mm(t, self.xol_map, mm)
         self.run_in_mm(t, self.write_opcode, mm, vaddr, bytes([UPROBE_SWBP_INSN]))
@@ -358,7 +367,36 @@ class Uprobes:
         if p.ret_handler is not None:
             self.prepare_uretprobe(t, up, p, data)
         regs[RIP] = bp
+        if p.insn is SSTEP_INSN:
+            return self.pre_sstep(t, up, p)
         return self.emulate(t, p.insn)
+
+    def pre_sstep(self, t, up, p):
+        """arch_uprobe_pre_xol, in place: the original byte back, TF on."""
+        if up.probes.get(p.vaddr) is not p:
+            return True                         # the handler removed it: just resume
+        self.write_opcode(t.mm, p.vaddr, bytes([p.orig]))
+        regs = t.regs
+        up.stepping = (p, regs[EFLAGS] & X86_EFLAGS_TF)
+        regs[EFLAGS] |= X86_EFLAGS_TF
+        return True
+
+    def handle_sstep(self, t):
+        """#DB from ring 3: True when it ends a probe's single-step
+        (arch_uprobe_post_xol): int3 back, the program's own TF back."""
+        mm = t.mm
+        up = mm.uprobes if mm is not None else None
+        if up is None or up.stepping is None:
+            return False
+        p, had_tf = up.stepping
+        up.stepping = None
+        if up.probes.get(p.vaddr) is p:
+            self.write_opcode(mm, p.vaddr, bytes([UPROBE_SWBP_INSN]))
+        regs = t.regs
+        if not had_tf:
+            regs[EFLAGS] &= ~X86_EFLAGS_TF
+            return True
+        return False                            # the program was stepping itself: SIGTRAP
 
     def prepare_uretprobe(self, t, up, p, data):
         hw = self.k.hw
