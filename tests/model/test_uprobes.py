@@ -225,3 +225,14 @@ def test_single_step_in_place(box):
     assert not u.handle_sstep(t)                            # a #DB of the program's own
     k.procs.unuse_task()
     k.procs.kill_user(t)
+
+
+@pytest.mark.parametrize("line, errname", [
+    ("memleak", "EINVAL"), ("memleak -p", "EINVAL"), ("memleak -p abc", "EINVAL"),
+    ("memleak -p 999999", "ESRCH"), ("memleak -p 1", "EINVAL"), ("memleak -p 1 -d", "ENOENT"),
+    ("memleak -p 1 -o x", "EINVAL"), ("memleak -p 1 0", "EINVAL"), ("memleak -c", "EINVAL"),
+    ("memleak -c /mnt/bin/nope", "ENOENT"), ("memleak -p 1 extra words", "EINVAL"),
+])
+def test_memleak_console_bad_input(box, line, errname):
+    assert box.err(line).startswith("error: %s" % errname)
+    assert box.run("echo alive") == "alive"
