@@ -18,6 +18,7 @@
 import struct
 
 from kernel_py.arch.x86.layout import USER_END
+from kernel_py.lib.bisect import bisect_right
 from kernel_py.lib.errors import KernelError
 
 ELFMAG = b"\x7fELF"
@@ -126,3 +127,90 @@ def parse(header, read):
         phdr_vaddr = first.vaddr - first.offset + phoff
     img.phdr = phdr_vaddr
     return img
+
+
+# -- the symbol table (uprobes and memleak name functions by it) ----------------------
+
+SHDR = "<IIQQQQIIQQ"                    # Elf64_Shdr
+SHDR_SIZE = 64
+SHT_SYMTAB = 2
+SYM = "<IBBHQQ"                         # Elf64_Sym
+SYM_SIZE = 24
+STT_FUNC = 2
+MAX_SYMTAB = 4 << 20                    # bytes of .symtab + .strtab read at most
+
+
+class Symbols:
+    """The FUNC symbols of an executable's .symtab, sorted by address:
+    `lookup(name)` for a probe, `resolve(addr)` for a stack frame (what
+    perf and bcc read from the file, as Linux's kernel keeps no user
+    symbols)."""
+
+    def __init__(self, funcs, bias):
+        funcs.sort()
+        self.addrs = [f[0] for f in funcs]
+        self.sizes = [f[1] for f in funcs]
+        self.names = [f[2] for f in funcs]
+        self.by_name = {}
+        for a, _, n in funcs:
+            if n not in self.by_name:
+                self.by_name[n] = a
+        self.bias = bias
+
+    def lookup(self, name):
+        """The address of function `name`, or None."""
+        return self.by_name.get(name)
+
+    def resolve(self, addr):
+        """(name, offset) of the function holding addr, or None."""
+        i = bisect_right(self.addrs, addr) - 1
+        if i < 0:
+            return None
+        # a symbol of size 0 (an asm label) covers up to the next one
+        if self.sizes[i] and addr >= self.addrs[i] + self.sizes[i]:
+            return None
+        return self.names[i], addr - self.addrs[i]
+
+    def format(self, addr):
+        """'fn+0xOFF', or the bare address when no function holds it."""
+        r = self.resolve(addr)
+        if r is None:
+            return "0x%x" % addr
+        return "%s+0x%x" % r
+
+
+def read_symbols(header, read):
+    """Symbols from an ELF file's .symtab (read(off, n) -> bytes);
+    ENOEXEC when it is not an ELF file or was stripped."""
+    img = parse(header, read)
+    f = struct.unpack_from(EHDR, header, 0)
+    shoff, shentsize, shnum = f[6], f[11], f[12]
+    if not shoff or shentsize != SHDR_SIZE or not shnum:
+        raise noexec("no section headers")
+    table = read(shoff, shnum * SHDR_SIZE)
+    if len(table) != shnum * SHDR_SIZE:
+        raise noexec("truncated: the section headers end past the file")
+    for i in range(shnum):
+        sh = struct.unpack_from(SHDR, table, i * SHDR_SIZE)
+        if sh[1] == SHT_SYMTAB:
+            return symtab_funcs(table, sh, read, img.bias)
+    raise noexec("no .symtab (stripped)")
+
+
+def symtab_funcs(table, sh, read, bias):
+    _, _, _, _, off, size, link, _, _, entsize = sh
+    if entsize != SYM_SIZE or link * SHDR_SIZE >= len(table):
+        raise noexec("bad .symtab")
+    st = struct.unpack_from(SHDR, table, link * SHDR_SIZE)
+    if size + st[5] > MAX_SYMTAB:
+        raise noexec(".symtab of %d bytes: larger than %d" % (size + st[5], MAX_SYMTAB))
+    syms = read(off, size)
+    strs = read(st[4], st[5])
+    funcs = []
+    for i in range(len(syms) // SYM_SIZE):
+        name, info, _, shndx, value, sz = struct.unpack_from(SYM, syms, i * SYM_SIZE)
+        if info & 0xF != STT_FUNC or not value or not shndx:
+            continue
+        end = strs.find(b"\0", name)
+        funcs.append((bias + value, sz, strs[name:end if end >= 0 else len(strs)].decode()))
+    return Symbols(funcs, bias)

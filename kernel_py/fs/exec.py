@@ -342,6 +342,8 @@ def from_task_mm(k, t, mm):
     released (destroyed unless a vfork parent still uses it)."""
     old = t.mm
     procs = k.procs
+    if k.uprobes is not None:
+        k.uprobes.exec_drop(t, old)             # uprobe_munmap: the old image's probes go
     t.mm = mm
     if procs.current is t:
         procs.use_task(t)

@@ -45,6 +45,8 @@ def do_exit(k, t, status):
         t.files.close_all(k)
         t.files = None
     release_vfork(k, t)
+    if k.uprobes is not None:
+        k.uprobes.task_exit(t)              # tracers report (memleak), probes go
     release_mm(k, t)
     t.oom_pending = False       # an OOM victim's memory is back: the killer may choose again
     t.exit_code = status

@@ -86,6 +86,8 @@ def copy_process(k, t, flags, newsp, parent_tid, child_tid, tls):
     if flags & CLONE_CHILD_CLEARTID:
         c.clear_child_tid = child_tid
     procs.tasks[pid] = c
+    if not flags & CLONE_VM and k.uprobes is not None:
+        k.uprobes.dup_mmap(t, c)                # the child's text without the parent's probes
     parent = procs.tasks.get(ppid)
     if parent is not None:
         parent.children.append(pid)

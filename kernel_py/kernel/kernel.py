@@ -11,6 +11,7 @@ from kernel_py.arch.x86.entry import run_task
 from kernel_py.drivers import rtc
 from kernel_py.drivers.serial import Serial
 from kernel_py.drivers.tty import Tty
+from kernel_py.kernel.events.uprobes import Uprobes
 from kernel_py.kernel.futex import Futexes
 from kernel_py.kernel.kthread import KThreads
 from kernel_py.kernel.loadavg import LoadAvg
@@ -126,6 +127,8 @@ class Kernel:
         self.tty = None                 # the console terminal (drivers/tty.py)
         self.console = None             # the kpy# monitor (shell/console.py), made by main.start
         self.kthreads = None            # kthreadd, kswapd0, kmemleak... (kernel/kthread.py)
+        self.uprobes = None             # breakpoints in programs (kernel/events/uprobes.py)
+        self.memleak = {}               # pid -> memleak tracer attached to it (kernel/trace/memleak.py)
 
         # -- demos (demo/)
         self.pfdemo = None              # pfdemo's table while it is in CR3 (demo/pfdemo.py)
@@ -237,6 +240,7 @@ class Kernel:
         self.sched = Scheduler(self, run_task)
         self.syscalls = SyscallTable(self)
         self.futex = Futexes(self)
+        self.uprobes = Uprobes(self)
         self.serial = Serial(hw)
         self.tty = Tty(self, self.serial.write)
 

@@ -62,6 +62,7 @@ class Task:
         self.wait_chldexit = WaitQueue()    # this task in wait4 (kernel/exit.py)
         self.wait_vfork = WaitQueue()       # this task in vfork, until the child execs or exits
         self.stop_reported = True       # a stop already seen by wait4(WUNTRACED)
+        self.syscall_trace = None       # fn(t, nr, ret) after each system call (a tracer: memleak)
         # memory
         self.mm = mm                    # MmStruct; None for kernel threads
         self.segv = 0                   # SIGSEGVs reported for this process

@@ -14,3 +14,4 @@ import kernel_py.shell.cmd_programs  # noqa: F401 - run: programs in ring 3
 import kernel_py.shell.cmd_proc  # noqa: F401 - processes and their memory
 import kernel_py.shell.proc_pid  # noqa: F401 - /proc/<pid>/
 import kernel_py.shell.cmd_top  # noqa: F401 - top
+import kernel_py.shell.cmd_memleak  # noqa: F401 - memleak: a program's leaks by call stack

@@ -57,8 +57,18 @@ CR4_PAE = 1 << 5
 CR4_PGE = 1 << 7
 EFER_NXE = 1 << 11
 
+# EFLAGS arithmetic flags (SDM Vol. 1, 3.4.3.1) and the trap flag
+X86_EFLAGS_CF = 1 << 0
+X86_EFLAGS_PF = 1 << 2
+X86_EFLAGS_AF = 1 << 4
+X86_EFLAGS_ZF = 1 << 6
+X86_EFLAGS_SF = 1 << 7
+X86_EFLAGS_TF = 1 << 8
+X86_EFLAGS_OF = 1 << 11
+
 # Exception vectors (SDM 6.3.1)
 VEC_DE = 0
+VEC_DB = 1
 VEC_BP = 3
 VEC_UD = 6
 VEC_DF = 8

@@ -16,7 +16,7 @@ except ImportError:                         # CPython (the simulated machine)
     from traceback import print_exception
 
 from kernel_py.arch.x86.cpu import (
-    PF_INSTR, PF_PROT, PF_USER, PF_WRITE, VEC_BP, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
+    PF_INSTR, PF_PROT, PF_USER, PF_WRITE, VEC_BP, VEC_DB, VEC_DE, VEC_GP, VEC_PF, VEC_UD,
 )
 from kernel_py.arch.x86.ptrace import (
     CR2, ERROR, EVENT_BADFRAME, EVENT_SYSCALL, IRQ_VECTOR_BASE, ORIG_RAX, R8, R9,
@@ -34,7 +34,7 @@ IRQ_COM1 = 4
 # exceptions other than #PF -> (signal, si_code), as arch/x86/kernel/traps.c sends them
 TRAP_SIGNALS = {
     VEC_DE: (sig.SIGFPE, sig.FPE_INTDIV),
-    1: (sig.SIGTRAP, sig.TRAP_BRKPT),       # #DB
+    VEC_DB: (sig.SIGTRAP, sig.TRAP_BRKPT),
     VEC_BP: (sig.SIGTRAP, sig.SI_KERNEL),
     4: (sig.SIGSEGV, sig.SI_KERNEL),        # #OF (into)
     5: (sig.SIGSEGV, sig.SI_KERNEL),        # #BR
@@ -130,6 +130,8 @@ def user_loop(k, t):
                 t.stime += rdtsc() - t_kernel
                 return
             regs[RAX] = r
+            if t.syscall_trace is not None:     # Linux's sys_exit tracepoint
+                t.syscall_trace(t, nr, r)
         elif ev == VEC_PF:
             if not fault(regs[CR2] & 0xFFFFFFFFFFFFFFFF, regs[ERROR], regs[RIP]):
                 user_fault(k, t)
@@ -177,6 +179,10 @@ def user_fault(k, t):
 
 
 def trap(k, t, vector):
+    if vector == VEC_BP and k.uprobes is not None and k.uprobes.handle_swbp(t):
+        return                                  # a uprobe's int3 (kernel/events/uprobes.py)
+    if vector == VEC_DB and k.uprobes is not None and k.uprobes.handle_sstep(t):
+        return                                  # the end of a uprobe's single-step
     signo, code = TRAP_SIGNALS.get(vector, (sig.SIGSEGV, sig.SI_KERNEL))
     addr = t.regs[RIP] if signo in (sig.SIGILL, sig.SIGFPE, sig.SIGTRAP) else 0
     sig.force_sig(k, t, signo, code, addr, t.regs[ERROR], vector)

@@ -84,6 +84,7 @@ class MmStruct(MmMemory, MmProtect, MmSync):
         self.exe = None              # the executable's MappedFile (/proc/PID/exe)
         self.rid = 0
         self.rkey = 0                # rmap key base: rid << RID_SHIFT (mm/types.py)
+        self.uprobes = None          # its breakpoints (kernel/events/uprobes.py MmUprobes)
         anon = k.anon
         if anon is not None:
             anon.register(self)

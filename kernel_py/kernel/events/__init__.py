@@ -1,0 +1,1 @@
+# Events in programs: uprobes (Linux's kernel/events/).
