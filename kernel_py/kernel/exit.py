@@ -46,6 +46,7 @@ def do_exit(k, t, status):
         t.files = None
     release_vfork(k, t)
     release_mm(k, t)
+    t.oom_pending = False               # its memory is free: the OOM killer may choose again (exit_oom_victim)
     t.exit_code = status
     t.state = EXIT_ZOMBIE
     reparent_children(k, t)

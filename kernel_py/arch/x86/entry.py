@@ -105,6 +105,8 @@ def user_loop(k, t):
         if ev == EVENT_SYSCALL:
             t.nr_syscalls += 1
             nr = regs[ORIG_RAX]
+            counts = t.syscalls
+            counts[nr] = counts.get(nr, 0) + 1
             entry = table[nr] if 0 <= nr < nr_max else None
             if entry is None:
                 r = k.syscalls.unknown(t, nr)
