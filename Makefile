@@ -28,7 +28,7 @@ Q := $(if $(V),,@)
 USER_CC ?= gcc
 USER_CFLAGS ?= -static -O2 -fno-omit-frame-pointer -Wall
 USER_DIR := build/user
-USER_PROGS := hello usertests spin hog malloc100 segv forkbomb sysbench server
+USER_PROGS := hello usertests spin hog malloc100 segv forkbomb sysbench server pool loadtest
 USER_BINS := $(addprefix $(USER_DIR)/,$(USER_PROGS))
 # mmbench is the planning side's file, built unmodified as its README says
 # (gcc -static -O2); a clone without it builds everything else.

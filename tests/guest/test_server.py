@@ -131,3 +131,25 @@ def test_both_at_zero_the_largest_by_badness_is_killed(boot, noswap_disks):
     g.run("kill %d" % master)
     _, log = wait_log(g, r"^server %d: checksums (ok \d+|BAD)" % master)
     assert "BAD" not in log, log
+
+
+def test_pool_against_malloc_counted_by_the_kernel(boot, noswap_disks):
+    """user/pool: the same request work with request objects from malloc
+    and from a pool; the kernel's per-task counters (/proc/PID/syscalls)
+    and VmData show fewer brk calls and a smaller heap for the pool."""
+    g = boot(mem="64M", drives=noswap_disks.drives)
+    out = g.run("run /mnt/bin/pool", timeout=300)
+    res = {}
+    for l in out.split("\n"):
+        if l.startswith("RESULT "):
+            kv = dict(f.split("=", 1) for f in l.split()[1:])
+            res[kv["mode"]] = {k: int(v) for k, v in kv.items() if k != "mode"}
+    assert set(res) == {"malloc", "pool"}, out
+    m, p = res["malloc"], res["pool"]
+    assert m["brk"] > 0 and p["mmap"] > 0                 # the kernel counted them
+    assert p["brk"] + p["mmap"] + p["munmap"] < m["brk"] + m["mmap"] + m["munmap"], res
+    assert p["grown_kb"] < m["grown_kb"] and p["live_kb"] == m["live_kb"], res
+    pid = int(g.run("run /mnt/bin/spin 30 &").strip("[]"))
+    text = g.run("cat /proc/%d/syscalls" % pid)
+    assert re.search(r"^brk\s+12 \d+$", text, re.M) and re.search(r"^total \d+$", text, re.M)
+    g.run("kill -9 %d" % pid)
