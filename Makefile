@@ -77,14 +77,16 @@ bench: $(IMAGE) venv disks
 # `check` and host page-table checks, data checksums through swap, PROT_NONE
 # and COW), then 10,000 console fuzz lines; it ends with the summary and
 # writes build/soak-frag.png and build/soak-memmap-BACKEND.png; then 2x RAM
-# of shared anonymous memory through swap (tests/guest/test_swap.py).
+# of shared anonymous memory through swap (tests/guest/test_swap.py); then
+# user/loadtest's 32 processes for a minute (bench/loadtest.py, issue 15).
 SOAK_OPS ?= 3000
 SOAK_SEED ?= 1
 SOAK_FUZZ ?= 10000
-soak: $(IMAGE) venv
+soak: $(IMAGE) venv disks
 	@mkdir -p build
 	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --png-dir build --fuzz-lines $(SOAK_FUZZ)
 	KPY_SHM_2X=1 $(PY) -m pytest tests/guest/test_swap.py -k 2x_ram_of_shared
+	$(PY) bench/loadtest.py
 
 image: $(IMAGE)
 
