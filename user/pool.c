@@ -15,8 +15,11 @@
  * pool takes 64 KiB chunks with mmap and hands out objects from a free
  * list; freed objects go back on it, and no chunk is ever returned. With
  * malloc the long-lived request objects end up scattered among the bodies,
- * so the heap cannot shrink at the end of a round (more brk calls, a larger
- * VmData); in the pool they sit together in their chunks.
+ * so the heap cannot shrink at the end of a round (a larger VmData, more of
+ * it empty); in the pool they sit together in their chunks. The other side,
+ * measured: with nothing long-lived left in it, malloc's heap of bodies is
+ * trimmed at the end of every round and grown again at the next, so the
+ * pool run makes more brk calls (glibc's M_TRIM_THRESHOLD, 128 KiB).
  *
  * Each child prints what the kernel counted for it, from /proc/self/syscalls
  * (brk, mmap, munmap) and /proc/self/status (VmData), and the live bytes:
