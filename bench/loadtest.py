@@ -93,8 +93,9 @@ def main():
             failures.append("bad checksums")
         if mi.get("SwapFree") != mi.get("SwapTotal"):
             failures.append("swap slots leaked")
-        if "error" in check or "check:" in check:
-            failures.append("check: " + check)
+        bad = [l for l in check.split("\n") if l.startswith(("check:", "error:")) and l != "check: ok"]
+        if bad or "check: ok" not in check:
+            failures.append("check: " + "; ".join(bad))
         if v1["nr_file_pages"] > v0["nr_file_pages"]:
             failures.append("page-cache pages left: %d" % v1["nr_file_pages"])
     finally:
