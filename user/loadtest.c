@@ -77,16 +77,29 @@ static int worker(int id, double end, size_t size, const char *dir, int out)
         if (c > 0)
             waitpid(c, &st, 0);
         checks++;
-        if ((c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1) || fnv1a(p, size) != sum)
+        if (c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 1) {
+            fprintf(stderr, "loadtest %d: the child's COW copy is bad\n", getpid());
             return 1;
+        }
+        if (fnv1a(p, size) != sum) {
+            fprintf(stderr, "loadtest %d: region checksum bad after the child\n", getpid());
+            return 1;
+        }
         int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             ssize_t w = write(fd, p, size);
-            if (w == (ssize_t)size && lseek(fd, 0, SEEK_SET) == 0) {
-                ssize_t r = read(fd, buf, size);
+            size_t got = 0;
+            if (buf && w == (ssize_t)size && lseek(fd, 0, SEEK_SET) == 0) {
+                ssize_t r;
+                while (got < size && (r = read(fd, buf + got, size - got)) > 0)
+                    got += r;
+            }
+            if (got == size) {          /* an error (ENOMEM, EIO) is no verdict */
                 checks++;
-                if (r != (ssize_t)size || fnv1a(buf, size) != sum)
+                if (fnv1a(buf, size) != sum) {
+                    fprintf(stderr, "loadtest %d: file checksum bad\n", getpid());
                     return 1;
+                }
             }
             close(fd);
             unlink(path);
