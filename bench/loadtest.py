@@ -1,16 +1,16 @@
 """The load test of issue 15, item 5 (a part of `make soak`).
 
-user/loadtest runs 32 processes at once for a minute in a 128 MiB guest
+user/loadtest runs 32 processes at once for a minute in a 64 MiB guest
 with a 64 MiB swap disk: each maps, touches, forks, writes and reads back
 files and unmaps in a loop with checksums, while the parent drops the page
-cache every 3 s; the regions are sized so that memory runs short (swap and
+cache every 3 s; 4 MiB regions in a 64 MiB guest, so that memory runs short (swap and
 the OOM killer at work). Meanwhile the host samples the kernel's Python
 heap (gc.mem_alloc in the guest's REPL) every few seconds. At the end it
 checks: the kernel answers (0 crashes), `check` finds every frame accounted
 for, every surviving worker's checksums held, no swap slot is left in use
 and no page-cache page is left after a last drop_caches.
 
-    python bench/loadtest.py [--procs 32] [--seconds 60] [--mb 2] [--mem 128M]
+    python bench/loadtest.py [--procs 32] [--seconds 60] [--mb 4] [--mem 64M]
 """
 
 import argparse
@@ -47,8 +47,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--procs", type=int, default=32)
     ap.add_argument("--seconds", type=int, default=60)
-    ap.add_argument("--mb", type=int, default=2)
-    ap.add_argument("--mem", default="128M")
+    ap.add_argument("--mb", type=int, default=4)
+    ap.add_argument("--mem", default="64M")
     a = ap.parse_args()
     d = fresh_disks(Path(tempfile.mkdtemp()))
     g = Guest(mem=a.mem, drives=d.drives)
