@@ -29,7 +29,7 @@ USER_CC ?= gcc
 USER_CFLAGS ?= -static -O2 -fno-omit-frame-pointer -Wall
 USER_DIR := build/user
 USER_PROGS := hello usertests spin hog malloc100 segv forkbomb sysbench mmstress forkcow \
-	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool
+	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool server pool loadtest
 USER_BINS := $(addprefix $(USER_DIR)/,$(USER_PROGS))
 # mmbench is the planning side's file, built unmodified as its README says
 # (gcc -static -O2); a clone without it builds everything else.
@@ -85,14 +85,16 @@ bench: $(IMAGE) venv disks initramfs
 # `check` and host page-table checks, data checksums through swap, PROT_NONE
 # and COW), then 10,000 console fuzz lines; it ends with the summary and
 # writes build/soak-frag.png and build/soak-memmap-BACKEND.png; then 2x RAM
-# of shared anonymous memory through swap (tests/guest/test_swap.py).
+# of shared anonymous memory through swap (tests/guest/test_swap.py); then
+# user/loadtest's 32 processes for a minute (bench/loadtest.py, issue 15).
 SOAK_OPS ?= 3000
 SOAK_SEED ?= 1
 SOAK_FUZZ ?= 10000
-soak: $(IMAGE) venv initramfs
+soak: $(IMAGE) venv initramfs disks
 	@mkdir -p build
 	$(PY) qemu/kpyqemu/soak.py --ops $(SOAK_OPS) --seed $(SOAK_SEED) --png-dir build --fuzz-lines $(SOAK_FUZZ)
 	KPY_SHM_2X=1 $(PY) -m pytest tests/guest/test_swap.py -k 2x_ram_of_shared
+	$(PY) bench/loadtest.py
 
 image: $(IMAGE)
 

@@ -97,6 +97,7 @@ class Task:
         self.nvcsw = 0                  # voluntary context switches (slept)
         self.nivcsw = 0                 # involuntary (preempted)
         self.nr_syscalls = 0
+        self.syscalls = {}              # Linux number -> calls (/proc/<pid>/syscalls; fork starts at 0)
         self.rlim = None                # list of [cur, max] by RLIMIT_* (kernel/sys.py)
 
     def new_user_context(self):

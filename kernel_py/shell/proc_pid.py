@@ -1,6 +1,8 @@
 # The per-process files /proc/<pid>/...: maps and smaps (show_map_vma,
 # smaps' per-VMA usage from the page tables), status, oom_score and
-# oom_score_adj (fs/proc/task_mmu.c, array.c, base.c).
+# oom_score_adj (fs/proc/task_mmu.c, array.c, base.c), and syscalls, a
+# kernel_py file of its own: the task's system calls counted by number
+# (Linux keeps only read/write counts, /proc/<pid>/io's syscr/syscw).
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.tsc import HZ, INITIAL_JIFFIES
@@ -15,6 +17,7 @@ from kernel_py.mm.types import (
 from kernel_py.shell.cmd_proc import procs
 from kernel_py.shell.cmd_swap import parse_int
 from kernel_py.shell.registry import pid_file
+from kernel_py.arch.x86.syscall_64 import NAMES as SYSCALL_NAMES
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
 
 
@@ -288,3 +291,14 @@ def write_oom_score_adj(k, pid, text):
 @pid_file("oom_score_adj", write_oom_score_adj)
 def proc_oom_score_adj(k, pid):
     return "%d" % pid_task(k, pid).oom_score_adj
+
+
+@pid_file("syscalls")
+def proc_syscalls(k, pid):
+    """`NAME NR COUNT` per system call the task made since fork (execve
+    keeps them, as Linux keeps its I/O accounting), then `total N`."""
+    t = pid_task(k, pid)
+    counts = t.syscalls
+    lines = ["%-24s %3d %d" % (SYSCALL_NAMES.get(nr, "?"), nr, counts[nr]) for nr in sorted(counts)]
+    lines.append("total %d" % t.nr_syscalls)
+    return "\n".join(lines)

@@ -214,9 +214,10 @@ def test_oom_with_swap_full_frees_the_victims_slots():
 
 
 def test_a_ring3_task_chosen_while_its_own_fault_is_served_gets_sigkill():
-    """The victim is the program whose #PF asked for the memory: its fault
-    fails ("out of memory") and it is marked; the entry code must then
-    send it SIGKILL (oom_kill_process), not retry the fault for ever.
+    """The victim is the program whose #PF asked for the memory: it cannot
+    be torn down under its own fault, so it is marked and sent SIGKILL
+    (__oom_kill_process); its fault then fails ("out of memory") and the
+    entry code returns to the pending SIGKILL instead of retrying for ever.
     Its exit ends the mark, so the killer may choose again."""
     b = UserBox()
     k = b.k
@@ -224,7 +225,11 @@ def test_a_ring3_task_chosen_while_its_own_fault_is_served_gets_sigkill():
     k.fault.last_segv = SegvInfo(t.pid, t.buf, 6, 0x401000, "out of memory")
     entry.user_fault(k, t)                      # someone else was the victim: retry
     assert not t.pending
-    t.oom_pending = True
+    t.oom_score_adj = 1000                      # the one the killer chooses
+    k.procs.use_task(t)                         # serving t's own fault: t is busy
+    assert k.procs.is_busy(t)
+    assert k.oom.out_of_memory(0, 0) == 0       # marked, not torn down
+    assert t.oom_pending and t.mm is not None
     entry.user_fault(k, t)
     assert t.pending & sig.sigbit(sig.SIGKILL)
     assert sig.do_signal(k, t) == sig.SIGKILL

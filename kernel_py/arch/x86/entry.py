@@ -107,6 +107,8 @@ def user_loop(k, t):
         if ev == EVENT_SYSCALL:
             t.nr_syscalls += 1
             nr = regs[ORIG_RAX]
+            counts = t.syscalls
+            counts[nr] = counts.get(nr, 0) + 1
             entry = table[nr] if 0 <= nr < nr_max else None
             if entry is None:
                 r = k.syscalls.unknown(t, nr)
@@ -164,12 +166,7 @@ def user_fault(k, t):
         sig.force_sig(k, t, sig.SIGBUS, sig.BUS_ADRERR, addr)
         return
     if why == "out of memory":
-        if t.oom_pending:
-            # the OOM killer chose t itself while serving its fault: as
-            # oom_kill_process's SIGKILL, it dies on the way back to ring 3
-            # (retrying would fault again for ever)
-            sig.send_signal(k, t, sig.SIGKILL, sig.SI_KERNEL)
-        return                              # someone else was killed: retry
+        return      # a victim was killed (t itself: its SIGKILL is pending, mm/reclaim/oom_kill.py); retry
     err = regs[ERROR]
     # a VMA that forbids the access: SEGV_ACCERR; no VMA (kernel addresses
     # included): SEGV_MAPERR (arch/x86/mm/fault.c, bad_area vs access_error)

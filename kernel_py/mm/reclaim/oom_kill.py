@@ -17,11 +17,14 @@
 # asked for the memory, a fork's parent, a process swapoff is reading back)
 # cannot be torn down under that work: it is marked (oom_pending), the
 # allocation fails (the fault reports ENOMEM/SIGBUS) and the process table
-# reaps it as soon as that work unwinds (ProcTable.reap). Any other victim
+# reaps it as soon as that work unwinds (ProcTable.reap); a program in
+# ring 3 gets SIGKILL and exits on its way back (do_exit ends oom_pending).
+# Any other victim
 # is torn down at once and the per-CPU lists are drained, so its frames are
 # back in the buddy before the allocation retries. While a marked victim is
 # still alive no second one is chosen (Linux waits for the first to exit).
 
+from kernel_py.kernel.signal import SI_KERNEL, SIGKILL, send_signal
 from kernel_py.mm.gfp import NAMES as GFP_NAMES
 
 OOM_SCORE_ADJ_MIN = -1000
@@ -139,6 +142,10 @@ class OomKiller:
         self.t_exhaust = t0 or k.hw.rdtsc()
         if procs.is_busy(victim):
             victim.oom_pending = True
+            # a program dies of the SIGKILL when its fault unwinds to ring 3
+            # (Linux's __oom_kill_process sends SIGKILL; pagefault_out_of_memory
+            # then returns to a fatal signal instead of faulting again)
+            send_signal(k, victim, SIGKILL, SI_KERNEL)
             return 0
         return self.reap(victim)
 
