@@ -20,7 +20,7 @@ from kernel_py.arch.x86.cpu import (
 )
 from kernel_py.arch.x86.ptrace import (
     CR2, ERROR, EVENT_BADFRAME, EVENT_SYSCALL, IRQ_VECTOR_BASE, ORIG_RAX, R8, R9,
-    R10, RAX, RDI, RDX, RIP, RSI, TSC_ENTER, TSC_EXIT,
+    R10, RAX, RDI, RDX, RIP, RSI, TSC_ENTER, TSC_EXIT, user_addr,
 )
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.exit import do_exit
@@ -129,7 +129,7 @@ def user_loop(k, t):
                 return
             regs[RAX] = r
         elif ev == VEC_PF:
-            if not fault(regs[CR2] & 0xFFFFFFFFFFFFFFFF, regs[ERROR], regs[RIP]):
+            if not fault(user_addr(regs[CR2]), regs[ERROR], regs[RIP]):
                 user_fault(k, t)
         elif ev >= IRQ_VECTOR_BASE:
             irq(k, ev - IRQ_VECTOR_BASE)
@@ -154,7 +154,7 @@ def user_fault(k, t):
     file), with Linux's log line when nothing handles it."""
     regs = t.regs
     info = k.fault.last_segv
-    addr = regs[CR2] & 0xFFFFFFFFFFFFFFFF
+    addr = user_addr(regs[CR2])
     why = info.why if info is not None else ""
     if why in ("beyond end of file", "file read error"):
         sig.force_sig(k, t, sig.SIGBUS, sig.BUS_ADRERR, addr)
