@@ -15,7 +15,7 @@
 from array import array
 
 from kernel_py.arch.x86.cpu import EXCEPTION_NAMES, small
-from kernel_py.arch.x86.pgtable import M64
+from kernel_py.arch.x86 import pgtable
 
 R15 = 0
 R14 = 1
@@ -104,7 +104,7 @@ def user_addr(v):
     kept a small int when it is a user address (the common case, which
     must not allocate), masked to 64 bits only when negative (a kernel
     address in the sign-extended upper half)."""
-    return v if v >= 0 else v & M64
+    return v if v >= 0 else v & pgtable.M64
 
 
 def event_name(ev):

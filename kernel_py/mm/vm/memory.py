@@ -63,13 +63,19 @@ class MmMemory:
         hw = self.hw
         freed = 0
         for level, t, epa in tables(hw, self.pgd, start, min(end, KERNEL_HALF << PGDIR_SHIFT)):
-            if hw.readbytes(t, PAGE_SIZE) == ZERO_TABLE:
+            if hw.mem(t, PAGE_SIZE) == ZERO_TABLE:      # a view: no 4 KiB copy per table
                 hw.write64(epa, 0)
                 self.k.free_table(t)
                 self.nr_pgtables -= 1
                 freed += 1
         if freed and self.live():
-            hw.write_cr3(self.pgd)          # drop paging-structure caches
+            # drop paging-structure caches: INVLPG of any address drops
+            # them all (SDM Vol. 3A 4.10.4.1), as Linux's flush_tlb_mm_range
+            # does for freed tables; the PTEs' own TLB entries went with the
+            # zap. A CR3 write would also flush every kernel translation,
+            # which QEMU's TCG then refills page by page (mmbench mmap_munmap
+            # spent most of its munmap doing that).
+            hw.invlpg(start)
         return freed
 
     def get_page(self, pa):
