@@ -20,7 +20,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import KERNEL_HALF
-from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_slot, tables
+from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_slot, tables, used_slots
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
@@ -122,7 +122,7 @@ class MmMemory:
         flushed = []
         self.update_hiwater()
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in range(i0, i1):
+            for i in used_slots(hw, pt, i0, i1):
                 epa = pt + (i << 3)
                 e = r64(epa)
                 if not e:
@@ -184,7 +184,7 @@ class MmMemory:
                 if cslot is None:
                     raise KernelError("ENOMEM", "fork: page tables")
                 cpt = cslot & ~(PAGE_SIZE - 1)
-                for i in range(i0, i1):
+                for i in used_slots(hw, pt, i0, i1):
                     e = r64(pt + (i << 3))
                     if not e:
                         continue
