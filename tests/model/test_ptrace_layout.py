@@ -48,9 +48,18 @@ def test_events_and_limits():
 
 def test_new_regs_and_event_names():
     r = ptrace.new_regs()
-    assert r.typecode == "q" and len(r) == ptrace.NR_REGS and not any(r)
+    # 'l': signed 64-bit slots that the guest VM reads as small ints
+    assert r.typecode == "l" and r.itemsize == 8 and len(r) == ptrace.NR_REGS and not any(r)
     r[ptrace.ORIG_RAX] = -1
+    assert r[ptrace.ORIG_RAX] == -1
     assert ptrace.event_name(14) == "#PF"
     assert ptrace.event_name(32) == "IRQ 0"
     assert ptrace.event_name(256) == "syscall"
     assert ptrace.event_name(257) == "bad frame"
+
+
+def test_user_addr_is_the_unsigned_address():
+    assert ptrace.user_addr(0x7FFFFFFFF000) == 0x7FFFFFFFF000
+    assert ptrace.user_addr(0) == 0
+    assert ptrace.user_addr(-0x800000000000) == 0xFFFF800000000000
+    assert ptrace.user_addr(-1) == 0xFFFFFFFFFFFFFFFF

@@ -74,6 +74,40 @@ def pte_slot(hw, root, va, alloc=None):
     return epa if lvl == 1 else None
 
 
+ZERO_VIEW = memoryview(ZERO_TABLE)
+SLOT_GROUPS = (64, 8)                   # entries per group, coarse to fine, for used_slots
+
+
+def used_slots(hw, table, i0, i1):
+    """The indices in [i0, i1) of the table's non-zero entries, in order,
+    and of the zero entries that share a group of 8 with one (callers test
+    each entry they read anyway).
+
+    A process's tables are sparse (a stack's page table maps a few pages of
+    its 512; a PML4 has a handful of entries in 256), and reading every
+    entry costs a hw call each: exit, fork and munmap spent milliseconds so
+    under TCG. So runs of zero entries are skipped by comparing a view of
+    the table with zero bytes (one memcmp in C), 64 entries, then 8 at a
+    time, and only the entries of a non-zero group of 8 are read."""
+    out = []
+    _used(hw.mem, table, i0, i1, 0, out)
+    return out
+
+
+def _used(mem, table, i0, i1, depth, out):
+    if i0 >= i1 or mem(table + (i0 << 3), (i1 - i0) << 3) == ZERO_VIEW[:(i1 - i0) << 3]:
+        return
+    if depth == len(SLOT_GROUPS):
+        out.extend(range(i0, i1))       # a group of 8 with something in it
+        return
+    step = SLOT_GROUPS[depth]
+    i = i0
+    while i < i1:
+        j = min(i1, (i // step + 1) * step)
+        _used(mem, table, i, j, depth + 1, out)
+        i = j
+
+
 def pt_tables(hw, root, start, end):
     """(pt_pa, base_va, i0, i1) for each page table (level 1) covering part
     of [start, end): its PTE slots i0..i1-1 (base_va is the address of slot
@@ -101,7 +135,7 @@ def tables(hw, table, start=0, end=VA_END, level=4, base=0):
     size = 1 << shift
     i0 = (max(start, base) - base) >> shift
     i1 = min(512, (end - base + size - 1) >> shift)
-    for i in range(i0, i1):
+    for i in used_slots(hw, table, i0, i1):
         epa = table + (i << 3)
         e = r64(epa)
         if not e & _PAGE_PRESENT or (level < 4 and e & _PAGE_PSE):

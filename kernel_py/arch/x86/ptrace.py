@@ -15,6 +15,7 @@
 from array import array
 
 from kernel_py.arch.x86.cpu import EXCEPTION_NAMES, small
+from kernel_py.arch.x86 import pgtable
 
 R15 = 0
 R14 = 1
@@ -80,8 +81,15 @@ FPU_INIT_MXCSR = 0x1F80
 
 
 def new_regs():
-    """A zeroed register buffer for hw.run_user."""
-    return array("q", bytes(8 * NR_REGS))
+    """A zeroed register buffer for hw.run_user: signed 64-bit slots.
+
+    Typecode 'l' (C long, 64-bit on x86-64 and on the host), not 'q': the
+    guest VM reads a 'q' element through mp_obj_new_int_from_ll, which
+    always builds a heap long (mpz), so every regs[...] allocated and all
+    arithmetic on it (the TSC stamps, CR2 in the fault handler) took the
+    slow path; an 'l' element is a small int when it fits. Stores are the
+    same for both (a long is truncated to the slot's 8 bytes)."""
+    return array("l", bytes(8 * NR_REGS))
 
 
 def new_fpu(hw):
@@ -89,6 +97,14 @@ def new_fpu(hw):
     fpu = bytearray(FPU_BUF_SIZE)
     hw.fpu_init(fpu)
     return fpu
+
+
+def user_addr(v):
+    """A register's signed slot value (CR2, RIP) as the unsigned address:
+    kept a small int when it is a user address (the common case, which
+    must not allocate), masked to 64 bits only when negative (a kernel
+    address in the sign-extended upper half)."""
+    return v if v >= 0 else v & pgtable.M64
 
 
 def event_name(ev):

@@ -20,7 +20,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.layout import KERNEL_HALF
-from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_slot, tables
+from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_slot, tables, used_slots
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
@@ -63,13 +63,19 @@ class MmMemory:
         hw = self.hw
         freed = 0
         for level, t, epa in tables(hw, self.pgd, start, min(end, KERNEL_HALF << PGDIR_SHIFT)):
-            if hw.readbytes(t, PAGE_SIZE) == ZERO_TABLE:
+            if hw.mem(t, PAGE_SIZE) == ZERO_TABLE:      # a view: no 4 KiB copy per table
                 hw.write64(epa, 0)
                 self.k.free_table(t)
                 self.nr_pgtables -= 1
                 freed += 1
         if freed and self.live():
-            hw.write_cr3(self.pgd)          # drop paging-structure caches
+            # drop paging-structure caches: INVLPG of any address drops
+            # them all (SDM Vol. 3A 4.10.4.1), as Linux's flush_tlb_mm_range
+            # does for freed tables; the PTEs' own TLB entries went with the
+            # zap. A CR3 write would also flush every kernel translation,
+            # which QEMU's TCG then refills page by page (mmbench mmap_munmap
+            # spent most of its munmap doing that).
+            hw.invlpg(start)
         return freed
 
     def get_page(self, pa):
@@ -116,7 +122,7 @@ class MmMemory:
         flushed = []
         self.update_hiwater()
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in range(i0, i1):
+            for i in used_slots(hw, pt, i0, i1):
                 epa = pt + (i << 3)
                 e = r64(epa)
                 if not e:
@@ -182,7 +188,7 @@ class MmMemory:
                 if cslot is None:
                     raise KernelError("ENOMEM", "fork: page tables")
                 cpt = cslot & ~(PAGE_SIZE - 1)
-                for i in range(i0, i1):
+                for i in used_slots(hw, pt, i0, i1):
                     e = r64(pt + (i << 3))
                     if not e:
                         continue

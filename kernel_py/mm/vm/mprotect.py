@@ -16,6 +16,7 @@ from kernel_py.mm.types import (
     M64, VM_ACCESS, VM_GROWSDOWN, VM_MAYWRITE, VM_WRITE, _PAGE_PROTNONE, page_align,
 )
 from kernel_py.mm.vm.memory import ADDR, TLB_FLUSH_CEILING
+from kernel_py.arch.x86.pgtable import used_slots
 from kernel_py.mm.vm.vma import (
     NO_VMA, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE, prot_to_vm,
 )
@@ -58,7 +59,7 @@ class MmProtect:
         live = self.live()
         n = 0
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in range(i0, i1):
+            for i in used_slots(hw, pt, i0, i1):
                 epa = pt + (i << 3)
                 e = r64(epa)
                 if not e or not e & (_PAGE_PRESENT | _PAGE_PROTNONE):    # empty, swap entry
