@@ -106,13 +106,19 @@ def image_path(image=None):
 
 
 def initrd_path(initrd=None):
-    """The initramfs: `initrd` ("" for none), else $KPY_INITRD, else
-    build/initramfs.cpio when it was built (`make initramfs`), else none."""
+    """The initramfs a Guest boots with: `initrd` ("" for none), else
+    $KPY_INITRD, else none. Tests of the memory manager boot without one
+    (their figures assume a root with nothing to swap); tests of the root
+    file system ask for built_initrd()."""
     if initrd is None:
-        initrd = os.environ.get("KPY_INITRD")
-    if initrd is None:
-        initrd = str(DEFAULT_INITRD) if DEFAULT_INITRD.is_file() else ""
+        initrd = os.environ.get("KPY_INITRD", "")
     return Path(initrd) if initrd else None
+
+
+def built_initrd():
+    """build/initramfs.cpio (BusyBox, `make initramfs`) when it was built,
+    else None: what `make qemu` boots with."""
+    return DEFAULT_INITRD if DEFAULT_INITRD.is_file() else None
 
 
 def kvm_usable():
@@ -226,7 +232,7 @@ class Guest:
     written; default a fresh temporary directory), keep_log (keep the log
     directory on close), backend ('qemu' or 'fake'), eol (what ends a typed
     line; a terminal sends '\\r'), initrd (the initramfs passed with
-    -initrd: see initrd_path).
+    -initrd; none unless asked: see initrd_path).
     """
 
     def __init__(self, mem="256M", cmdline="", accel=None, extra_args=(),

@@ -37,10 +37,12 @@ EFAULT_TESTS = ("rw_errors readv_writev pread_pwrite open_errors openat stat acc
                 "mkdir rmdir unlink rename sigaction sigprocmask fork_wait exec uname arch_prctl "
                 "prlimit getrandom clocks nanosleep pipe eventfd sysinfo cwd futex").split()
 
-SEGV_LINE = re.compile(r"^(\S+)\[(\d+)\]: segfault at ([0-9a-f]+) ip ([0-9a-f]{16}) "
+# dmesg prefixes each line with [SECONDS.MICROS] (printk.time), as Linux's does
+TIME = r"(?:\[\s*\d+\.\d{6}\] )?"
+SEGV_LINE = re.compile(r"^" + TIME + r"(\S+)\[(\d+)\]: segfault at ([0-9a-f]+) ip ([0-9a-f]{16}) "
                        r"sp ([0-9a-f]{16}) error ([0-9a-f]+)(?: in (\S+)\[([0-9a-f]+)\+([0-9a-f]+)\])?$",
                        re.M)
-GP_LINE = re.compile(r"^traps: (\S+)\[(\d+)\] general protection fault ip:([0-9a-f]+) "
+GP_LINE = re.compile(r"^" + TIME + r"traps: (\S+)\[(\d+)\] general protection fault ip:([0-9a-f]+) "
                      r"sp:([0-9a-f]+) error:0 in (\S+)\[([0-9a-f]+)\+([0-9a-f]+)\]$", re.M)
 
 # x86 page-fault error code bits (Intel SDM vol. 3, 4.7)

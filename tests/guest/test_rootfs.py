@@ -12,11 +12,11 @@ import pexpect
 import pytest
 
 from kpyqemu import disks as kdisks
-from kpyqemu.guest import Guest, initrd_path
+from kpyqemu.guest import Guest, built_initrd
 
 PS1 = "rootsh> "
 
-pytestmark = pytest.mark.skipif(initrd_path() is None,
+pytestmark = pytest.mark.skipif(built_initrd() is None,
                                 reason="no initramfs: make initramfs builds build/initramfs.cpio")
 
 
@@ -29,7 +29,7 @@ def fields(text):
 @pytest.fixture(scope="module")
 def g(tmp_path_factory, accel, kernel_image):
     d = kdisks.fresh_disks(tmp_path_factory.mktemp("rootfs"))
-    guest = Guest(drives=d.drives, accel=accel, image=kernel_image,
+    guest = Guest(drives=d.drives, accel=accel, image=kernel_image, initrd=str(built_initrd()),
                   log_dir=tmp_path_factory.mktemp("rootfs-log"))
     yield guest
     guest.close()
@@ -181,7 +181,7 @@ def test_init_is_bin_sh(tmp_path, accel, kernel_image):
     """CMDLINE="init=/bin/sh": pid 1 is BusyBox's shell, on the console from
     boot (no kpy# prompt first); when it exits the kernel says what Linux
     says and its monitor takes the console."""
-    gi = Guest(cmdline="init=/bin/sh", accel=accel, image=kernel_image, log_dir=tmp_path,
+    gi = Guest(cmdline="init=/bin/sh", accel=accel, image=kernel_image, initrd=str(built_initrd()), log_dir=tmp_path,
                start=False)
     child = pexpect.spawn(gi.argv[0], gi.argv[1:], timeout=60, encoding="utf-8",
                           codec_errors="replace", echo=False, dimensions=(24, 500))
