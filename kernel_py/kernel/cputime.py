@@ -5,8 +5,10 @@
 #
 # Measured with the TSC, not sampled by the tick (Linux's
 # CONFIG_VIRT_CPU_ACCOUNTING_GEN): the entry code charges every stretch in
-# ring 3 to the task's utime and to `user` here (arch/x86/entry.py), the
-# idle loop charges the time the CPU sat in hlt to `idle` (kernel/idle.py),
+# ring 3 to the task's utime (arch/x86/entry.py) and the machine's user time
+# is the live tasks' utime plus what released tasks had (release_task adds
+# theirs to `exited_user`), so the entry's hot loop keeps one counter, not
+# two; the idle loop charges the time the CPU sat in hlt to `idle` (kernel/idle.py),
 # and everything else the one CPU did since boot is kernel work: system.
 # There is one CPU, no nice levels in use, no softirqs, no guests and no
 # hypervisor steal report, so those columns are zero, as Linux's are on
@@ -23,10 +25,15 @@ CPU_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq",
 class CpuStat:
     """k.cpustat: TSC ticks spent in ring 3 and idle since boot."""
 
-    def __init__(self, clock):
+    def __init__(self, clock, procs):
         self.clock = clock
-        self.user = 0                   # TSC in ring 3, every task (CPUTIME_USER)
+        self.procs = procs
+        self.exited_user = 0            # TSC in ring 3 of the tasks released so far
         self.idle = 0                   # TSC halted in the idle loop (CPUTIME_IDLE)
+
+    def user(self):
+        """TSC in ring 3, every task since boot (CPUTIME_USER)."""
+        return self.exited_user + sum(t.utime for t in self.procs.tasks.values())
 
     def elapsed(self):
         c = self.clock
@@ -36,7 +43,7 @@ class CpuStat:
         """The ten cpu columns in TSC ticks; system is the rest of the time
         since boot (kernel work: syscalls, faults, kernel threads, the
         console), so the columns add up to the uptime."""
-        user, idle = self.user, self.idle
+        user, idle = self.user(), self.idle
         system = max(0, self.elapsed() - user - idle)
         return (user, 0, system, idle, 0, 0, 0, 0, 0, 0)
 

@@ -236,7 +236,7 @@ class Kernel:
         self.random = Random(hw.rdtsc() ^ (epoch << 20))
         self.time = TimeKeeping(self.clock, epoch)
         self.loadavg = LoadAvg(self.clock)
-        self.cpustat = CpuStat(self.clock)
+        self.cpustat = CpuStat(self.clock, self.procs)
         self.sched = Scheduler(self, run_task)
         self.syscalls = SyscallTable(self)
         self.futex = Futexes(self)

@@ -96,7 +96,6 @@ class Task:
         self.start_time = 0             # jiffies at fork
         self.nvcsw = 0                  # voluntary context switches (slept)
         self.nivcsw = 0                 # involuntary (preempted)
-        self.nr_syscalls = 0
         self.syscalls = {}              # Linux number -> calls (/proc/<pid>/syscalls; fork starts at 0)
         self.rlim = None                # list of [cur, max] by RLIMIT_* (kernel/sys.py)
 

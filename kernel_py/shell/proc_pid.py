@@ -300,5 +300,5 @@ def proc_syscalls(k, pid):
     t = pid_task(k, pid)
     counts = t.syscalls
     lines = ["%-24s %3d %d" % (SYSCALL_NAMES.get(nr, "?"), nr, counts[nr]) for nr in sorted(counts)]
-    lines.append("total %d" % t.nr_syscalls)
+    lines.append("total %d" % sum(counts.values()))
     return "\n".join(lines)

@@ -95,7 +95,6 @@ def user_loop(k, t):
     table = k.syscalls.table
     nr_max = len(table)
     fault = k.fault.handler
-    cpustat = k.cpustat
     blocked = BLOCKED
     running = TASK_RUNNING
     ev_syscall, ev_pf, ev_irq = EVENT_SYSCALL, VEC_PF, IRQ_VECTOR_BASE
@@ -114,11 +113,9 @@ def user_loop(k, t):
         t0 = regs[i_enter]                  # ring 3 was [t0, t1)
         t1 = regs[i_exit]
         t.utime += t1 - t0
-        cpustat.user += t1 - t0
         t.stime += t0 - t_kernel
         t_kernel = t1
         if ev == ev_syscall:
-            t.nr_syscalls += 1
             nr = regs[i_nr]
             counts = t.syscalls
             counts[nr] = counts.get(nr, 0) + 1
