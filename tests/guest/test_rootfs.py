@@ -129,9 +129,10 @@ def test_shell_on_the_console_line_discipline_and_ctrl_c(g):
     assert c.match.group(1) == "abcd"
     c.expect_exact(PS1, timeout=30)
     # Ctrl-C: SIGINT to the foreground job; the shell survives
-    c.send("sleep 100\r")
-    c.expect(r"sleep 100\r*\n", timeout=30)
-    time.sleep(2)           # sleep is the foreground job by now
+    # the job says it runs (ash's child has joined its own process group and
+    # taken the terminal before it runs the command), then becomes sleep
+    c.send("sh -c 'echo fg-ready; exec sleep 100'\r")
+    c.expect(r"\nfg-ready\r*\n", timeout=30)
     c.send("\x03")
     c.expect_exact(PS1, timeout=30)
     c.send("echo status=$?\r")
