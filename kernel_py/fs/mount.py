@@ -11,6 +11,7 @@ from kernel_py.drivers import mem  # noqa: F401 - registers /dev/null & co (char
 from kernel_py.fs import namei
 from kernel_py.fs.anon_inodes import AnonFs
 from kernel_py.fs.file_table import FileTable
+from kernel_py.fs.inode import DT_DIR
 from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
@@ -127,3 +128,38 @@ def namespace_file(k, path):
     sb.mapping_of(ino)
     sb.pin(ino)
     return sb, ino
+
+
+def namespace_stack(k, path):
+    """The lookup stack of a path of the namespace programs see, for the
+    console (no task: the walk starts at the root)."""
+    if not path.startswith("/"):
+        raise KernelError("EINVAL", "%s: give an absolute path" % path)
+    if "/" not in k.vfs.ns:
+        raise KernelError("ENOENT", path)
+    return namei.lookup(k, None, namei.AT_FDCWD, path.encode())
+
+
+def namespace_read(k, path):
+    """The console's cat of a file outside the block mounts (the tmpfs
+    root, devtmpfs): its bytes through its file system's read."""
+    p, sb, ino = namespace_stack(k, path)[-1]
+    if ino.is_dir:
+        raise KernelError("EISDIR", p)
+    if not S_ISREG(sb.mode(ino)):
+        raise KernelError("EINVAL", "%s: not a regular file" % p)
+    return sb.read(ino, 0, sb.size(ino))
+
+
+def namespace_listdir(k, path):
+    """[(name, is_dir, size)] sorted by name, as Vfs.listdir, for a
+    directory (or a file: itself) of the namespace."""
+    p, sb, ino = namespace_stack(k, path)[-1]
+    if not ino.is_dir:
+        return [(p.rsplit("/", 1)[-1], False, sb.size(ino))]
+    out = []
+    for name, _ino, dtype in sb.readdir(ino):
+        child = sb.lookup(ino, name)
+        size = sb.size(child) if child is not None and not child.is_dir else 0
+        out.append((name, dtype == DT_DIR, size))
+    return sorted(out)

@@ -25,24 +25,26 @@ def cmd_echo(k, args):
     return " ".join(args)
 
 
-@command("cat", "cat FILE...", "print pseudo-files such as /proc/meminfo, or files under /mnt")
+@command("cat", "cat FILE...", "print pseudo-files such as /proc/meminfo, files under /mnt or in the root file system")
 def cmd_cat(k, args):
     if not args:
         raise KernelError("EINVAL", "usage: cat FILE...")
     out = []
     for path in args:
-        if k.vfs is not None and k.vfs.owns(path):
+        if k.vfs is not None and (k.vfs.owns(path) or cmd_fs.in_namespace(k, path)):
             out.append(cmd_fs.cat_file(k, path))
         else:
             out.append(resolve(path)[0](k).rstrip("\n"))
     return "\n".join(out)
 
 
-@command("ls", "ls [-l] [DIR]", "list pseudo-files under a directory, or a directory under /mnt")
+@command("ls", "ls [-l] [DIR]", "list pseudo-files under a directory, or a directory under /mnt or of the root file system")
 def cmd_ls(k, args):
-    if k.vfs is not None and args and k.vfs.owns(args[-1]):
-        return cmd_fs.ls(k, args)
-    prefix = (args[0] if args else "/").rstrip("/") + "/"
+    paths = [a for a in args if not a.startswith("-")]
+    target = paths[-1] if paths else "/"
+    if k.vfs is not None and (k.vfs.owns(target) or cmd_fs.in_namespace(k, target)):
+        return cmd_fs.ls(k, args if paths else args + [target])
+    prefix = target.rstrip("/") + "/"
     names = set()
     if k.vfs is not None:
         names = cmd_fs.mount_names(k, prefix)

@@ -7,6 +7,7 @@
 # dirty_expire_centisecs, dirty_writeback_centisecs: the writeback thread's).
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.fs.mount import namespace_listdir, namespace_read
 from kernel_py.fs.vfs import pattern
 from kernel_py.mm import vmstat
 from kernel_py.shell.cmd_top import cpu_percents
@@ -55,7 +56,20 @@ def to_text(data):
 
 
 # -- hooks for builtins cat and ls
+PSEUDO_ROOTS = ("/proc", "/sys")     # the console's own pseudo-files (registry.py)
+
+
+def in_namespace(k, path):
+    """A path the console reaches through the namespace programs see (the
+    tmpfs root, devtmpfs) rather than a block mount or a pseudo-file."""
+    if k.vfs is None or "/" not in k.vfs.ns or k.vfs.owns(path):
+        return False
+    return not any(path == r or path.startswith(r + "/") for r in PSEUDO_ROOTS)
+
+
 def cat_file(k, path):
+    if in_namespace(k, path):
+        return to_text(namespace_read(k, path)).rstrip("\n")
     return to_text(vfs(k).read(path)).rstrip("\n")
 
 
@@ -71,7 +85,10 @@ def ls(k, args):
             paths.append(a)
     if len(paths) != 1:
         raise KernelError("EINVAL", "usage: ls [-l] [DIR]")
-    entries = vfs(k).listdir(paths[0])
+    if in_namespace(k, paths[0]):
+        entries = namespace_listdir(k, paths[0])
+    else:
+        entries = vfs(k).listdir(paths[0])
     if not long:
         return "  ".join(n + ("/" if d else "") for n, d, s in entries)
     lines = ["total %d" % sum((s + 1023) // 1024 for n, d, s in entries)]

@@ -96,6 +96,21 @@ def test_unpacked_into_a_tmpfs_root(box):
     assert root.lookup(root.root, "dev-null").rdev == (1, 3)
 
 
+def test_the_console_cat_and_ls_see_the_root(box):
+    """kpy#'s cat and ls reach the tmpfs root through the namespace
+    programs walk (symlinks followed), /mnt and /proc as before."""
+    assert box.run("cat /etc/motd") == "hello from the initramfs"
+    assert box.run("cat /bin/sh") == box.run("cat /bin/prog")
+    for d in ("bin/", "etc/", "deep/", "proc/", "tmp/"):
+        assert d in box.run("ls /").split()
+    assert box.run("ls") == box.run("ls /")
+    assert box.run("ls /etc").split() == ["a", "b", "motd"]
+    assert "%8d prog" % len(BIG) in box.run("ls -l /bin")
+    assert "MemTotal:" in box.run("cat /proc/meminfo")
+    assert box.err("cat /etc/nothing").startswith("error: ENOENT")
+    assert box.err("cat /etc").startswith("error: EISDIR")
+
+
 def test_the_initrd_pages_are_freed(box):
     """free_initrd_mem: after the unpacking the module's pages are the
     buddy's (MemTotal as without a module), and `check` agrees."""
