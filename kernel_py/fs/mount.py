@@ -15,7 +15,6 @@ from kernel_py.fs.inode import DT_DIR
 from kernel_py.fs.mode import S_IFCHR, S_ISREG
 from kernel_py.fs.pipe import PipeFs
 from kernel_py.fs.procfs import ProcFs, SysFs
-from kernel_py.fs.ramfs import RamFs
 from kernel_py.init import initramfs
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.shmem import TmpFs
@@ -55,7 +54,7 @@ def init_namespace(k):
     vfs.ns["/sys"] = SysFs(k)
     vfs.pipefs = PipeFs(k)
     vfs.anon = AnonFs(k)
-    vfs.shm_mnt = RamFs(k, "tmpfs")       # memfd_create's files: not yet TmpFs (tests/model/mmcheck.py counts no shmem swap slots)
+    vfs.shm_mnt = TmpFs(k, "tmpfs")       # memfd_create's files (shm_mnt, mm/shmem.c's shmem_fill_super)
 
 
 def populate_rootfs(k, root):

@@ -65,7 +65,15 @@ class Vfs:
         self.next_anon = 0          # minors of the anonymous devices (get_anon_bdev)
         self.pipefs = None          # where pipe inodes live (fs/pipe.py), mounted nowhere
         self.anon = None            # the anonymous inode of eventfds (fs/anon_inodes.py)
-        self.shm_mnt = None         # memfd_create's files (mm/memfd.py): a ramfs mounted nowhere
+        self.shm_mnt = None         # memfd_create's files (mm/memfd.py): a tmpfs mounted nowhere
+
+    def superblocks(self):
+        """Every file system, mounted or internal (shm_mnt): swapoff and
+        the swap census visit them all."""
+        out = list(self.ns.values())
+        if self.shm_mnt is not None:
+            out.append(self.shm_mnt)
+        return out
 
     def anon_minor(self):
         self.next_anon += 1

@@ -1,9 +1,10 @@
 # memfd_create(2) (Linux's mm/memfd.c): an anonymous file in memory,
-# "memfd:NAME", open read-write. Linux makes it on its internal shmem
-# mount; here it is an unlinked inode of a ramfs mounted nowhere
-# (vfs.shm_mnt, fs/mount.py): its pages are the ramfs's, held in the page
-# cache until the last descriptor and the last mapping are gone (no swap:
-# ramfs pages are never reclaimed). ftruncate sizes it, read/write/mmap
+# "memfd:NAME", open read-write. As on Linux it is an unlinked inode of
+# the internal shmem mount (vfs.shm_mnt, a tmpfs mounted nowhere:
+# fs/mount.py): its pages are shmem pages (Shmem in /proc/meminfo), held
+# in the page cache until the last descriptor and the last mapping are
+# gone, and reclaim writes cold unmapped ones to swap as it does /tmp's
+# (mm/filemap/shmem.py). ftruncate sizes it, read/write/mmap
 # use it as any regular file. Sealing (MFD_ALLOW_SEALING) is accepted; no
 # F_ADD_SEALS here. MFD_HUGETLB: no hugetlbfs (ENOSYS, as Linux without
 # CONFIG_HUGETLBFS).

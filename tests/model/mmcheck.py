@@ -169,9 +169,9 @@ def check_all(k, baseline=None):
                 continue
             refs[pa] = refs.get(pa, 0) + 1
             shm_frames[pa >> 12] = SHM_KEY | (shm.ino << 36) | off
-    for sb in (k.vfs.ns.values() if k.vfs is not None else ()):
-        if isinstance(sb, TmpFs):       # tmpfs files' pages on swap: one use each
-            for ino in sb.all_inodes():
+    for sb in (k.vfs.superblocks() if k.vfs is not None else ()):
+        if isinstance(sb, TmpFs):       # tmpfs files' pages on swap, memfds' too: one use each
+            for ino in sb.swaplist.values():
                 for e in ino.swapped.values():
                     key = (swp_type(e), swp_offset(e))
                     swaprefs[key] = swaprefs.get(key, 0) + 1

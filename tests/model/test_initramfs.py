@@ -17,6 +17,7 @@ from kernel_py.lib.errors import KernelError
 
 from kernel_py.mm import vmstat
 from tests.model import swapsupport
+from kernel_py.mm.memfd import memfd_file
 from tests.model.fssupport import Box
 from tests.model.swapsupport import run
 
@@ -214,3 +215,28 @@ def test_without_swap_tmpfs_pages_stay():
     root, tmp, ino = tmp_file(k, "stay", data)
     k.pagecache.shrink_page_cache(16)
     assert not ino.swapped and root.read(ino, 0, len(data)) == data
+
+
+def test_unlinked_files_and_memfds_on_swap_come_back_at_swapoff():
+    """shmem_swaplist: a /tmp file unlinked while open and a memfd (the
+    internal shm mount) have no name to be found by, yet their swapped
+    pages are counted by `check` and brought back by swapoff."""
+    k, sh = swapsupport.boot()
+    data = pattern_pages(24, 5)
+    root, tmp, ino = tmp_file(k, "gone", data)
+    root.pin(ino)                                   # an open file...
+    root.unlink(tmp, "gone")                        # ...whose name goes
+    f = memfd_file(k, "memfd:m")
+    shm = k.vfs.shm_mnt
+    assert shm.write(f.inode, 0, data) == len(data)
+    assert vmstat.counter(k, "nr_shmem") >= 48
+    k.pagecache.shrink_page_cache(96)
+    assert ino.swapped and f.inode.swapped
+    assert k.swap.used_pages() == len(ino.swapped) + len(f.inode.swapped)
+    assert "error" not in run(sh, "check")
+    run(sh, "swapoff /dev/sdb")
+    assert not ino.swapped and not f.inode.swapped and not shm.swaplist and not root.swaplist
+    assert root.read(ino, 0, 1 << 20) == data and shm.read(f.inode, 0, 1 << 20) == data
+    f.fput(k)
+    root.unpin(ino)
+    assert shm.nr_pages == 0 and "error" not in run(sh, "check")

@@ -147,7 +147,7 @@ def shm_swap_entries(k):
             if v & SHM_SWAPPED:
                 n += 1
     if k.vfs is not None:
-        for sb in k.vfs.ns.values():
+        for sb in k.vfs.superblocks():
             n += sb.nr_swap_entries()
     return n
 

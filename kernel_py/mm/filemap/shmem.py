@@ -16,8 +16,10 @@
 # the page again — read, write, truncate, a fault through a mapping
 # (readpages) — reads it back first and frees the slot. Truncate and
 # unlink free the slots past the new end; swapoff brings every page back
-# (swap_unuse). Pages mapped by a process are not written out here (Linux
-# unmaps them first); they stay until unmapped.
+# (swap_unuse), finding the files through the swap list (Linux's
+# shmem_swaplist: every inode with a page on swap, linked or not — an
+# unlinked open file, a memfd). Pages mapped by a process are not written
+# out here (Linux unmaps them first); they stay until unmapped.
 
 from kernel_py.fs.magic import TMPFS_MAGIC
 from kernel_py.fs.mode import S_ISREG
@@ -55,6 +57,7 @@ class TmpFs(RamFs):
         self.nr_pages = 0               # this file system's pages in memory (df's "used")
         self.nr_swapped = 0             # its pages on swap
         self.swapout = 0                # pages written out (shmem_writeout), ever
+        self.swaplist = {}              # id -> inode with pages on swap (shmem_swaplist)
 
     def mapping_flags(self, mapping):
         mapping.swapbacked = True       # shmem's mappings: reclaim may swap them
@@ -89,7 +92,9 @@ class TmpFs(RamFs):
             self.k.printk("Write-error on swap-device (%s): %s" % (si.path, exc.line()))
             return False
         swap.claim(si, first, 1, [1])
-        mapping.host.swapped[idx] = swp_entry(si.type, first)
+        ino = mapping.host
+        ino.swapped[idx] = swp_entry(si.type, first)
+        self.swaplist[id(ino)] = ino
         self.nr_swapped += 1
         self.swapout += 1
         self.release_page(pa)
@@ -106,6 +111,11 @@ class TmpFs(RamFs):
         swap.put_slot(si, off)
         del ino.swapped[idx]
         self.nr_swapped -= 1
+        self.swaplist_del(ino)
+
+    def swaplist_del(self, ino):
+        if not ino.swapped:
+            self.swaplist.pop(id(ino), None)
 
     def swap_in_range(self, ino, start, end):
         """The swapped pages of bytes [start, end) back in the cache."""
@@ -119,28 +129,12 @@ class TmpFs(RamFs):
 
     def swap_unuse(self, si):
         """swapoff: every page of every file on area si back in memory."""
-        for ino in self.all_inodes():
+        for ino in list(self.swaplist.values()):
             for idx in [i for i, e in ino.swapped.items() if swp_type(e) == si.type]:
                 self.cache.read_page(self.mapping_of(ino), idx, ra=1)
 
     def nr_swap_entries(self):
         return self.nr_swapped
-
-    def all_inodes(self):
-        out = []
-        stack = [self.root]
-        seen = set()
-        while stack:
-            d = stack.pop()
-            for ino, _va in d.children.values():
-                if id(ino) in seen:
-                    continue
-                seen.add(id(ino))
-                if ino.is_dir:
-                    stack.append(ino)
-                elif ino.swapped:
-                    out.append(ino)
-        return out
 
     # -- data: swapped pages come back before ramfs's code sees the file
     def read(self, ino, off, n):
@@ -166,6 +160,7 @@ class TmpFs(RamFs):
             if si is not None:
                 swap.put_slot(si, off)
             self.nr_swapped -= 1
+        self.swaplist_del(ino)
         RamFs.drop_pages(self, ino, start)
 
     def statfs(self):

@@ -394,7 +394,7 @@ def shmem_unuse(k, si):
                 if shmem_swapin(k, shm, off, v) is None:
                     raise KernelError("ENOMEM", "swapoff: out of memory")
     if k.vfs is not None:
-        for sb in list(k.vfs.ns.values()):      # tmpfs files' pages
+        for sb in k.vfs.superblocks():          # tmpfs files' pages, memfds' too
             sb.swap_unuse(si)
 
 
