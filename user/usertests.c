@@ -21,8 +21,9 @@
  *
  * usage: usertests [-l] [-x] [-s] [-k] [-v] [-d DIR] [-t SECONDS] [-b DIR] [NAME...]
  *   -l          list the tests (name, [extra], what each asserts) and exit
- *   -x          also run the extra tests (marked [extra] by -l: threads, job
- *               control, hard links/symlinks/modes, tty, poll...; see below)
+ *   -x          also run the extra tests (marked [extra] by -l: threads,
+ *               hard links/symlinks/modes, which need a Linux file system such
+ *               as tmpfs (-d /tmp), and tty, which needs a terminal)
  *   -s          single process: run the tests in the runner itself, no fork
  *               per test (for a kernel whose fork is not there yet)
  *   -k          keep each test's directory
@@ -4396,14 +4397,14 @@ static struct test tests[] = {
     {t_futex, "futex", 0, "FUTEX_WAIT with a changed value EAGAIN, WAKE with no waiter 0, WAIT timeout ETIMEDOUT; EINVAL ENOSYS EFAULT"},
     {t_futex_shared, "futex_shared", 0, "FUTEX_WAKE from one process wakes a FUTEX_WAIT in another on shared memory"},
     {t_threads, "threads", X, "pthreads: 4 threads, a mutex, thread-local storage (clone3/clone CLONE_VM|CLONE_THREAD, futex)"},
-    {t_stop_cont, "stop_cont", X, "SIGSTOP/SIGCONT seen by wait4 WUNTRACED/WCONTINUED"},
+    {t_stop_cont, "stop_cont", 0, "SIGSTOP/SIGCONT seen by wait4 WUNTRACED/WCONTINUED"},
     {t_links, "links", X, "link, symlink, readlink, lstat S_ISLNK, ELOOP (needs a Linux file system)"},
     {t_modes, "modes", X, "umask applied to new files' modes, chmod (needs a Linux file system)"},
     {t_tty, "tty", X, "TCGETS/TCSETS/TIOCGWINSZ on the terminal, EFAULT (skipped without one)"},
-    {t_ioctl_generic, "ioctl_generic", X, "FIONREAD on a pipe, FIOCLEX/FIONCLEX, FIONBIO"},
-    {t_poll, "poll", X, "poll on a pipe: timeout, POLLIN, POLLOUT, POLLHUP, POLLNVAL"},
-    {t_sigaltstack, "sigaltstack", X, "a stack overflow's SIGSEGV handled on an alternate stack"},
-    {t_posix_spawn, "posix_spawn", X, "glibc posix_spawn (clone CLONE_VM|CLONE_VFORK on a new stack) runs a program"},
+    {t_ioctl_generic, "ioctl_generic", 0, "FIONREAD on a pipe, FIOCLEX/FIONCLEX, FIONBIO"},
+    {t_poll, "poll", 0, "poll on a pipe: timeout, POLLIN, POLLOUT, POLLHUP, POLLNVAL"},
+    {t_sigaltstack, "sigaltstack", 0, "a stack overflow's SIGSEGV handled on an alternate stack"},
+    {t_posix_spawn, "posix_spawn", 0, "glibc posix_spawn (clone CLONE_VM|CLONE_VFORK on a new stack) runs a program"},
     {NULL, NULL, 0, NULL},
 };
 

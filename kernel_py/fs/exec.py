@@ -326,6 +326,7 @@ def commit(k, t, bprm):
     if t.sighand is not None:
         t.sighand = t.sighand.copy()            # unshare, then reset handlers
         t.sighand.reset_for_exec()
+    t.sas_ss_sp = t.sas_ss_size = t.sas_ss_flags = 0     # execve clears the alternate stack
     if t.files is not None:
         t.files.close_on_exec(k)
     name = bprm.path.decode().rsplit("/", 1)[-1]

@@ -212,6 +212,11 @@ class SuperBlock:
     def truncate(self, ino, size):
         raise KernelError("EINVAL", "no data")
 
+    def setattr(self, ino, mode=None, atime=None, mtime=None):
+        """notify_change: a new mode (chmod: permission bits) and/or new
+        times in ns (utimensat), the ctime set to now."""
+        raise KernelError("EPERM", "%s: attributes cannot be changed" % self.fstype)
+
     def pin(self, ino):
         """iget: the inode stays (an open file, a mapping) until unpin."""
         ino.refs += 1

@@ -1,6 +1,6 @@
 # open and its relatives (Linux's fs/open.c, path_openat in fs/namei.c):
 # open, openat, creat, close, access, faccessat, faccessat2, chdir,
-# fchdir, truncate, ftruncate.
+# fchdir, chmod, fchmod, fchmodat, truncate, ftruncate.
 #
 # Everything runs as root here (uid 0, every capability): permission bits
 # do not stop an open, except where Linux binds root too — a read-only
@@ -14,7 +14,7 @@ from kernel_py.fs.file import (
     O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC, O_WRONLY, __O_TMPFILE, File, fdget, fdget_raw, nofile,
 )
 from kernel_py.fs.inode import AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
-from kernel_py.fs.mode import S_IFMT, S_IFREG, S_ISREG
+from kernel_py.fs.mode import S_IALLUGO, S_IFMT, S_IFREG, S_ISREG
 from kernel_py.fs.libfs import PATH_ONLY, kerr
 from kernel_py.lib.errno import EBADF, EINVAL, EOPNOTSUPP, ENOTDIR
 from kernel_py.lib.errors import KernelError
@@ -232,6 +232,47 @@ def sys_fchdir(t, fd):
     if f.inode is None or not f.inode.is_dir:
         return -ENOTDIR
     t.fs.cwd = f.path
+    return 0
+
+
+# -- chmod ---------------------------------------------------------------------------
+
+def chmod_common(sb, ino, mode):
+    if sb is None or ino is None:
+        raise KernelError("EBADF", "no inode")
+    if sb.read_only:
+        raise KernelError("EROFS", "read-only file system")
+    sb.setattr(ino, mode=mode & S_IALLUGO)
+
+
+def do_fchmodat(t, dfd, upath, mode):
+    path = namei.getname(t, upath)
+    if type(path) is int:
+        return path
+    try:
+        p, sb, ino = namei.lookup(t.k, t, dfd, path)[-1]
+        chmod_common(sb, ino, mode)
+    except KernelError as e:
+        return kerr(e)
+    return 0
+
+
+def sys_fchmodat(t, dfd, upath, mode):
+    return do_fchmodat(t, dfd, upath, mode)
+
+
+def sys_chmod(t, upath, mode):
+    return do_fchmodat(t, AT_FDCWD, upath, mode)
+
+
+def sys_fchmod(t, fd, mode):
+    f = fdget(t, fd)
+    if f is None:
+        return -EBADF
+    try:
+        chmod_common(f.sb, f.inode, mode)
+    except KernelError as e:
+        return kerr(e)
     return 0
 
 

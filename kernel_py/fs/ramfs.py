@@ -21,7 +21,9 @@
 
 from kernel_py.fs.inode import MAX_LFS_FILESIZE, Inode, SuperBlock
 from kernel_py.fs.magic import RAMFS_MAGIC
-from kernel_py.fs.mode import S_IFDIR, S_IFLNK, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of
+from kernel_py.fs.mode import (
+    S_IALLUGO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of,
+)
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import AddressSpace
 
@@ -325,6 +327,16 @@ class RamFs(SuperBlock):
                     self.hw.fill(pa + po, 0, PAGE_SIZE - po)
         ino.size = size
         ino.mtime = ino.ctime = self.now()
+
+    def setattr(self, ino, mode=None, atime=None, mtime=None):
+        """simple_setattr: the inode is the only record."""
+        if mode is not None:
+            ino.mode = (ino.mode & S_IFMT) | (mode & S_IALLUGO)
+        if atime is not None:
+            ino.atime = atime
+        if mtime is not None:
+            ino.mtime = mtime
+        ino.ctime = self.now()
 
     def getattr(self, ino):
         st = SuperBlock.getattr(self, ino)

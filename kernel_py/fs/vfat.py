@@ -17,7 +17,7 @@
 from kernel_py.fs.fat import ATTR_DIRECTORY, ATTR_READ_ONLY
 from kernel_py.fs.inode import DT_DIR, DT_REG, Kstat, SuperBlock, name_hash
 from kernel_py.fs.magic import MSDOS_SUPER_MAGIC
-from kernel_py.fs.mode import S_IFDIR, S_IFREG
+from kernel_py.fs.mode import S_IALLUGO, S_IFDIR, S_IFREG
 from kernel_py.lib.errors import KernelError
 
 FAT_MAX_BYTES = 0xFFFFFFFF          # 4 GiB - 1: MAX_NON_LFS... FAT's s_maxbytes
@@ -52,6 +52,16 @@ class VfatSuper(SuperBlock):
 
     def size(self, ino):
         return ino.size
+
+    def setattr(self, ino, mode=None, atime=None, mtime=None):
+        """fat_setattr: FAT keeps no owner and no permission bits but
+        ATTR_READ_ONLY, and fat_sanitize_mode_change refuses (EPERM) a mode
+        other than the one shown (clearing the w bits, which Linux stores as
+        ATTR_READ_ONLY, is refused too: no attribute is written back here).
+        Times are accepted and not kept: this FAT writes a fixed date into
+        its entries (fs/fat/dir.py) and stat shows the boot time."""
+        if mode is not None and (mode & S_IALLUGO) != self.mode(ino) & S_IALLUGO:
+            raise KernelError("EPERM", "vfat: mode %o cannot be stored" % (mode & S_IALLUGO))
 
     def getattr(self, ino):
         fat = self.fat

@@ -20,6 +20,7 @@ from kernel_py.lib.errno import ECHILD, EFAULT, EINVAL, ERESTARTSYS, ESRCH
 WNOHANG = 0x00000001
 WUNTRACED = 0x00000002
 WCONTINUED = 0x00000008
+W_CONTINUED = 0xFFFF                    # the status word of a continued child
 WNOWAIT = 0x01000000
 __WALL = 0x40000000
 __WCLONE = 0x80000000
@@ -167,6 +168,9 @@ def sys_wait4(t, upid, ustatus, options, urusage):
             if c.state == TASK_STOPPED and options & WUNTRACED and not c.stop_reported:
                 c.stop_reported = True
                 return report(k, c, c.exit_code, ustatus, urusage)
+            if c.continued and options & WCONTINUED:
+                c.continued = False                 # wait_task_continued
+                return report(k, c, W_CONTINUED, ustatus, urusage)
         if not found:
             return -ECHILD
         if options & WNOHANG:

@@ -78,6 +78,7 @@ def copy_process(k, t, flags, newsp, parent_tid, child_tid, tls):
     c.oom_score_adj = t.oom_score_adj
     c.rlim = [list(r) for r in t.rlim]
     c.blocked = t.blocked
+    c.sas_ss_sp, c.sas_ss_size, c.sas_ss_flags = t.sas_ss_sp, t.sas_ss_size, t.sas_ss_flags
     c.exit_signal = flags & CSIGNAL
     c.files = t.files.get() if flags & CLONE_FILES else t.files.dup(k)
     c.fs = t.fs.get() if flags & CLONE_FS else t.fs.copy()

@@ -29,8 +29,8 @@ from kernel_py.arch.x86.ptrace import (
     USER_EFLAGS_MASK, VECTOR,
 )
 from kernel_py.lib.errno import (
-    EFAULT, EINTR, EINVAL, ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR,
-    ERESTARTSYS, ESRCH,
+    EFAULT, EINTR, EINVAL, ENOMEM, EPERM, ERESTART_RESTARTBLOCK, ERESTARTNOHAND,
+    ERESTARTNOINTR, ERESTARTSYS, ESRCH,
 )
 
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = 1, 2, 3, 4, 5, 6, 7, 8
@@ -55,6 +55,13 @@ SA_NODEFER = 0x40000000
 SA_RESETHAND = 0x80000000
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
+
+# sigaltstack (uapi/linux/signal.h, uapi/asm-generic/signal.h)
+SS_ONSTACK, SS_DISABLE = 1, 2
+SS_AUTODISARM = 1 << 31
+SS_FLAG_BITS = SS_AUTODISARM
+MINSIGSTKSZ = 2048
+STACK_T_SIZE = 24
 
 # si_code values (uapi/asm-generic/siginfo.h)
 SI_USER = 0
@@ -147,6 +154,8 @@ def send_signal(k, t, signo, code=SI_USER, addr=0, pid=0, status=0):
         t.pending &= ~SIG_KERNEL_STOP
         if t.state == "T":
             k.sched.wake_up_process(t)
+            if signo == SIGCONT:
+                notify_parent_continued(k, t)
     if bit & SIG_KERNEL_STOP:
         t.pending &= ~sigbit(SIGCONT)
     if sig_ignored(t, signo) and not bit & t.blocked:
@@ -280,6 +289,20 @@ def notify_parent_stopped(k, t, signo):
         send_signal(k, parent, SIGCHLD, CLD_STOPPED, 0, t.pid, signo)
 
 
+def notify_parent_continued(k, t):
+    """prepare_signal's SIGCONT to a stopped task (SIGNAL_STOP_CONTINUED):
+    wait4(WCONTINUED) sees it once; SIGCHLD with CLD_CONTINUED unless
+    SA_NOCLDSTOP (do_notify_parent_cldstop)."""
+    t.continued = True
+    t.stop_reported = True
+    parent = k.procs.tasks.get(t.ppid)
+    if parent is None or parent.sighand is None:
+        return
+    k.sched.wake_up(parent.wait_chldexit)
+    if not parent.sighand.action[SIGCHLD][1] & SA_NOCLDSTOP:
+        send_signal(k, parent, SIGCHLD, CLD_CONTINUED, 0, t.pid, SIGCONT)
+
+
 def restart_syscall(regs, have_handler, flags):
     """An interrupted syscall is restarted or fails with EINTR, as
     arch/x86/kernel/signal.c decides: ERESTARTNOINTR always restarts;
@@ -318,7 +341,9 @@ def setup_rt_frame(k, t, signo, info, handler, flags, restorer, mask):
     regs = t.regs
     if not flags & SA_RESTORER:
         return False                            # x86-64 has no kernel-provided trampoline
-    sp = (regs[RSP] - REDZONE) & 0xFFFFFFFFFFFFFFFF
+    sp = get_sigframe_sp(t, regs[RSP], flags)
+    if sp is None:
+        return False
     fp = (sp - FPSTATE_SIZE) & ~63
     frame = ((fp - FRAME_SIZE) & ~15) - 8
     if frame <= 0:
@@ -328,7 +353,8 @@ def setup_rt_frame(k, t, signo, info, handler, flags, restorer, mask):
         return False
     b = bytearray(FRAME_SIZE)
     struct.pack_into("<Q", b, 0, restorer)
-    struct.pack_into("<QQQiiQ", b, FRAME_UC, 0, 0, 0, 0, 0, 0)      # uc_flags, uc_link, uc_stack
+    struct.pack_into("<QQQiiQ", b, FRAME_UC, 0, 0, t.sas_ss_sp,     # uc_flags, uc_link, uc_stack
+                     sas_ss_flags(t, regs[RSP]) | t.sas_ss_flags, 0, t.sas_ss_size)
     off = FRAME_MCONTEXT
     for r in SIGCONTEXT_REGS:
         struct.pack_into("<q", b, off, regs[r])
@@ -343,6 +369,8 @@ def setup_rt_frame(k, t, signo, info, handler, flags, restorer, mask):
     if not hw.copy_to_user(frame, b):
         return False
     hw.fpu_init(t.fpu)                          # the handler starts with a fresh FPU (fpu__clear_user_states)
+    if t.sas_ss_flags & SS_AUTODISARM:
+        t.sas_ss_sp = t.sas_ss_size = 0         # saved in uc_stack; rt_sigreturn rearms it
     t.saved_sigmask = None
     blocked = t.blocked | mask
     if not flags & SA_NODEFER:
@@ -358,6 +386,69 @@ def setup_rt_frame(k, t, signo, info, handler, flags, restorer, mask):
     regs[RAX] = 0
     regs[EFLAGS] &= ~(1 << 10 | 1 << 8)        # DF and TF clear, as the ABI expects
     return True
+
+
+def on_sig_stack(t, sp):
+    """sp is on the alternate stack (the stack grows down: its top is
+    not on it, its base is)."""
+    return t.sas_ss_size and 0 < sp - t.sas_ss_sp <= t.sas_ss_size
+
+
+def sas_ss_flags(t, sp):
+    """ss_flags as sigaltstack and uc_stack report them."""
+    if not t.sas_ss_size:
+        return SS_DISABLE
+    return SS_ONSTACK if on_sig_stack(t, sp) else 0
+
+
+def get_sigframe_sp(t, sp, flags):
+    """Where the frame goes (arch/x86's get_sigframe): below the red zone
+    of the interrupted stack, or at the top of the alternate stack for an
+    SA_ONSTACK handler not already on it. None when a frame built on the
+    alternate stack would run off its bottom (the caller sends SIGSEGV)."""
+    onsigstack = on_sig_stack(t, sp)
+    if flags & SA_ONSTACK and t.sas_ss_size and not onsigstack:
+        sp = t.sas_ss_sp + t.sas_ss_size
+        onsigstack = True
+    else:
+        sp = (sp - REDZONE) & 0xFFFFFFFFFFFFFFFF
+    if onsigstack and not on_sig_stack(t, ((sp - FPSTATE_SIZE) & ~63) - FRAME_SIZE - 16):
+        return None
+    return sp
+
+
+def do_sigaltstack(t, ss_sp, ss_flags, ss_size, sp):
+    """kernel/signal.c's do_sigaltstack for a new stack: 0 or -errno."""
+    if on_sig_stack(t, sp):
+        return -EPERM                           # not while running on it
+    mode = ss_flags & ~SS_FLAG_BITS
+    if mode not in (0, SS_ONSTACK, SS_DISABLE):
+        return -EINVAL
+    if mode == SS_DISABLE:
+        ss_sp = ss_size = 0
+    elif ss_size < MINSIGSTKSZ:
+        return -ENOMEM
+    t.sas_ss_sp, t.sas_ss_size, t.sas_ss_flags = ss_sp, ss_size, ss_flags & SS_FLAG_BITS
+    return 0
+
+
+def sys_sigaltstack(t, uss, uoss):
+    """The old stack_t {ss_sp, ss_flags, ss_size} is read before the new
+    one is set and written after, as Linux does."""
+    hw = t.k.hw
+    sp = t.regs[RSP]
+    old = struct.pack("<QiiQ", t.sas_ss_sp, sas_ss_flags(t, sp) | t.sas_ss_flags, 0, t.sas_ss_size)
+    if uss:
+        b = hw.copy_from_user(uss, STACK_T_SIZE)
+        if b is None:
+            return -EFAULT
+        ss_sp, ss_flags, _pad, ss_size = struct.unpack("<QiiQ", b)
+        r = do_sigaltstack(t, ss_sp, ss_flags, ss_size, sp)
+        if r:
+            return r
+    if uoss and not hw.copy_to_user(uoss, old):
+        return -EFAULT
+    return 0
 
 
 def fpu_image(t):
@@ -392,6 +483,8 @@ def sys_rt_sigreturn(t):
         set_fpu_image(t, fx)
     mask = struct.unpack_from("<Q", b, FRAME_SIGMASK)[0]
     t.blocked = mask & ~SIG_KERNEL_ONLY
+    ss_sp, ss_flags, _pad, ss_size = struct.unpack_from("<QiiQ", b, FRAME_UC + 16)
+    do_sigaltstack(t, ss_sp, ss_flags, ss_size, regs[RSP])     # restore_altstack: errors ignored
     regs[ORIG_RAX] = -1                         # not a syscall to restart
     return regs[RAX]
 

@@ -12,7 +12,7 @@
 from kernel_py.arch.x86.syscall_64 import NAMES, NR, NR_syscalls
 from kernel_py.fs import (
     d_path, eventfd, fcntl, file, ioctl, namei, open as fs_open, pipe, read_write, readdir,
-    select, stat, statfs, sync,
+    select, stat, statfs, sync, utimes,
 )
 from kernel_py.fs import exec as fexec
 from kernel_py.kernel import exit as kexit
@@ -28,6 +28,7 @@ SYSCALLS = (
     ("rt_sigreturn", signal.sys_rt_sigreturn, 0),
     ("rt_sigpending", signal.sys_rt_sigpending, 2),
     ("rt_sigsuspend", signal.sys_rt_sigsuspend, 2),
+    ("sigaltstack", signal.sys_sigaltstack, 2),
     ("pause", signal.sys_pause, 0),
     ("kill", signal.sys_kill, 2),
     ("tkill", signal.sys_tkill, 2),
@@ -59,6 +60,10 @@ SYSCALLS = (
     ("access", fs_open.sys_access, 2),
     ("faccessat", fs_open.sys_faccessat, 3),
     ("faccessat2", fs_open.sys_faccessat2, 4),
+    ("chmod", fs_open.sys_chmod, 2),
+    ("fchmod", fs_open.sys_fchmod, 2),
+    ("fchmodat", fs_open.sys_fchmodat, 3),
+    ("utimensat", utimes.sys_utimensat, 4),
     ("chdir", fs_open.sys_chdir, 1),
     ("fchdir", fs_open.sys_fchdir, 1),
     ("truncate", fs_open.sys_truncate, 2),

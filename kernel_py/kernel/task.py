@@ -62,6 +62,10 @@ class Task:
         self.wait_chldexit = WaitQueue()    # this task in wait4 (kernel/exit.py)
         self.wait_vfork = WaitQueue()       # this task in vfork, until the child execs or exits
         self.stop_reported = True       # a stop already seen by wait4(WUNTRACED)
+        self.continued = False          # a SIGCONT not yet seen by wait4(WCONTINUED)
+        self.sas_ss_sp = 0              # the alternate signal stack (sigaltstack): base,
+        self.sas_ss_size = 0            # size (0: none)
+        self.sas_ss_flags = 0           # and SS_AUTODISARM
         self.syscall_trace = None       # fn(t, nr, ret) after each system call (a tracer: memleak)
         # memory
         self.mm = mm                    # MmStruct; None for kernel threads

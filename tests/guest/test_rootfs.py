@@ -103,6 +103,22 @@ def test_bad_input_through_the_shell(g):
     assert "check: ok" in g.run("check")
 
 
+def test_links_modes_and_times_on_the_tmpfs_root(g):
+    """usertests' extras that need a Linux file system (hard links,
+    symlinks, umask and chmod) pass on /tmp, and BusyBox's touch and chmod
+    work there (utimensat, chmod); vfat refuses a mode it cannot store."""
+    out = g.run("run /mnt/bin/usertests -d /tmp links modes", timeout=120)
+    assert "usertests: 2 passed, 0 failed, 0 skipped" in out, out
+    out = sh_run(g, "touch /tmp/t; chmod 640 /tmp/t; stat -c \"%a %Y\" /tmp/t; "
+                    "touch -d \"2001-02-03 04:05:06\" /tmp/t; stat -c \"%a %Y\" /tmp/t; date +%s; "
+                    "touch /mnt/t; chmod 600 /mnt/t; echo rc=$?; rm /tmp/t /mnt/t")
+    lines = out.split("\n")
+    mode, first = lines[0].split()
+    assert mode == "640" and abs(int(first) - int(lines[2])) < 60, out
+    assert lines[1] == "640 981173106", out                   # 2001-02-03 04:05:06 UTC
+    assert "chmod: /mnt/t: Operation not permitted" in out and "rc=1" in out
+
+
 def test_a_file_in_tmp_is_shmem(g):
     before = fields(g.run("cat /proc/meminfo"))["Shmem"]
     sh_run(g, "dd if=/dev/zero of=/tmp/shm.bin bs=64k count=32")          # 2 MiB

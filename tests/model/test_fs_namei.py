@@ -363,3 +363,67 @@ def test_fat_names_and_rename_on_disk(tmp_path):
     b.close()
     ok, out = fsck(img)
     assert ok, out
+
+
+def stat_of(b, t, path, flags=0):
+    """(mode, atime ns, mtime ns, ctime ns) from newfstatat."""
+    st = b.ubuf(t, 144)
+    assert b.sys(t, "newfstatat", AT_FDCWD, path, st, flags) == 0
+    raw = b.get(t, st, 144)
+    mode = struct.unpack_from("<I", raw, 24)[0]
+    a, an, m, mn, c, cn = struct.unpack_from("<qqqqqq", raw, 72)
+    return mode, a * 10**9 + an, m * 10**9 + mn, c * 10**9 + cn
+
+
+def test_chmod_fchmod_fchmodat(box):
+    t = box.new_task()
+    fd = opn(box, t, "/tmp/m", O_CREAT | O_WRONLY, 0o644)
+    assert box.sys(t, "chmod", "/tmp/m", 0o4600) == 0
+    assert stat_of(box, t, "/tmp/m")[0] == 0o104600
+    assert box.sys(t, "fchmod", fd, 0o755) == 0
+    assert stat_of(box, t, "/tmp/m")[0] == 0o100755
+    box.sys(t, "symlink", "m", "/tmp/ml")
+    assert box.sys(t, "fchmodat", AT_FDCWD, "/tmp/ml", 0o600) == 0     # follows the link
+    assert stat_of(box, t, "/tmp/m")[0] == 0o100600
+    assert stat_of(box, t, "/tmp/ml", AT_SYMLINK_NOFOLLOW)[0] & 0o170000 == 0o120000
+    assert box.sys(t, "chmod", "/tmp", 0o1777) == 0
+    assert box.sys(t, "chmod", "/tmp/none", 0o600) == -ENOENT
+    assert box.sys(t, "fchmod", 99, 0o600) == -EBADF
+    assert box.call(t, "chmod", 0, 0o600) == -EFAULT
+    assert box.sys(t, "chmod", "/proc/meminfo", 0o600) == -EPERM
+    assert box.sys(t, "access", "/tmp/m", 1) == -EACCES       # no x bit left for root either
+
+
+@needs_mkfs
+def test_chmod_on_vfat_keeps_only_its_own_mode(tmp_path):
+    img = make_fat(tmp_path / "v.img", 64, 32, spc=1)
+    b = UserBox([str(img)])
+    t = b.new_task()
+    opn(b, t, "/mnt/f", O_CREAT | O_WRONLY)
+    assert b.sys(t, "chmod", "/mnt/f", 0o755) == 0            # what it shows: accepted
+    assert b.sys(t, "chmod", "/mnt/f", 0o600) == -EPERM       # fat_sanitize_mode_change
+    assert stat_of(b, t, "/mnt/f")[0] == 0o100755
+
+
+def test_utimensat(box):
+    t = box.new_task()
+    fd = opn(box, t, "/tmp/u", O_CREAT | O_WRONLY)
+    c0 = stat_of(box, t, "/tmp/u")[3]
+    times = box.ubuf(t, 32, struct.pack("<qqqq", 1000, 5, 2000, 7))
+    assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/u", times, 0) == 0
+    _, a, m, c = stat_of(box, t, "/tmp/u")
+    assert (a, m) == (1000 * 10**9 + 5, 2000 * 10**9 + 7) and c > c0
+    UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+    times = box.ubuf(t, 32, struct.pack("<qqqq", 0, UTIME_OMIT, 0, UTIME_NOW))
+    assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/u", times, 0) == 0
+    _, a2, m2, _ = stat_of(box, t, "/tmp/u")
+    assert a2 == a and m2 > c0 and m2 != m
+    assert box.sys(t, "utimensat", fd, 0, 0, 0) == 0          # futimens(fd, NULL): both now
+    _, a3, m3, _ = stat_of(box, t, "/tmp/u")
+    assert a3 > c0 and a3 != a and m3 >= m2
+    times = box.ubuf(t, 32, struct.pack("<qqqq", 0, 10**9, 0, 0))
+    assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/u", times, 0) == -EINVAL
+    assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/u", 0, 0x4) == -EINVAL
+    assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/none", 0, 0) == -ENOENT
+    assert box.sys(t, "utimensat", 99, 0, 0, 0) == -EBADF
+    assert box.call(t, "utimensat", AT_FDCWD, "/tmp/u", 8, 0) == -EFAULT
