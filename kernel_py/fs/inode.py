@@ -103,6 +103,7 @@ class Inode:
         self.rdev = rdev                # (major, minor) of a device node
         now = sb.now()
         self.atime = self.mtime = self.ctime = now
+        self.uid = self.gid = 0         # every task is root: files are root's until chown
         self.refs = 0                   # pins: open files, mappings (iget/iput)
         self.deleted = False            # nlink reached 0 while pinned
         self.name = ""                  # for messages and the page cache's name
@@ -148,9 +149,11 @@ class SuperBlock:
 
     def getattr(self, ino):
         size = ino.size
-        return Kstat(self.st_dev, ino.i_ino, ino.mode, ino.nlink, size, self.blksize,
-                     (size + 511) >> 9, new_encode_dev(ino.rdev[0], ino.rdev[1]) if ino.rdev else 0,
-                     ino.atime, ino.mtime, ino.ctime)
+        st = Kstat(self.st_dev, ino.i_ino, ino.mode, ino.nlink, size, self.blksize,
+                   (size + 511) >> 9, new_encode_dev(ino.rdev[0], ino.rdev[1]) if ino.rdev else 0,
+                   ino.atime, ino.mtime, ino.ctime)
+        st.uid, st.gid = ino.uid, ino.gid
+        return st
 
     def size(self, ino):
         return ino.size
@@ -212,9 +215,9 @@ class SuperBlock:
     def truncate(self, ino, size):
         raise KernelError("EINVAL", "no data")
 
-    def setattr(self, ino, mode=None, atime=None, mtime=None):
-        """notify_change: a new mode (chmod: permission bits) and/or new
-        times in ns (utimensat), the ctime set to now."""
+    def setattr(self, ino, mode=None, atime=None, mtime=None, uid=None, gid=None):
+        """notify_change: a new mode (chmod: permission bits), new times in
+        ns (utimensat), a new owner (chown), the ctime set to now."""
         raise KernelError("EPERM", "%s: attributes cannot be changed" % self.fstype)
 
     def pin(self, ino):

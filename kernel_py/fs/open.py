@@ -1,6 +1,7 @@
 # open and its relatives (Linux's fs/open.c, path_openat in fs/namei.c):
 # open, openat, creat, close, access, faccessat, faccessat2, chdir,
-# fchdir, chmod, fchmod, fchmodat, truncate, ftruncate.
+# fchdir, chmod, fchmod, fchmodat, chown, fchown, lchown, fchownat,
+# truncate, ftruncate.
 #
 # Everything runs as root here (uid 0, every capability): permission bits
 # do not stop an open, except where Linux binds root too — a read-only
@@ -237,11 +238,17 @@ def sys_fchdir(t, fd):
 
 # -- chmod ---------------------------------------------------------------------------
 
-def chmod_common(sb, ino, mode):
+def setattr_prepare(sb, ino):
+    """What refuses any attribute change before the file system sees it:
+    an O_PATH-less descriptor without an inode, a read-only mount."""
     if sb is None or ino is None:
         raise KernelError("EBADF", "no inode")
     if sb.read_only:
         raise KernelError("EROFS", "read-only file system")
+
+
+def chmod_common(sb, ino, mode):
+    setattr_prepare(sb, ino)
     sb.setattr(ino, mode=mode & S_IALLUGO)
 
 
@@ -271,6 +278,55 @@ def sys_fchmod(t, fd, mode):
         return -EBADF
     try:
         chmod_common(f.sb, f.inode, mode)
+    except KernelError as e:
+        return kerr(e)
+    return 0
+
+
+# -- chown ---------------------------------------------------------------------------
+
+def chown_common(sb, ino, user, group):
+    """-1 (as a 32-bit value) leaves the id as it is."""
+    uid = None if user & 0xFFFFFFFF == 0xFFFFFFFF else user & 0xFFFFFFFF
+    gid = None if group & 0xFFFFFFFF == 0xFFFFFFFF else group & 0xFFFFFFFF
+    setattr_prepare(sb, ino)
+    if uid is not None or gid is not None:
+        sb.setattr(ino, uid=uid, gid=gid)
+
+
+def do_fchownat(t, dfd, upath, user, group, flag):
+    if flag & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        return -EINVAL
+    path = namei.getname(t, upath)
+    if type(path) is int:
+        return path
+    try:
+        p, sb, ino = namei.lookup(t.k, t, dfd, path, not flag & AT_SYMLINK_NOFOLLOW, False,
+                                  bool(flag & AT_EMPTY_PATH))[-1]
+        chown_common(sb, ino, user, group)
+    except KernelError as e:
+        return kerr(e)
+    return 0
+
+
+def sys_fchownat(t, dfd, upath, user, group, flag):
+    return do_fchownat(t, dfd, upath, user, group, flag)
+
+
+def sys_chown(t, upath, user, group):
+    return do_fchownat(t, AT_FDCWD, upath, user, group, 0)
+
+
+def sys_lchown(t, upath, user, group):
+    return do_fchownat(t, AT_FDCWD, upath, user, group, AT_SYMLINK_NOFOLLOW)
+
+
+def sys_fchown(t, fd, user, group):
+    f = fdget(t, fd)
+    if f is None:
+        return -EBADF
+    try:
+        chown_common(f.sb, f.inode, user, group)
     except KernelError as e:
         return kerr(e)
     return 0

@@ -328,8 +328,13 @@ class RamFs(SuperBlock):
         ino.size = size
         ino.mtime = ino.ctime = self.now()
 
-    def setattr(self, ino, mode=None, atime=None, mtime=None):
+    def setattr(self, ino, mode=None, atime=None, mtime=None, uid=None, gid=None):
         """simple_setattr: the inode is the only record."""
+        if uid is not None or gid is not None:
+            ino.uid = ino.uid if uid is None else uid
+            ino.gid = ino.gid if gid is None else gid
+            if not S_ISDIR(ino.mode):
+                mode = (ino.mode if mode is None else mode) & ~0o6000   # chown clears set-id
         if mode is not None:
             ino.mode = (ino.mode & S_IFMT) | (mode & S_IALLUGO)
         if atime is not None:

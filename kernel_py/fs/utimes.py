@@ -10,6 +10,7 @@ from kernel_py.fs import namei
 from kernel_py.fs.file import fdget
 from kernel_py.fs.inode import AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW
 from kernel_py.fs.libfs import kerr
+from kernel_py.fs.open import setattr_prepare
 from kernel_py.lib.errno import EBADF, EFAULT, EINVAL
 from kernel_py.lib.errors import KernelError
 
@@ -40,10 +41,7 @@ def read_utimes(hw, utimes):
 
 
 def utimes_common(sb, ino, times):
-    if sb is None or ino is None:
-        raise KernelError("EBADF", "no inode")
-    if sb.read_only:
-        raise KernelError("EROFS", "read-only file system")
+    setattr_prepare(sb, ino)
     now = sb.now()
     if times is None:
         times = [UTIME_NOW, UTIME_NOW]

@@ -53,7 +53,7 @@ class VfatSuper(SuperBlock):
     def size(self, ino):
         return ino.size
 
-    def setattr(self, ino, mode=None, atime=None, mtime=None):
+    def setattr(self, ino, mode=None, atime=None, mtime=None, uid=None, gid=None):
         """fat_setattr: FAT keeps no owner and no permission bits but
         ATTR_READ_ONLY, and fat_sanitize_mode_change refuses (EPERM) a mode
         other than the one shown (clearing the w bits, which Linux stores as
@@ -62,6 +62,8 @@ class VfatSuper(SuperBlock):
         its entries (fs/fat/dir.py) and stat shows the boot time."""
         if mode is not None and (mode & S_IALLUGO) != self.mode(ino) & S_IALLUGO:
             raise KernelError("EPERM", "vfat: mode %o cannot be stored" % (mode & S_IALLUGO))
+        if uid not in (None, 0) or gid not in (None, 0):
+            raise KernelError("EPERM", "vfat: every file is the mount's (uid 0, gid 0)")
 
     def getattr(self, ino):
         fat = self.fat

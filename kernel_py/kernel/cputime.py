@@ -10,9 +10,11 @@
 # theirs to `exited_user`), so the entry's hot loop keeps one counter, not
 # two; the idle loop charges the time the CPU sat in hlt to `idle` (kernel/idle.py),
 # and everything else the one CPU did since boot is kernel work: system.
-# There is one CPU, no nice levels in use, no softirqs, no guests and no
-# hypervisor steal report, so those columns are zero, as Linux's are on
-# such a machine. iowait is zero too: the disk driver polls (ATA PIO,
+# Ring-3 time of a task at a positive nice is nice, not user, as
+# account_user_time decides (per task: the time at nice > 0 is folded
+# when the nice changes, so the hot loop still keeps one counter). There
+# is one CPU, no softirqs, no guests and no hypervisor steal report, so
+# those columns are zero, as Linux's are on such a machine. iowait is zero too: the disk driver polls (ATA PIO,
 # drivers/ata.py), so no time passes halted while a task waits for I/O.
 
 from kernel_py.kernel.time import USER_HZ
@@ -22,6 +24,22 @@ CPU_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq",
                "steal", "guest", "guest_nice")
 
 
+def nice_utime(t):
+    """t's ring-3 TSC at a positive nice: what was folded, and the stretch
+    since its nice last turned positive."""
+    return t.nice_utime + (t.utime - t.nice_since if t.nice > 0 else 0)
+
+
+def set_user_nice(t, nice):
+    """sched/core.c's set_user_nice, for the accounting: the time at the
+    old nice is folded before the new one counts."""
+    if t.nice > 0 and nice <= 0:
+        t.nice_utime += t.utime - t.nice_since
+    elif t.nice <= 0 and nice > 0:
+        t.nice_since = t.utime
+    t.nice = nice
+
+
 class CpuStat:
     """k.cpustat: TSC ticks spent in ring 3 and idle since boot."""
 
@@ -29,11 +47,21 @@ class CpuStat:
         self.clock = clock
         self.procs = procs
         self.exited_user = 0            # TSC in ring 3 of the tasks released so far
+        self.exited_nice = 0            # the part of it at a positive nice
         self.idle = 0                   # TSC halted in the idle loop (CPUTIME_IDLE)
 
     def user(self):
         """TSC in ring 3, every task since boot (CPUTIME_USER)."""
         return self.exited_user + sum(t.utime for t in self.procs.tasks.values())
+
+    def nice(self):
+        """The part of user() spent at a positive nice (CPUTIME_NICE)."""
+        return self.exited_nice + sum(nice_utime(t) for t in self.procs.tasks.values())
+
+    def release(self, t):
+        """release_task: a task's ring-3 time stays in the machine's."""
+        self.exited_user += t.utime
+        self.exited_nice += nice_utime(t)
 
     def elapsed(self):
         c = self.clock
@@ -43,9 +71,9 @@ class CpuStat:
         """The ten cpu columns in TSC ticks; system is the rest of the time
         since boot (kernel work: syscalls, faults, kernel threads, the
         console), so the columns add up to the uptime."""
-        user, idle = self.user(), self.idle
+        user, nice, idle = self.user(), self.nice(), self.idle
         system = max(0, self.elapsed() - user - idle)
-        return (user, 0, system, idle, 0, 0, 0, 0, 0, 0)
+        return (user - nice, nice, system, idle, 0, 0, 0, 0, 0, 0)
 
     def ticks(self, tsc):
         """TSC ticks as USER_HZ clock ticks (cputime_to_clock_t)."""

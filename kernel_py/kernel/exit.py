@@ -127,7 +127,7 @@ def release_task(k, t):
     t.state = EXIT_DEAD
     if procs.tasks.get(t.pid) is t:
         del procs.tasks[t.pid]
-        k.cpustat.exited_user += t.utime        # /proc/stat's user keeps it
+        k.cpustat.release(t)                    # /proc/stat's user and nice keep it
     parent = procs.tasks.get(t.ppid)
     if parent is not None and t.pid in parent.children:
         parent.children.remove(t.pid)

@@ -76,6 +76,7 @@ def copy_process(k, t, flags, newsp, parent_tid, child_tid, tls):
     c.exe, c.cmdline, c.environ = t.exe, t.cmdline, t.environ
     c.pgid, c.sid = t.pgid, t.sid
     c.oom_score_adj = t.oom_score_adj
+    c.nice = t.nice                             # inherited; the child's time starts at 0
     c.rlim = [list(r) for r in t.rlim]
     c.blocked = t.blocked
     c.sas_ss_sp, c.sas_ss_size, c.sas_ss_flags = t.sas_ss_sp, t.sas_ss_size, t.sas_ss_flags

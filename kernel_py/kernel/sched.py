@@ -29,7 +29,25 @@ from kernel_py.kernel.task import (
     TASK_UNINTERRUPTIBLE,
 )
 
-SLICE_TICKS = 2              # a task runs this many timer ticks before yielding
+SLICE_TICKS = 2              # a nice-0 task runs this many timer ticks before yielding
+MAX_SLICE_TICKS = 250        # one second: nice -20's slice would be 173 ticks
+MIN_NICE, MAX_NICE = -20, 19
+
+# kernel/sched/core.c's sched_prio_to_weight: the CPU share of nice -20..19,
+# each step about 10% of CPU time against a nice-0 task (1024)
+NICE_WEIGHT = (
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+    9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+    1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+    110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+)
+
+
+def slice_ticks(t):
+    """A task's round-robin slice: SLICE_TICKS scaled by its nice weight.
+    Coarser than CFS (one tick at least: nice 19 against 0 runs 1:2, not
+    15:1024), but a niced task gives way and a favoured one keeps the CPU."""
+    return max(1, min(MAX_SLICE_TICKS, SLICE_TICKS * NICE_WEIGHT[t.nice - MIN_NICE] // 1024))
 
 
 class _Blocked:
@@ -127,7 +145,7 @@ class Scheduler:
     def preempt(self, t):
         """The slice of t is over: to the back of the queue."""
         self.need_resched = False
-        self.slice_left = SLICE_TICKS
+        self.slice_left = slice_ticks(t)
         if t.on_rq and len(self.rq) > 1:
             self.rq.remove(t)
             self.rq.append(t)
@@ -192,6 +210,7 @@ class Scheduler:
         if self.last is not t:
             self.nr_switches += 1
             self.last = t
+            self.slice_left = slice_ticks(t)
         self.current = t
         self.k.procs.use_task(t)
 

@@ -8,6 +8,8 @@ import struct
 
 from kernel_py.arch.x86.layout import USER_END
 from kernel_py.arch.x86.ptrace import FS_BASE, GS_BASE
+from kernel_py.kernel.cputime import set_user_nice
+from kernel_py.kernel.sched import MAX_NICE, MIN_NICE
 from kernel_py.kernel.signal import s32
 from kernel_py.fs.file import NR_OPEN
 from kernel_py.lib.errno import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
@@ -150,6 +152,78 @@ def sys_getrandom(t, buf, count, flags):
     count = min(count, 1 << 25)
     data = t.k.random.get_bytes(count)
     return count if t.k.hw.copy_to_user(buf, data) else -EFAULT
+
+
+# -- priority (kernel/sys.c) ----------------------------------------------------------
+
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+
+
+def prio_tasks(t, which, who):
+    """The tasks setpriority/getpriority address; None for a bad `which`.
+    Every task is root's (uid 0): PRIO_USER 0 is all of them."""
+    tasks = t.k.procs.tasks
+    who = s32(who)
+    if which == PRIO_PROCESS:
+        p = t if who == 0 else tasks.get(who)
+        return [p] if p is not None and p.state not in ("Z", "X") else []
+    if which == PRIO_PGRP:
+        pgid = t.pgid if who == 0 else who
+        return [p for p in tasks.values() if p.pgid == pgid and p.state not in ("Z", "X")]
+    if which == PRIO_USER:
+        return [p for p in tasks.values() if p.state not in ("Z", "X")] if who == 0 else []
+    return None
+
+
+def sys_setpriority(t, which, who, niceval):
+    ps = prio_tasks(t, which, who)
+    if ps is None:
+        return -EINVAL
+    if not ps:
+        return -ESRCH
+    nice = max(MIN_NICE, min(MAX_NICE, s32(niceval)))   # root may lower it (CAP_SYS_NICE)
+    for p in ps:
+        set_user_nice(p, nice)
+    return 0
+
+
+def sys_getpriority(t, which, who):
+    """20 - nice of the most favoured task (the syscall's 1..40, which
+    glibc turns back into a nice value)."""
+    ps = prio_tasks(t, which, who)
+    if ps is None:
+        return -EINVAL
+    if not ps:
+        return -ESRCH
+    return max(20 - p.nice for p in ps)
+
+
+# -- CPU affinity (kernel/sched/core.c): one CPU ---------------------------------------
+
+CPUMASK_BYTES = 8                       # the one unsigned long of a one-CPU machine's mask
+
+
+def sys_sched_getaffinity(t, pid, length, umask):
+    if find(t, pid) is None:
+        return -ESRCH
+    length &= 0xFFFFFFFF
+    if length * 8 < 1 or length & 7:    # fewer bits than CPUs, or not whole longs
+        return -EINVAL
+    if not t.k.hw.copy_to_user(umask, struct.pack("<Q", 1)):
+        return -EFAULT
+    return CPUMASK_BYTES
+
+
+def sys_sched_setaffinity(t, pid, length, umask):
+    if find(t, pid) is None:
+        return -ESRCH
+    length &= 0xFFFFFFFF
+    b = t.k.hw.copy_from_user(umask, min(length, CPUMASK_BYTES)) if length else b""
+    if b is None:
+        return -EFAULT
+    if not b or not b[0] & 1:
+        return -EINVAL                  # no CPU of this machine in the mask
+    return 0
 
 
 # -- resource limits ------------------------------------------------------------

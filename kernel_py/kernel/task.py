@@ -63,6 +63,9 @@ class Task:
         self.wait_vfork = WaitQueue()       # this task in vfork, until the child execs or exits
         self.stop_reported = True       # a stop already seen by wait4(WUNTRACED)
         self.continued = False          # a SIGCONT not yet seen by wait4(WCONTINUED)
+        self.nice = 0                   # -20..19 (setpriority): the slice's weight (kernel/sched.py)
+        self.nice_utime = 0             # ring-3 TSC while nice > 0, up to nice_since (cputime.py)
+        self.nice_since = 0             # t.utime when nice last turned positive
         self.sas_ss_sp = 0              # the alternate signal stack (sigaltstack): base,
         self.sas_ss_size = 0            # size (0: none)
         self.sas_ss_flags = 0           # and SS_AUTODISARM

@@ -151,7 +151,7 @@ def cmd_top(k, args):
         res = mm.rss() * 4 if mm is not None else 0
         virt = mm.total_vm() * 4 if mm is not None else 0
         shr = (mm.rss_file + mm.rss_shmem) * 4 if mm is not None else 0
-        lines.append("%7d %-8s  20   0 %7d %6d %6d %s %5s %5s %9s %s" % (
-            t.pid, "root", virt, res, shr, t.state, tenths_text(pcpu_tenths(k, t)),
+        lines.append("%7d %-8s %3d %3d %7d %6d %6d %s %5s %5s %9s %s" % (
+            t.pid, "root", 20 + t.nice, t.nice, virt, res, shr, t.state, tenths_text(pcpu_tenths(k, t)),
             tenths(res * 100, total), cpu_time(k, t), t.comm))
     return "\n".join(lines)

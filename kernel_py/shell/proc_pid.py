@@ -258,7 +258,7 @@ def proc_pid_stat(k, pid):
         t.min_flt, t.cmin_flt, t.maj_flt, t.cmaj_flt,
         clock_ticks(k, t.utime), clock_ticks(k, t.stime),
         clock_ticks(k, t.cutime), clock_ticks(k, t.cstime),
-        20, 0, 1, 0, start, vsize, rss,
+        20 + t.nice, t.nice, 1, 0, start, vsize, rss,
         (1 << 64) - 1, layout[0], layout[1], layout[2], 0, 0,
         t.pending, t.blocked, ign, cgt, 0, 0, 0, t.exit_signal, 0, 0, 0, 0, 0, 0,
         layout[3], layout[4], layout[5], layout[6], layout[7], layout[8], layout[9],

@@ -119,6 +119,20 @@ def test_links_modes_and_times_on_the_tmpfs_root(g):
     assert "chmod: /mnt/t: Operation not permitted" in out and "rc=1" in out
 
 
+def test_renice_nproc_chown(g):
+    """BusyBox's renice, nproc, taskset and chown: setpriority (top's NI
+    and /proc/PID/stat follow), sched_getaffinity, chown on tmpfs."""
+    pid = int(g.run("run /mnt/bin/spin 30 &").strip("[]"))
+    out = sh_run(g, "renice -n 7 -p %d; nproc; taskset -p %d; touch /tmp/c; chown 12:34 /tmp/c; "
+                    "stat -c \"%%u %%g\" /tmp/c; rm /tmp/c" % (pid, pid))
+    assert "unimplemented" not in out, out
+    lines = out.split("\n")
+    assert lines[-3] == "1" and lines[-2].endswith("mask: 1") and lines[-1] == "12 34", out
+    f = g.run("cat /proc/%d/stat" % pid).split()
+    assert f[17:19] == ["27", "7"], f
+    g.run("kill -9 %d" % pid)
+
+
 def test_a_file_in_tmp_is_shmem(g):
     before = fields(g.run("cat /proc/meminfo"))["Shmem"]
     sh_run(g, "dd if=/dev/zero of=/tmp/shm.bin bs=64k count=32")          # 2 MiB

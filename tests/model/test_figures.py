@@ -13,7 +13,7 @@ from kernel_py.arch.x86.ptrace import IRQ_VECTOR_BASE
 from kernel_py.kernel.exit import do_exit, release_task
 from kernel_py.kernel.loadavg import LoadAvg
 from kernel_py.kernel.printk import LOG_BUF_LEN
-from kernel_py.lib.errno import EFAULT, EINVAL
+from kernel_py.lib.errno import EFAULT, EINVAL, ESRCH
 from tests.model.usersupport import UserBox
 
 USER_MS = 10
@@ -227,3 +227,59 @@ def test_reaped_children_faults_in_cminflt_cmajflt(box):
     release_task(k, c)
     f = box.sh.execute("cat /proc/%d/stat" % t.pid).split()
     assert (f[9], f[10], f[11], f[12]) == ("0", "7", "0", "2")
+
+
+def run_ticks(b, ms):
+    """Run the queue for about ms of TSC time, each task until its slice
+    ends (the tick decides, as in the guest)."""
+    k = b.k
+    end = k.hw.rdtsc() + ms * 1000000
+    while k.hw.rdtsc() < end:
+        assert k.sched.run_one()
+
+
+def test_nice_weights_the_slices_and_counts_as_nice(box):
+    """setpriority: a task at nice -5 gets three times the CPU of one at
+    0 (slices of 6 and 2 ticks, from sched_prio_to_weight), one at 19 half
+    (1 tick); the ring-3 time at a positive nice is /proc/stat's nice
+    column, not user; /proc/PID/stat and top show PR and NI."""
+    a, b_, c = spinning(box, ["fav", "plain", "low"])
+    assert box.sys(a, "setpriority", 0, 0, -5) == 0
+    assert box.sys(a, "setpriority", 0, c.pid, 19) == 0
+    assert box.sys(a, "getpriority", 0, 0) == 25 and box.sys(a, "getpriority", 0, c.pid) == 1
+    s0 = stat_lines(box)
+    run_ticks(box, 3000)
+    s1 = stat_lines(box)
+    ua, ub, uc = a.utime, b_.utime, c.utime
+    assert 2.5 <= ua / ub <= 3.5 and 0.4 <= uc / ub <= 0.6, (ua, ub, uc)
+    nice = int(s1["cpu"][1]) - int(s0["cpu"][1])
+    user = int(s1["cpu"][0]) - int(s0["cpu"][0])
+    assert abs(nice - box.k.cpustat.ticks(uc)) <= 1 and abs(user - box.k.cpustat.ticks(ua + ub)) <= 2
+    f = box.sh.execute("cat /proc/%d/stat" % c.pid).split()
+    assert f[17:19] == ["39", "19"]
+    row = [l.split() for l in box.sh.execute("top -b -n 1").split("\n")[7:]
+           if l.split()[0] == str(a.pid)][0]
+    assert row[2:4] == ["15", "-5"]
+    # back to 0: the time at 19 stays nice, nothing more is added
+    assert box.sys(a, "setpriority", 0, c.pid, 0) == 0
+    before = box.k.cpustat.nice()
+    run_ticks(box, 300)
+    assert box.k.cpustat.nice() == before
+
+
+def test_priority_and_affinity_errors(box):
+    t = box.new_task()
+    assert box.sys(t, "setpriority", 0, 0, 100) == 0 and t.nice == 19          # clamped
+    assert box.sys(t, "setpriority", 0, 0, -100) == 0 and t.nice == -20
+    assert box.sys(t, "getpriority", 3, 0) == -EINVAL
+    assert box.sys(t, "getpriority", 0, 99999) == -ESRCH
+    assert box.sys(t, "setpriority", 2, 1000, 0) == -ESRCH                  # no such user's tasks
+    assert box.sys(t, "setpriority", 1, 0, 3) == 0 and t.nice == 3           # its process group
+    m = box.ubuf(t, 16)
+    assert box.sys(t, "sched_getaffinity", 0, 16, m) == 8
+    assert box.get(t, m, 8) == b"\x01" + b"\0" * 7
+    assert box.sys(t, "sched_getaffinity", 0, 4, m) == -EINVAL
+    assert box.sys(t, "sched_getaffinity", 99999, 8, m) == -ESRCH
+    assert box.call(t, "sched_getaffinity", 0, 8, 8) == -EFAULT
+    assert box.sys(t, "sched_setaffinity", 0, 8, box.ubuf(t, 8, b"\x01" + b"\0" * 7)) == 0
+    assert box.sys(t, "sched_setaffinity", 0, 8, box.ubuf(t, 8, b"\x02" + b"\0" * 7)) == -EINVAL

@@ -403,6 +403,7 @@ def test_chmod_on_vfat_keeps_only_its_own_mode(tmp_path):
     assert b.sys(t, "chmod", "/mnt/f", 0o755) == 0            # what it shows: accepted
     assert b.sys(t, "chmod", "/mnt/f", 0o600) == -EPERM       # fat_sanitize_mode_change
     assert stat_of(b, t, "/mnt/f")[0] == 0o100755
+    assert b.sys(t, "chown", "/mnt/f", 0, 0) == 0 and b.sys(t, "chown", "/mnt/f", 1, 0) == -EPERM
 
 
 def test_utimensat(box):
@@ -427,3 +428,30 @@ def test_utimensat(box):
     assert box.sys(t, "utimensat", AT_FDCWD, "/tmp/none", 0, 0) == -ENOENT
     assert box.sys(t, "utimensat", 99, 0, 0, 0) == -EBADF
     assert box.call(t, "utimensat", AT_FDCWD, "/tmp/u", 8, 0) == -EFAULT
+
+
+def owner_of(b, t, path, flags=0):
+    st = b.ubuf(t, 144)
+    assert b.sys(t, "newfstatat", AT_FDCWD, path, st, flags) == 0
+    return struct.unpack_from("<II", b.get(t, st, 144), 28)
+
+
+def test_chown_family(box):
+    t = box.new_task()
+    fd = opn(box, t, "/tmp/o", O_CREAT | O_WRONLY, 0o6755)
+    assert box.sys(t, "chmod", "/tmp/o", 0o6755) == 0
+    assert box.sys(t, "chown", "/tmp/o", 1000, 100) == 0
+    assert owner_of(box, t, "/tmp/o") == (1000, 100)
+    assert stat_of(box, t, "/tmp/o")[0] == 0o100755            # set-id bits cleared
+    assert box.sys(t, "fchown", fd, 0xFFFFFFFF, 7) == 0       # -1 keeps the uid
+    assert owner_of(box, t, "/tmp/o") == (1000, 7)
+    box.sys(t, "symlink", "o", "/tmp/ol")
+    assert box.sys(t, "lchown", "/tmp/ol", 5, 5) == 0
+    assert owner_of(box, t, "/tmp/ol", AT_SYMLINK_NOFOLLOW) == (5, 5)
+    assert owner_of(box, t, "/tmp/o") == (1000, 7)
+    assert box.sys(t, "fchownat", AT_FDCWD, "/tmp/ol", 0, 0, 0) == 0     # follows
+    assert owner_of(box, t, "/tmp/o") == (0, 0)
+    assert box.sys(t, "fchownat", AT_FDCWD, "/tmp/o", 0, 0, 0x8) == -EINVAL
+    assert box.sys(t, "chown", "/tmp/none", 0, 0) == -ENOENT
+    assert box.sys(t, "fchown", 99, 0, 0) == -EBADF
+    assert box.call(t, "chown", 0, 0, 0) == -EFAULT
