@@ -65,6 +65,18 @@ def reported(g):
     return out
 
 
+def only_planted_leak(g, leak):
+    """Two scans report leak alone: the console's kmalloc 96 marked
+    "kaelmemk", with its trace. Returns the first bytes reported."""
+    scan(g)
+    r = reported(g)
+    assert set(r) == {leak}
+    size, comm, pid, data, frames = r[leak]
+    assert (size, comm, pid, frames) == (96, "kmalloc", 1, ["kmalloc", "cmd_kmalloc"])
+    assert data[:8] == b"kaelmemk"
+    return data
+
+
 def test_leak_found_chain_not_clear_and_free(boot):
     g = on(boot)
     a = addr(g.run("kmalloc 64"))
@@ -78,13 +90,8 @@ def test_leak_found_chain_not_clear_and_free(boot):
     g.run("kwrite 0x%x 0 0x6b6d656d6c65616b" % leak)     # "kaelmemk"
     for x in (b, v, c, leak):
         g.run("kforget 0x%x" % x)
-    scan(g)
-    r = reported(g)
-    assert set(r) == {leak}
-    size, comm, pid, data, frames = r[leak]
-    assert (size, comm, pid, frames) == (96, "kmalloc", 1, ["kmalloc", "cmd_kmalloc"])
+    data = only_planted_leak(g, leak)
     assert data == g.read_phys(leak - DMB, 32)           # the host's view of the object
-    assert data[:8] == b"kaelmemk"
     # the root goes: the whole chain is unreferenced
     g.run("kforget 0x%x" % a)
     scan(g)
@@ -321,9 +328,4 @@ def test_program_workload_no_false_positive_planted_leak_found(boot, tmp_path):
     leak = addr(g.run("kmalloc 96"))
     g.run("kwrite 0x%x 0 0x6b6d656d6c65616b" % leak)
     g.run("kforget 0x%x" % leak)
-    scan(g)
-    r = reported(g)
-    assert set(r) == {leak}
-    size, comm, pid, data, frames = r[leak]
-    assert (size, comm, pid, frames) == (96, "kmalloc", 1, ["kmalloc", "cmd_kmalloc"])
-    assert data[:8] == b"kaelmemk"
+    only_planted_leak(g, leak)
