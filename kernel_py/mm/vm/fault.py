@@ -45,7 +45,7 @@ from kernel_py.mm.types import (
     SHM_SWAPPED, VM_GROWSDOWN, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
 from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
-from kernel_py.mm.page.pcp import ZERO_BYTES, copy_page, zero_page
+from kernel_py.mm.page.pcp import copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.mm.vm.memory import SWAPIN_MAJOR, k_swapin, shmem_swapin
 from kernel_py.mm.vm.mmap import expand_stack
@@ -169,8 +169,8 @@ class FaultHandler:
 
         @micropython.native
         def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
-                    pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
-                    ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
+                    pcp_list=self.pcp.list, refill=self.refill, fill=hw.fill,
+                    zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, nomap=self.no_vma, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
                     ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw):
             if va >= USER_END:
@@ -222,7 +222,7 @@ class FaultHandler:
                     pa = refill()
                     if pa is None:
                         return refuse(mm, va, err, rip, "out of memory")
-                mem(pa, 4096)[:] = ZERO
+                fill(pa, 0, 4096)                           # zero_page, inlined
                 w64(t, pa | vma.rw_bits)
                 mm.rss_anon += 1
                 p = pa >> 12                                # rmap (page_ext), the lru_add batch
