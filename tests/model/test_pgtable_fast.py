@@ -8,6 +8,8 @@ import pytest
 
 from kernel_py.arch.x86 import native, pgtable, pgtable_fast
 
+from kernel_py.mm.vm.vma import MAP_PRIVATE, PROT_READ, PROT_WRITE
+
 from swapsupport import MiB, boot
 
 PATTERNS = {
@@ -43,3 +45,36 @@ def test_viper_scans_match_the_view_scans(name):
     got = scans(k, t, True)
     assert got == want
     assert got[0] == PATTERNS[name]
+
+
+def test_viper_walk_reaches_the_slot_walk_reaches():
+    """pte_lookup (the fault handler's walk in the guest) names the PTE slot
+    pte_slot names, with its entry, for mapped pages (NX set: an entry
+    above 2**63), a PTE slot still empty, and addresses under a missing
+    PML4, PDPT or PD entry (0, out left alone)."""
+    k, _ = boot(mem=16 * MiB, swap=0)
+    hw = k.hw
+    pgtable_fast.install_host()
+    out = pgtable_fast.new_pte_out()
+    native.register_area(out, hw)
+    task = k.procs.spawn("walk")
+    mm = task.mm
+    a = mm.mmap(0, 8 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE)
+    old = k.procs.use_mm(task)
+    try:
+        for i in (0, 3, 7):
+            hw.vwrite8(a + i * 4096, 1)
+    finally:
+        k.procs.unuse_mm(old)
+    probes = [a + i * 4096 + 5 for i in range(8)] + [a + (1 << 21), a + (1 << 30), a ^ (1 << 46), 0x1000]
+    found = 0
+    for va in probes:
+        out[0] = 12345
+        t = pgtable_fast.pte_lookup(out, mm.pgd, va)
+        want = pgtable.pte_slot(hw, mm.pgd, va)
+        if want is None:
+            assert (t, out[0]) == (0, 12345), hex(va)
+        else:
+            assert (t, out[0]) == (want, hw.read64(want)), hex(va)
+            found += bool(out[0] >> 63)
+    assert found == 3
