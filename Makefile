@@ -29,7 +29,7 @@ USER_CC ?= gcc
 USER_CFLAGS ?= -static -O2 -fno-omit-frame-pointer -Wall
 USER_DIR := build/user
 USER_PROGS := hello usertests spin hog malloc100 segv forkbomb sysbench mmstress forkcow \
-	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool server pool loadtest
+	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool server pool loadtest pressure
 USER_BINS := $(addprefix $(USER_DIR)/,$(USER_PROGS))
 # mmbench is the planning side's file, built unmodified as its README says
 # (gcc -static -O2); a clone without it builds everything else.
