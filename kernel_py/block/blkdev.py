@@ -103,7 +103,6 @@ class BlockLayer:
         self.order = []
         self.pgpgin_sectors = 0
         self.pgpgout_sectors = 0
-        self.t0 = None              # rdtsc at boot (vmstat's rates)
 
     def add(self, dev):
         dev.stats = self
@@ -135,7 +134,6 @@ def init(k):
     """Boot: probe the primary ATA channel; the disks become k.blk.devices
     (sda = IDE index 0, the data disk; sdb = index 1, the swap disk)."""
     layer = BlockLayer()
-    layer.t0 = k.hw.rdtsc()
     k.blk = layer
     try:
         disks = ata.probe(k.hw)
