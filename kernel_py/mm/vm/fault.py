@@ -31,9 +31,11 @@
 #                                command reports it (SegvError) and goes on.
 #
 # This is the hot path of the whole kernel: one Python function for the
-# common cases, everything bound to locals through default arguments, the
-# tables walked with hw.read64 on physical addresses, no objects created
-# besides the integers the hw calls return.
+# common cases (a fresh page, the zero page, the copy of a page shared since
+# fork), everything bound to locals through default arguments, the tables
+# walked with hw.read64 on physical addresses (in the guest, one call into
+# viper: arch/x86/pgtable_fast.pte_lookup), no objects created besides the
+# integers the hw calls return.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.native import micropython
