@@ -47,6 +47,11 @@ def new_encode_dev(major, minor):
     return (minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12)
 
 
+def new_decode_dev(dev):
+    """(major, minor) of a dev_t from user space (new_decode_dev)."""
+    return (dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00)
+
+
 def name_hash(s):
     """A stable 31-bit FNV-1a of a str: inode numbers of the pseudo files,
     which Linux makes up as it instantiates them (proc_get_inode)."""
@@ -104,6 +109,7 @@ class Inode:
         now = sb.now()
         self.atime = self.mtime = self.ctime = now
         self.uid = self.gid = 0         # every task is root: files are root's until chown
+        self.pipe = None                # i_pipe: a FIFO's pipe while it is open (fs/pipe.py)
         self.refs = 0                   # pins: open files, mappings (iget/iput)
         self.deleted = False            # nlink reached 0 while pinned
         self.name = ""                  # for messages and the page cache's name

@@ -31,5 +31,9 @@ def S_ISCHR(m):
     return m & S_IFMT == S_IFCHR
 
 
+def S_ISFIFO(m):
+    return m & S_IFMT == S_IFIFO
+
+
 def dtype_of(mode):
     return (mode & S_IFMT) >> 12

@@ -28,10 +28,13 @@
 # is not valid UTF-8 cannot exist (ENOENT) and cannot be created (EINVAL).
 
 from kernel_py.fs.file import fdget_raw
-from kernel_py.fs.inode import AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, MAXSYMLINKS, NAME_MAX, PATH_MAX
-from kernel_py.fs.mode import S_IFLNK, S_IFMT
+from kernel_py.fs.inode import (
+    AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, MAXSYMLINKS, NAME_MAX, PATH_MAX,
+    new_decode_dev,
+)
+from kernel_py.fs.mode import S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK
 from kernel_py.fs.libfs import kerr
-from kernel_py.lib.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOENT
+from kernel_py.lib.errno import EFAULT, EINVAL, ENAMETOOLONG, ENOENT, EPERM
 from kernel_py.lib.errors import KernelError
 
 RENAME_NOREPLACE = 1
@@ -278,6 +281,44 @@ def sys_mkdirat(t, dfd, upath, mode):
 
 def sys_mkdir(t, upath, mode):
     return sys_mkdirat(t, AT_FDCWD, upath, mode)
+
+
+def sys_mknodat(t, dfd, upath, mode, dev):
+    """do_mknodat: a regular file (type 0 or S_IFREG), a device node (root
+    has CAP_MKNOD), a FIFO or a socket's name; a directory is mkdir's."""
+    k = t.k
+    mode &= 0xFFFFFFFF
+    kind = mode & S_IFMT
+    if kind == S_IFDIR:
+        return -EPERM
+    if kind not in (0, S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK):
+        return -EINVAL
+    path = getname(t, upath)
+    if type(path) is int:
+        return path
+    try:
+        stack, name, slash = parent(k, t, dfd, path)
+        if name is None or name in (".", ".."):
+            return -17                      # EEXIST
+        cp, sb, ino, mnt = child_of(k, stack, name)
+        if ino is not None:
+            return -17
+        d = stack[-1][2]
+        if sb.read_only:
+            raise KernelError("EROFS", cp)
+        perm = mode & ~umask(t) & 0o7777
+        if kind in (0, S_IFREG):
+            sb.create(d, name, perm)
+        else:
+            sb.mknod(d, name, kind | perm,
+                     new_decode_dev(dev) if kind in (S_IFCHR, S_IFBLK) else 0)
+    except KernelError as e:
+        return kerr(e)
+    return 0
+
+
+def sys_mknod(t, upath, mode, dev):
+    return sys_mknodat(t, AT_FDCWD, upath, mode, dev)
 
 
 def do_rmdir(t, dfd, path):

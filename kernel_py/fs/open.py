@@ -17,7 +17,9 @@ from kernel_py.fs.file import (
 from kernel_py.fs.inode import AT_EACCESS, AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from kernel_py.fs.mode import S_IALLUGO, S_IFMT, S_IFREG, S_ISREG
 from kernel_py.fs.libfs import PATH_ONLY, kerr
-from kernel_py.lib.errno import EBADF, EINVAL, EOPNOTSUPP, ENOTDIR
+from kernel_py.fs.pipe import fifo_wait
+from kernel_py.kernel.signal import signal_pending
+from kernel_py.lib.errno import EBADF, EINVAL, EOPNOTSUPP, ENOTDIR, ERESTARTSYS
 from kernel_py.lib.errors import KernelError
 
 # what O_PATH keeps (build_open_flags)
@@ -143,10 +145,33 @@ def do_sys_open(t, dfd, upath, flags, mode):
         f = do_filp_open(k, t, dfd, path, flags, mode)
     except KernelError as e:
         return kerr(e)
+    wait = fifo_wait(f)
+    if wait is not None:
+        return wait_for_partner(t, f, flags, wait)
+    return install_fd(t, f, flags)
+
+
+def install_fd(t, f, flags):
     fd = t.files.alloc_fd(f, 0, bool(flags & O_CLOEXEC), nofile(t))
     if fd < 0:
-        f.fput(k)
+        f.fput(t.k)
     return fd
+
+
+def wait_for_partner(t, f, flags, wait):
+    """fs/pipe.c's wait_for_partner as the open's continuation: the FIFO
+    end is open and counted; the descriptor comes once the other end's
+    open counter moves. A signal undoes the open (-ERESTARTSYS)."""
+    p, counter, cur = wait
+
+    def attempt():
+        if getattr(p, counter) != cur:
+            return install_fd(t, f, flags)
+        if signal_pending(t):
+            f.fput(t.k)
+            return -ERESTARTSYS
+        return t.k.sched.sleep(t, p.wait, attempt)
+    return attempt()
 
 
 def sys_openat(t, dfd, upath, flags, mode):

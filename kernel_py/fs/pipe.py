@@ -23,6 +23,13 @@
 # - Readers and writers, blocked readers and writers, and poll share one
 #   wait queue (Linux has rd_wait and wr_wait); every change wakes it and
 #   each sleeper looks again.
+# - A FIFO (mknod S_IFIFO, mkfifo) is a pipe attached to a file system's
+#   inode while it is open (i_pipe; no pipefs inode of its own). fifo_open
+#   counts the new end; an open for reading waits for a writer and one for
+#   writing waits for a reader (wait_for_partner: until the other side's
+#   open counter moves), unless O_NONBLOCK (a write-only open then answers
+#   ENXIO with no reader); O_RDWR never waits. The wait is the open
+#   syscall's continuation (fs/open.py's do_sys_open, fifo_wait below).
 
 import struct
 
@@ -78,33 +85,37 @@ class PipeFs(SuperBlock):
 
 
 class Pipe:
-    def __init__(self, k):
+    def __init__(self, k, fifo=None):
         self.k = k
         files = k.vfs.files
         self.files = files
         self.freed = False
         self.info = self.bufs_va = self.dentry = 0
         self.inode = None
+        self.fifo = fifo                # the FIFO's inode, or None for pipe(2)'s pipefs one
         try:
             self.info = files.kmalloc(PIPE_INFO_SIZE, "pipe_inode_info")
             self.bufs_va = files.kmalloc(PIPE_DEF_BUFFERS * PIPE_BUFFER_SIZE, "pipe_buffer")
-            ino = Inode(k.vfs.pipefs, S_IFIFO | 0o600)
-            ino.pipe = self
-            self.inode = ino
-            ino.va = files.obj_alloc(files.inode_cache, "pipe inode")
-            self.dentry = files.obj_alloc(files.dentry, "pipe dentry")
+            if fifo is None:
+                ino = Inode(k.vfs.pipefs, S_IFIFO | 0o600)
+                ino.pipe = self
+                self.inode = ino
+                ino.va = files.obj_alloc(files.inode_cache, "pipe inode")
+                self.dentry = files.obj_alloc(files.dentry, "pipe dentry")
         except KernelError:
             self.free()
             raise
         self.bufs = []                  # [pa, offset, len], oldest first
         self.nbytes = 0
         self.tmp_page = 0
-        self.readers = 1
-        self.writers = 1
+        self.readers = self.writers = 0 if fifo is not None else 1
+        self.r_counter = self.w_counter = 0     # opens of each end, ever (a FIFO's partners)
         self.wait = WaitQueue()
 
     def free(self):
         files = self.files
+        if self.fifo is not None:
+            self.fifo.pipe = None
         if self.inode is not None:
             files.obj_free(files.inode_cache, self.inode.va)
             self.inode.va = 0
@@ -266,6 +277,42 @@ class PipeFile(FileOperations):
 
 
 PIPE_FOPS = PipeFile()
+
+
+def fifo_open(k, ino, f):
+    """fs/pipe.c's fifo_open without the waiting (fifo_wait says whether
+    the open must wait for its partner): the pipe made at the first open,
+    this end counted."""
+    p = ino.pipe
+    if p is None:
+        p = Pipe(k, ino)
+        ino.pipe = p
+    if f.writable() and not f.readable() and f.flags & O_NONBLOCK and not p.readers:
+        if not p.writers:
+            p.free()
+        raise KernelError("ENXIO", "no reader on the FIFO")
+    if f.readable():
+        p.readers += 1
+        p.r_counter += 1
+    if f.writable():
+        p.writers += 1
+        p.w_counter += 1
+    f.private = p
+    k.sched.wake_up(p.wait)
+    return PIPE_FOPS
+
+
+def fifo_wait(f):
+    """(pipe, the partner's counter name, its value now) when a blocking
+    open of a FIFO must wait for the other end (wait_for_partner); None."""
+    p = f.private
+    if f.f_op is not PIPE_FOPS or p.fifo is None or f.flags & O_NONBLOCK:
+        return None
+    if f.readable() and not f.writable() and not p.writers:
+        return p, "w_counter", p.w_counter
+    if f.writable() and not f.readable() and not p.readers:
+        return p, "r_counter", p.r_counter
+    return None
 
 
 def pipe_file(k, p, flags):

@@ -21,8 +21,10 @@
 
 from kernel_py.fs.inode import MAX_LFS_FILESIZE, Inode, SuperBlock
 from kernel_py.fs.magic import RAMFS_MAGIC
+from kernel_py.fs.pipe import fifo_open
 from kernel_py.fs.mode import (
-    S_IALLUGO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISDIR, S_ISLNK, S_ISREG, dtype_of,
+    S_IALLUGO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG,
+    dtype_of,
 )
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.filemap import AddressSpace
@@ -327,6 +329,12 @@ class RamFs(SuperBlock):
                     self.hw.fill(pa + po, 0, PAGE_SIZE - po)
         ino.size = size
         ino.mtime = ino.ctime = self.now()
+
+    def open(self, ino, f, t):
+        """A FIFO opens onto its pipe (init_special_inode's pipefifo_fops)."""
+        if S_ISFIFO(ino.mode):
+            return fifo_open(self.k, ino, f)
+        return SuperBlock.open(self, ino, f, t)
 
     def setattr(self, ino, mode=None, atime=None, mtime=None, uid=None, gid=None):
         """simple_setattr: the inode is the only record."""

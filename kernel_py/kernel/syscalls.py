@@ -64,6 +64,8 @@ SYSCALLS = (
     ("access", fs_open.sys_access, 2),
     ("faccessat", fs_open.sys_faccessat, 3),
     ("faccessat2", fs_open.sys_faccessat2, 4),
+    ("mknod", namei.sys_mknod, 3),
+    ("mknodat", namei.sys_mknodat, 4),
     ("chmod", fs_open.sys_chmod, 2),
     ("fchmod", fs_open.sys_fchmod, 2),
     ("fchmodat", fs_open.sys_fchmodat, 3),

@@ -119,6 +119,18 @@ def test_links_modes_and_times_on_the_tmpfs_root(g):
     assert "chmod: /mnt/t: Operation not permitted" in out and "rc=1" in out
 
 
+def test_mkfifo_between_two_programs(g):
+    """A FIFO on /tmp: the reader's open waits for the writer, the data
+    passes, both exit; mknod makes device nodes that open their driver."""
+    out = sh_run(g, "mkfifo /tmp/p; ls -l /tmp/p; (cat /tmp/p > /tmp/got &); sleep 0.3; "
+                    "echo through the fifo > /tmp/p; sleep 0.3; cat /tmp/got; "
+                    "mknod /tmp/nul c 1 3; echo x > /tmp/nul; echo rc=$?; rm /tmp/p /tmp/got /tmp/nul")
+    assert "unimplemented" not in out, out
+    lines = out.split("\n")
+    assert lines[0].startswith("prw-r--r--") and lines[1] == "through the fifo", out
+    assert "rc=0" in out
+
+
 def test_renice_nproc_chown(g):
     """BusyBox's renice, nproc, taskset and chown: setpriority (top's NI
     and /proc/PID/stat follow), sched_getaffinity, chown on tmpfs."""

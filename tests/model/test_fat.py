@@ -5,6 +5,7 @@ edges, sparse extension, truncation), directories, VFAT names, ENOSPC."""
 import hashlib
 import os
 import re
+import struct
 
 import pytest
 
@@ -15,6 +16,7 @@ from fssupport import Box, fsck, host_get, host_mkdir, host_put, make_fat, needs
 
 pytestmark = needs_mkfs
 
+DMB = 0xFFFF888000000000
 SIZES = [0, 1, 511, 512, 513, 2047, 2048, 2049, 4095, 4096, 4097, 8191, 8193, 12289, 65536 + 3, 200000]
 
 
@@ -303,3 +305,33 @@ def test_fincore_ls_dd_console(img):
     from kernel_py.lib.sha256 import sha256           # the guest's fallback agrees
     assert sha256(pattern(0, 5000)).hexdigest() == hashlib.sha256(pattern(0, 5000)).hexdigest()
     b.close()
+
+
+def test_slab_objects_are_the_real_records(img):
+    """A fat_inode_cache object holds the inode's directory entry (name,
+    attributes, first cluster, size) and i_ino, following writes and
+    truncates; a dentry object holds d_name's length, d_inode (the inode's
+    object, a reference kmemleak's scan follows) and the name."""
+    b = Box([str(img)])
+    name = "a_longer_name.txt"
+    b.k.vfs.write("/mnt/" + name, b"x" * 5000)
+    fs = b.fs
+    ino = fs.lookup(fs.root, name)
+    read = b.hw.readbytes
+
+    def inode_fields():
+        rec = read(ino.va - DMB, 40)
+        hi, lo = struct.unpack_from("<H", rec, 20)[0], struct.unpack_from("<H", rec, 26)[0]
+        return (rec[:11], rec[11], (hi << 16) | lo) + struct.unpack_from("<IQ", rec, 28)
+
+    assert ino.va and ino.first >= 2
+    assert inode_fields() == (ino.short, ino.attr, ino.first, 5000, ino.i_ino)
+    b.k.vfs.truncate("/mnt/" + name, 10)
+    assert inode_fields()[3] == 10
+    b.k.vfs.truncate("/mnt/" + name, 0)
+    assert inode_fields()[2:4] == (0, 0)                # no cluster left
+    den = fs.dcache[(fs.root.key(), name)]
+    rec = read(den.va - DMB, 88)
+    hash_len, _, d_inode = struct.unpack_from("<QQQ", rec, 32)
+    assert (hash_len >> 32, d_inode) == (len(name), ino.va)
+    assert rec[56:56 + len(name)] == name.encode() and rec[56 + len(name)] == 0

@@ -10,7 +10,7 @@ from kernel_py.fs.file import O_CLOEXEC, O_NONBLOCK, O_RDONLY
 from kernel_py.kernel import signal as sig
 from kernel_py.kernel.sched import BLOCKED
 from kernel_py.lib.errno import (
-    EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, EPIPE, ERESTARTSYS,
+    EAGAIN, EBADF, EEXIST, EFAULT, EINVAL, EMFILE, ENOENT, ENXIO, EPERM, EPIPE, ERESTARTSYS,
 )
 from tests.model.usersupport import UserBox
 
@@ -255,3 +255,63 @@ def test_eventfd_objects(box):
     for fd in fds:
         assert box.call(t, "close", fd) == 0
     assert (box.slab_active("filp"), box.slab_active("kmalloc-64")) == base
+
+
+# -- FIFOs (mknod S_IFIFO) ----------------------------------------------------------
+
+S_IFIFO = 0o010000
+O_WRONLY, O_RDWR = 1, 2
+
+
+def test_fifo_opens_wait_for_their_partner(box):
+    """mkfifo's FIFO on tmpfs: a blocking read-only open waits for a
+    writer, which does not wait since a reader is there; data flows; the
+    pipe goes with the last close; O_NONBLOCK opens never wait (a
+    write-only one answers ENXIO with no reader)."""
+    reader, writer = box.new_task("r"), box.new_task("w")
+    assert box.sys(reader, "mknod", "/tmp/fifo", S_IFIFO | 0o644, 0) == 0
+    assert box.sys(reader, "mknod", "/tmp/fifo", S_IFIFO | 0o644, 0) == -EEXIST
+    assert box.sys(reader, "openat", -100, "/tmp/fifo", O_RDONLY, 0) is BLOCKED
+    w = box.sys(writer, "openat", -100, "/tmp/fifo", O_WRONLY, 0)
+    assert w >= 0
+    r = box.resume(reader)
+    assert r >= 0
+    assert box.write_all(writer, w, b"through the fifo") == 16
+    a = box.ubuf(reader, 64)
+    assert box.call(reader, "read", r, a, 64) == 16 and box.get(reader, a, 16) == b"through the fifo"
+    ino = box.k.vfs.ns["/"].lookup(box.k.vfs.ns["/"].lookup(box.k.vfs.ns["/"].root, "tmp"), "fifo")
+    assert ino.pipe is not None
+    box.call(writer, "close", w)
+    assert box.call(reader, "read", r, a, 64) == 0                      # EOF: no writer
+    box.call(reader, "close", r)
+    assert ino.pipe is None                                             # freed with the last end
+    assert box.sys(writer, "openat", -100, "/tmp/fifo", O_WRONLY | O_NONBLOCK, 0) == -ENXIO
+    assert ino.pipe is None
+    r = box.sys(reader, "openat", -100, "/tmp/fifo", O_RDONLY | O_NONBLOCK, 0)
+    assert r >= 0 and box.call(reader, "read", r, a, 64) == 0
+    box.call(reader, "close", r)
+    rw = box.sys(reader, "openat", -100, "/tmp/fifo", O_RDWR, 0)          # never waits
+    assert rw >= 0
+    box.call(reader, "close", rw)
+
+
+def test_fifo_open_interrupted_by_a_signal(box):
+    t = box.new_task()
+    assert box.sys(t, "mknod", "/tmp/f2", S_IFIFO | 0o600, 0) == 0
+    assert box.sys(t, "openat", -100, "/tmp/f2", O_WRONLY, 0) is BLOCKED
+    sig.send_signal(box.k, t, sig.SIGUSR1)
+    assert box.resume(t) == -ERESTARTSYS
+    root = box.k.vfs.ns["/"]
+    assert root.lookup(root.lookup(root.root, "tmp"), "f2").pipe is None     # the end is undone
+
+
+def test_mknod_kinds_and_errors(box):
+    t = box.new_task()
+    assert box.sys(t, "mknod", "/tmp/plain", 0o644, 0) == 0               # type 0: a regular file
+    assert box.sys(t, "mknodat", -100, "/tmp/null2", 0o020000 | 0o666, (1 << 8) | 3) == 0
+    fd = box.sys(t, "openat", -100, "/tmp/null2", O_WRONLY, 0)
+    assert fd >= 0 and box.write_all(t, fd, b"gone") == 4                 # /dev/null's driver
+    assert box.sys(t, "mknod", "/tmp/d", 0o040755, 0) == -EPERM
+    assert box.sys(t, "mknod", "/tmp/x", 0o170000, 0) == -EINVAL
+    assert box.sys(t, "mknod", "/nodir/x", S_IFIFO, 0) == -ENOENT
+    assert box.call(t, "mknod", 0, S_IFIFO, 0) == -EFAULT

@@ -16,9 +16,11 @@
 # sector, FSInfo, the FATs, directories) through the block device's buffer
 # cache (fs/buffer.py).
 #
-# Inodes and dentries are cached (icache, dcache) and accounted as objects
-# of the slab caches "fat_inode_cache" and "dentry" (SLAB_RECLAIM_ACCOUNT),
-# which drop_caches 2 shrinks. Cluster chains are cached per inode.
+# Inodes and dentries are cached (icache, dcache), each with an object of
+# the slab caches "fat_inode_cache" and "dentry" (SLAB_RECLAIM_ACCOUNT)
+# that holds its real fields (inode.py), which drop_caches 2 shrinks; the
+# caches are kmemleak's root for those objects (super.py). Cluster chains
+# are cached per inode.
 #
 # Writes allocate clusters at once (no delayed allocation); sync writes the
 # file pages, then the dirty directory entries, FSInfo, the buffer cache,

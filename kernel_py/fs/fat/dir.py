@@ -186,7 +186,7 @@ class FatDir:
         for ent in self.read_dir(d):
             if ent[0].lower() == lname or format_short(ent[1], 0).lower() == lname:
                 ino = self._iget(d, ent)
-                va = self._obj_alloc(self.dentry_cachep, name.encode())
+                va = self.dentry_alloc(ino, name)
                 self.dcache[(d.key(), lname)] = Dentry(ino, va)
                 return ino
         return None
@@ -312,7 +312,7 @@ class FatDir:
         ent = (name, short, attr, 0, 0, off, lfn_off, 0)
         ino = self._iget_new(d, ent)
         try:
-            va = self._obj_alloc(self.dentry_cachep, name.encode())
+            va = self.dentry_alloc(ino, name)
         except KernelError:
             self._forget_inode(ino)
             self._clear_slots(d, lfn_off, off)

@@ -13,8 +13,27 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.fs.fat import ATTR_DIRECTORY, DATE, DIRENT
 from kernel_py.mm.filemap.filemap import READAHEAD_PAGES, AddressSpace
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
+from kernel_py.arch.x86.layout import DIRECT_MAP_BASE
+from kernel_py.fs.file_table import DENTRY_SIZE
 
 BALANCE_EVERY = 16                               # pages between dirty-limit checks
+
+# The slab objects are the real records, not copies of a name: a
+# fat_inode_cache object holds the inode's directory entry as write_inode
+# stores it (short name, attributes, first cluster, size, date: what
+# Linux's msdos_inode_info and its vfs inode carry) and i_ino after it,
+# rewritten whenever one of those fields changes (mark_inode_dirty). A
+# dentry object (the VFS's DENTRY_SIZE) is laid out as Linux 6.1's struct
+# dentry on x86-64: d_name's hash_len (length in the high half), d_inode
+# (the inode's object: a reference kmemleak's scan follows, as in Linux)
+# and d_iname, the name inline (DNAME_INLINE_LEN; Linux kmallocs a longer
+# name, cut here). d_parent stays 0: the dcache's keys stand for it.
+INODE_OBJ_SIZE = 256
+I_INO_OFF = DIRENT
+D_NAME_OFF = 32
+D_INODE_OFF = 48
+D_INAME_OFF = 56
+DNAME_INLINE_LEN = 32
 
 
 class FatInode:
@@ -28,6 +47,7 @@ class FatInode:
         self.off = off                  # byte offset of the short entry in the parent
         self.lfn_off = lfn_off          # first slot of the entry (LFN) in the parent
         self.short = short
+        self.ntres = 0                  # the entry's NT case bits
         self.is_dir = bool(attr & ATTR_DIRECTORY)
         self.clusters = None            # cached chain
         self.mapping = None
@@ -70,7 +90,8 @@ class FatFile:
         ino = self.icache.get(key)
         if ino is None:
             ino = FatInode(self, d, name, attr, first, size, off, lfn_off, short)
-            ino.va = self._obj_alloc(self.inode_cachep, short + bytes((attr, ntres)))
+            ino.ntres = ntres
+            ino.va = self._obj_alloc(self.inode_cachep, inode_record(ino, self.fat32))
             self.icache[key] = ino
             d.nchildren += 1
         return ino
@@ -130,7 +151,13 @@ class FatFile:
             ino.mapping = AddressSpace(self.cache, ino, name=ino.name)
         return ino.mapping
 
+    def dentry_alloc(self, ino, name):
+        """A dentry object naming ino (d_alloc + d_instantiate)."""
+        return self._obj_alloc(self.dentry_cachep, dentry_record(ino, name))
+
     def mark_inode_dirty(self, ino):
+        if ino.va:                      # the object follows the fields at once
+            self.hw.writebytes(ino.va - DIRECT_MAP_BASE, inode_record(ino, self.fat32))
         if not ino.dirty:
             ino.dirty = True
             self.dirty_inodes[id(ino)] = ino
@@ -141,9 +168,7 @@ class FatFile:
             return
         off = self.dir_disk_off(ino.parent, ino.off)
         ent = bytearray(self.bc.read(off, DIRENT))
-        struct.pack_into("<HHHH", ent, 20, (ino.first >> 16) if self.fat32 else 0, 0, DATE, ino.first & 0xFFFF)
-        struct.pack_into("<I", ent, 28, 0 if ino.is_dir else ino.size)
-        ent[11] = ino.attr
+        pack_inode_fields(ent, ino, self.fat32)
         self.bc.write(off, bytes(ent))
         ino.dirty = False
 
@@ -331,3 +356,30 @@ class FatFile:
             del cl[keep:]
         ino.size = size
         self.mark_inode_dirty(ino)
+
+
+def pack_inode_fields(ent, ino, fat32):
+    """The fields of a directory entry the inode owns (fat_write_inode)."""
+    struct.pack_into("<HHHH", ent, 20, (ino.first >> 16) if fat32 else 0, 0, DATE, ino.first & 0xFFFF)
+    struct.pack_into("<I", ent, 28, 0 if ino.is_dir else ino.size)
+    ent[11] = ino.attr
+
+
+def inode_record(ino, fat32):
+    """A fat_inode_cache object's bytes: the entry, then i_ino."""
+    rec = bytearray(I_INO_OFF + 8)
+    rec[0:len(ino.short[:11])] = ino.short[:11]
+    rec[12] = ino.ntres
+    pack_inode_fields(rec, ino, fat32)
+    struct.pack_into("<Q", rec, I_INO_OFF, ino.i_ino)
+    return bytes(rec)
+
+
+def dentry_record(ino, name):
+    """A dentry object's bytes up to d_iname's end (d_parent and the
+    rest stay zero: the dcache's hash keys stand for them)."""
+    b = name.encode()[:DNAME_INLINE_LEN - 1]
+    rec = bytearray(D_INAME_OFF + DNAME_INLINE_LEN)
+    struct.pack_into("<QQQ", rec, D_NAME_OFF, len(b) << 32, 0, ino.va)
+    rec[D_INAME_OFF:D_INAME_OFF + len(b)] = b
+    return bytes(rec)

@@ -13,7 +13,9 @@ from kernel_py.fs.buffer import BufferCache
 from kernel_py.fs.fat import ATTR_DIRECTORY, DIRENT
 from kernel_py.fs.fat.dir import FatDir
 from kernel_py.fs.fat.fatent import FatTable
-from kernel_py.fs.fat.inode import FatFile, FatInode
+from kernel_py.fs.fat.inode import INODE_OBJ_SIZE, FatFile, FatInode
+from kernel_py.fs.file_table import DENTRY_SIZE
+from kernel_py.mm.debug import kmemleak
 from kernel_py.mm.slab.common import SLAB_RECLAIM_ACCOUNT
 
 
@@ -106,8 +108,8 @@ class FatFs(FatTable, FatDir, FatFile):
         slab = self.k.slab
         if slab is None:
             return
-        for attr, name, size in (("inode_cachep", "fat_inode_cache", 256),
-                                 ("dentry_cachep", "dentry", 192)):
+        for attr, name, size in (("inode_cachep", "fat_inode_cache", INODE_OBJ_SIZE),
+                                 ("dentry_cachep", "dentry", DENTRY_SIZE)):
             c = slab.by_name.get(name)
             if c is None:
                 c = slab.kmem_cache_create(name, size, 0, SLAB_RECLAIM_ACCOUNT)
@@ -119,7 +121,8 @@ class FatFs(FatTable, FatDir, FatFile):
         va = cachep.alloc()
         if va is None:
             raise KernelError("ENOMEM", "%s: no object" % cachep.name)
-        self.hw.writebytes(va - DIRECT_MAP_BASE, data[:cachep.object_size])
+        n = cachep.object_size          # the whole object: no stale bytes
+        self.hw.writebytes(va - DIRECT_MAP_BASE, data[:n] + bytes(max(0, n - len(data))))
         return va
 
     def _obj_free(self, cachep, va):
@@ -171,3 +174,23 @@ class FatFs(FatTable, FatDir, FatFile):
         for k in list(self.dcache):
             self._obj_free(self.dentry_cachep, self.dcache.pop(k).va)
         self.bc.release()
+
+
+def cached_objects(k):
+    """kmemleak's root for FAT's objects: its inode and dentry caches, the
+    Python dicts that stand for Linux's inode_hashtable and
+    dentry_hashtable (memory Linux's scan reads), and the unlinked inodes
+    still pinned, which Linux reaches through the file or mapping pinning
+    them. A dentry's object also names its inode (d_inode): that reference
+    is in scanned memory, as in Linux."""
+    out = []
+    vfs = k.vfs
+    for m in vfs.mounts if vfs is not None else ():
+        fs = m.fs
+        if isinstance(fs, FatFs):
+            out += [ino.va for ino in list(fs.icache.values()) + fs.orphans if ino.va]
+            out += [den.va for den in fs.dcache.values() if den.va]
+    return out
+
+
+kmemleak.register_root("fat inode and dentry caches", cached_objects)

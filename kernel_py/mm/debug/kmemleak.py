@@ -44,7 +44,13 @@
 # nothing. So the roots are the Python-side references the kernel keeps to
 # objects it owns, each holder registered with register_root(): the
 # console's handle table (addresses it handed out and still holds, see
-# shell/handles.py) and the kmemleak-test module's list head. The
+# shell/handles.py), the kmemleak-test module's list head, FAT's inode and
+# dentry caches (fs/fat/super.py: Linux's inode_hashtable and
+# dentry_hashtable, scanned memory there) and the VFS's table of the
+# objects it allocated (fs/file_table.py: a registration from alloc to
+# free, where Linux follows fd tables and private_data). A reference from
+# one tracked object to another is left to the scan (a FAT dentry's
+# d_inode). The
 # allocators' own bookkeeping (vmalloc's area table, slab freelists) is not
 # a root, as in Linux, where kmemleak discounts the vm_struct's reference
 # (min_count 2 for vmalloc). The stacks: a scan runs as a console command,
