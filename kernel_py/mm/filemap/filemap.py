@@ -84,6 +84,7 @@ class AddressSpace:
         self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)
         self.unevictable = False    # ramfs: reclaim never takes its pages (mapping_set_unevictable)
         self.swapbacked = False     # tmpfs: reclaim puts its pages on swap (shmem_writeout)
+        self.fs_refs = 0            # references each page holds besides the cache's (ramfs, tmpfs: 1)
         self.mmap_miss = 0          # file_ra_state.mmap_miss, kept per file here (fault_readahead)
 
     def nrpages(self):

@@ -584,8 +584,8 @@ class FileLru(LruLists):
         if key is None:
             return None
         mapping = self.mappings.get(key >> MAPPING_SHIFT)
-        if mapping is None or not mapping.i_mmap or mapping.unevictable or mapping.swapbacked:
-            return None                     # ramfs keeps its pages; tmpfs: not while mapped
+        if mapping is None or not mapping.i_mmap or mapping.unevictable:
+            return None                     # ramfs keeps its pages
         return self.mapped_ptes(mapping, key & INDEX_MASK, pfn << PAGE_SHIFT)
 
     def page_check_references(self, pfn, ptes):
@@ -691,6 +691,8 @@ class FileLru(LruLists):
         if ref == PAGEREF_KEEP:
             self._rotate_keep(pfn)
             return 0
+        if mapping.swapbacked:
+            return self.pageout_shmem(mapping, index, pa, ptes)
         dirty = self._r16(self._rec(pa)) & PG_dirty
         if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
             return None                     # an allocation of our own pageout: no nested write
@@ -705,6 +707,25 @@ class FileLru(LruLists):
             finally:
                 self.in_pageout = False
         self._delete(mapping, index, pa)
+        self.pgsteal += 1
+        return 1
+
+    def pageout_shmem(self, mapping, index, pa, ptes):
+        """A mapped tmpfs page (shrink_folio_list: try_to_unmap, then
+        pageout's folio_clear_dirty_for_io and shmem_writeout): unmapped
+        from every PTE only when swap can take it, then written to a slot
+        and freed (1). No swap: None, the unmapped-page rules keep it
+        (mapped). A write error: it stays in the cache, unmapped (0)."""
+        sb = mapping.host.sb
+        if not sb.can_writeout():
+            return None
+        self.try_to_unmap(mapping, pa, ptes)
+        a = self._rec(pa)
+        if self._r16(a) & PG_dirty:
+            self.clear_page_dirty(mapping, pa)     # its data goes to the slot
+        if not sb.shmem_writeout(mapping, index, pa):
+            self._rotate(pa >> PAGE_SHIFT, a, self._r16(a))
+            return 0
         self.pgsteal += 1
         return 1
 
