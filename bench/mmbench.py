@@ -13,7 +13,13 @@ user/sysbench adds what mmbench does not time: a bare system call
 the host's own Linux (not under QEMU) is shown as a reference instead when
 the binary runs here, and said so.
 
-    python bench/mmbench.py [--quick]       (also a section of `make bench`)
+With --icount, QEMU counts instructions (-icount shift=0,align=off: one
+guest instruction is one virtual nanosecond), so ns_per_op is the guest
+instructions an operation takes: a figure that does not move with the
+build machine's load, for before/after comparisons of the kernel's own
+code (not comparable with Linux's wall-clock figures, so no ratio).
+
+    python bench/mmbench.py [--quick] [--icount]   (also a section of `make bench`)
 """
 
 import os
@@ -43,6 +49,8 @@ RUNS = [
 ]
 QUICK = {("fault", 10000), ("fault_read", 10000), ("cow", 10000), ("mmap_munmap", 1000),
          ("getppid", 100000)}
+ICOUNT_ARGS = ("-icount", "shift=0,align=off")
+ICOUNT = "tcg -icount"                  # report()'s accel for an --icount run
 TARGETS = {("fault", 10000): 2, ("fault_read", 10000): 3, ("cow", 10000): 2,
            ("mmap_munmap", 1000): 2}
 
@@ -96,17 +104,23 @@ def run_twice(g, prog, cmd, arg):
     return next(iter(got.values())) if got else out.strip()[-200:]
 
 
-def bench_section(accel, quick):
+def bench_section(accel, quick, icount=False):
     if not (USER_DIR / "mmbench").is_file() or not image_path().is_file():
         print("(skipped: needs build/user/mmbench (MMBENCH_SRC) and the guest image)")
         return
     readme = MMBENCH_DIR / "README.md"
     linux = linux_figures(readme) if readme.is_file() else {}
-    print("# mmbench: 512 MiB guest, second run of two in one boot, ns per op; "
-          "Linux: %s (6.1, same QEMU, TCG, second run)" % ("README" if linux else "not found"))
+    if icount:
+        print("# mmbench: 512 MiB guest, second run of two in one boot, guest instructions "
+              "per op (%s)" % " ".join(ICOUNT_ARGS))
+        linux, accel = {}, ICOUNT
+    else:
+        print("# mmbench: 512 MiB guest, second run of two in one boot, ns per op; "
+              "Linux: %s (6.1, same QEMU, TCG, second run)" % ("README" if linux else "not found"))
     with tempfile.TemporaryDirectory(prefix="kpy-mmbench-") as d:
         disks = fresh_disks(d)
-        with Guest(mem="512M", accel=accel, drives=disks.drives, cmd_timeout=3600) as g:
+        with Guest(mem="512M", accel="tcg" if icount else accel, drives=disks.drives, cmd_timeout=3600,
+                   extra_args=ICOUNT_ARGS if icount else ()) as g:
             for prog, cmd, arg in RUNS:
                 if quick and (cmd, arg) not in QUICK:
                     continue
@@ -120,6 +134,9 @@ def report(prog, cmd, arg, got, linux, accel):
         return
     ns = float(got["ns_per_op"])
     ref = linux.get((cmd, arg))
+    if accel == ICOUNT:
+        figure(name, "%.0f" % ns, "insn/op", "guest instructions, %s" % accel)
+        return
     if ref:
         target = TARGETS.get((cmd, arg))
         how = "Linux %d ns, ratio %.1fx%s, %s" % (
@@ -133,4 +150,4 @@ def report(prog, cmd, arg, got, linux, accel):
 
 if __name__ == "__main__":
     bench_section(resolve_accel(os.environ.get("KPY_ACCEL") or None, image_path()),
-                  "--quick" in sys.argv)
+                  "--quick" in sys.argv, "--icount" in sys.argv)

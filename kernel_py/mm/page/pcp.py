@@ -9,14 +9,17 @@
 # KIND_ANON with count 1, ready to map. They are not zeroed: whoever maps
 # one for a fresh page zeroes it (zero_page()), a COW copy overwrites it.
 
+from array import array
+
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE
+from kernel_py.mm.page.pcp_fast import split_records
 from kernel_py.mm.types import KIND_ANON, KIND_SHIFT, RECORD_SHIFT, RECORD_SIZE
 from kernel_py.arch.x86.cpu import PAGE_SIZE
+from kernel_py.arch.x86.native import VIPER
 
 PCP_BATCH = 32          # frames per refill (Linux: 31 for a few hundred MiB)
 PCP_ORDER = 5           # refill with one 2^5 block, split_page()d
 PCP_HIGH = 6 * PCP_BATCH
-ZERO_BYTES = bytes(PAGE_SIZE)
 
 
 class PerCpuPages:
@@ -37,6 +40,8 @@ class PerCpuPages:
         self.refills = 0
         self.drains = 0
         self._count = k.mem_map.base + 4            # + (pfn << RECORD_SHIFT)
+        self.fast_split = VIPER                     # split_records (pcp_fast.py) in refill
+        self._split = array("q", [0])
 
     def __len__(self):
         return len(self.list)
@@ -59,14 +64,19 @@ class PerCpuPages:
         if self.batch == 1 << PCP_ORDER:
             pa = alloc(gfp, PCP_ORDER, KIND_ANON)
             if pa is not None:
-                w32 = self.hw.write32
                 rec = self.k.mem_map.base + ((pa >> 12) << RECORD_SHIFT)
-                flags = KIND_ANON << KIND_SHIFT
-                for i in range(self.batch):
-                    w32(rec, flags)             # flags, order 0, aux 0
-                    w32(rec + 4, 1)             # count
-                    rec += RECORD_SIZE
-                    lst.append(pa + (i << 12))
+                flags = KIND_ANON << KIND_SHIFT     # order 0, aux 0
+                if self.fast_split:
+                    self._split[0] = rec
+                    split_records(self._split, self.batch, flags)
+                    lst.extend(range(pa, pa + (self.batch << 12), PAGE_SIZE))
+                else:
+                    w32 = self.hw.write32
+                    for i in range(self.batch):
+                        w32(rec, flags)
+                        w32(rec + 4, 1)             # count
+                        rec += RECORD_SIZE
+                        lst.append(pa + (i << 12))
                 self.refills += 1
                 pd = self.k.page_debug
                 if pd is not None:
@@ -90,6 +100,14 @@ class PerCpuPages:
         if len(lst) > self.high:
             self.drain(self.batch)
 
+    def free_batch(self, pas):
+        """free() of each frame of pas in turn, their records already
+        saying count 1 (zap_fast.py): the same list, drained the same."""
+        lst = self.list
+        lst.extend(pas)
+        while len(lst) > self.high:
+            self.drain(self.batch)
+
     def drain(self, n=None):
         """Give frames back to the buddy (all of them by default)."""
         lst = self.list
@@ -104,10 +122,13 @@ class PerCpuPages:
 
 
 def zero_page(hw, pa):
-    """Clear a frame (through a view: the VM's word-wise memset beats
-    rep stosb under TCG)."""
-    hw.mem(pa, PAGE_SIZE)[:] = ZERO_BYTES
+    """Clear a frame. hw.fill is rep stosq: ~2.2 us a page under TCG, where
+    a view assigned from a zero bytes object took ~3.1 us (the view's
+    allocation and the VM's word loop; measured from the python REPL)."""
+    hw.fill(pa, 0, PAGE_SIZE)
 
 
 def copy_page(hw, dst, src):
-    hw.mem(dst, PAGE_SIZE)[:] = hw.mem(src, PAGE_SIZE)
+    """hw.copy is rep movsq: ~2.4 us a page under TCG, against ~4 us
+    assigning one view to another (as zero_page measured)."""
+    hw.copy(dst, src, PAGE_SIZE)

@@ -43,6 +43,7 @@ from array import array
 
 from kernel_py.mm.reclaim.lru import LruLists
 from kernel_py.mm.reclaim.lru_fast import lru_add_drain
+from kernel_py.mm.vm.zap_fast import new_state as new_zap_state
 from kernel_py.mm.types import (
     ANON_FLAGS, KIND_ANON, KIND_SHIFT, OFF_COUNT, PG_active, PG_lru, PG_referenced, PG_swapcache,
     RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, VM_SHARED, VPN_MASK, _PAGE_PROTNONE,
@@ -72,6 +73,11 @@ class AnonLru(LruLists):
         # fault, a list subscript in the viper drain ~0.2 us a page (TCG)
         self._ext_words = array("q", self.ext)
         self._head = array("I", [0, 0, 0])         # a list head's (first, last, n) for lru_fast
+        # MmMemory.zap's viper path (mm/vm/zap_fast.py): its in/out words,
+        # and both list heads (active, inactive) while it runs
+        self.fast_zap = VIPER
+        self.zap_st = new_zap_state()
+        self.zap_heads = array("I", [0] * 6)
         self._r64, self._w64 = k.hw.read64, k.hw.write64
         self.pending = []
         self.mms = {}

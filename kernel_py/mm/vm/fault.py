@@ -31,21 +31,25 @@
 #                                command reports it (SegvError) and goes on.
 #
 # This is the hot path of the whole kernel: one Python function for the
-# common cases, everything bound to locals through default arguments, the
-# tables walked with hw.read64 on physical addresses, no objects created
-# besides the integers the hw calls return.
+# common cases (a fresh page, the zero page, the copy of a page shared since
+# fork), everything bound to locals through default arguments, the tables
+# walked with hw.read64 on physical addresses (in the guest, one call into
+# viper: arch/x86/pgtable_fast.pte_lookup), no objects created besides the
+# integers the hw calls return.
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.arch.x86.native import micropython
 from kernel_py.arch.x86.layout import KERNEL_BASE, USER_END
 from kernel_py.arch.x86.pgtable import pte_slot
+from kernel_py.arch.x86.pgtable_fast import new_pte_out, pte_lookup
+from kernel_py.arch.x86.native import VIPER
 from kernel_py.mm.gfp import GFP_HIGHUSER_MOVABLE, __GFP_ZERO
 from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, KIND_ZERO, OFF_COUNT, PG_swapcache, RECORD_SHIFT, RID_SHIFT, SHM_KEY,
     SHM_SWAPPED, VM_GROWSDOWN, VM_SHARED, VM_WRITE, _PAGE_PROTNONE,
 )
 from kernel_py.mm.page.page_ext import EXT_MASK, EXT_SHIFT
-from kernel_py.mm.page.pcp import ZERO_BYTES, copy_page, zero_page
+from kernel_py.mm.page.pcp import copy_page, zero_page
 from kernel_py.mm.reclaim.rmap import PENDING_MAX
 from kernel_py.mm.vm.memory import SWAPIN_MAJOR, k_swapin, shmem_swapin
 from kernel_py.mm.vm.mmap import expand_stack
@@ -61,7 +65,8 @@ FILE_FAULT_WHY = {"EFAULT": "beyond end of file", "ENOMEM": "out of memory"}
 CODE_BYTES = 16
 
 # the handler writes these as literals (a global is a dictionary lookup)
-if EXT_SHIFT != 19 or EXT_MASK != 0x7FFFF or RECORD_SHIFT != 4 or OFF_COUNT != 4:
+if EXT_SHIFT != 19 or EXT_MASK != 0x7FFFF or RECORD_SHIFT != 4 or OFF_COUNT != 4 or PF_WRITE != 2 \
+        or _PAGE_RW != 2:
     raise ImportError("fault: the handler's literals are out of step with page_ext.py/types.py")
 
 
@@ -142,6 +147,9 @@ class FaultHandler:
         self.zero_page = zp
         self.pcp = k.pcp
         self.anon = k.anon
+        self.inline_cow = True          # the handler copies a shared anon page itself (_build)
+        self.fast_walk = VIPER          # the handler walks with pgtable_fast.pte_lookup
+        self.pte_out = new_pte_out()    # ... which returns the PTE there
         self.handler = self._build()
 
     def refuse(self, mm, va, err, rip, why):
@@ -166,13 +174,17 @@ class FaultHandler:
         wp = self.wp_fault
         rare = self.rare_fault
         kernel_fault = self.kernel_fault
+        cow = self.inline_cow
+        vwalk = pte_lookup if self.fast_walk else None
 
         @micropython.native
         def handler(va, err, rip, procs=procs, st=st, r64=hw.read64, w64=hw.write64,
-                    pcp_list=self.pcp.list, refill=self.refill, mem=hw.mem,
-                    ZERO=ZERO_BYTES, zero=self.zero_page, refuse=refuse,
+                    pcp_list=self.pcp.list, refill=self.refill, fill=hw.fill,
+                    zero=self.zero_page, refuse=refuse,
                     wp=wp, rare=rare, nomap=self.no_vma, USER_END=USER_END, ADDR=PTE_ADDR_MASK,
-                    ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw):
+                    ext=self.anon.ext, lru_add=self.anon.pending.append, slot=pte_slot, hw=hw,
+                    cow=cow, counts=k.mem_map.base + 4, r32=hw.read32, w32=hw.write32,
+                    copy=hw.copy, invlpg=hw.invlpg, vwalk=vwalk, pte_out=self.pte_out):
             if va >= USER_END:
                 return kernel_fault(va)
             mm = procs.cur_mm
@@ -197,21 +209,48 @@ class FaultHandler:
             if err & 8:                                     # PF_RSVD
                 return refuse(mm, va, err, rip, "reserved bit set in a page table")
             # pgtable.walk inlined: PML4 -> PDPT -> PD entries (byte offsets:
-            # index << 3), the PTE's slot when all three are present; else
-            # the walk itself, allocating the missing tables
-            e = r64(mm.pgd + ((va >> 36) & 0xFF8))
-            if e & 1:
-                e = r64((e & ADDR) + ((va >> 27) & 0xFF8))
-                if e & 1:
-                    e = r64((e & ADDR) + ((va >> 18) & 0xFF8))
-            if e & 1:
-                t = (e & ADDR) + ((va >> 9) & 0xFF8)        # the PTE
+            # index << 3), the PTE's slot when all three are present (in
+            # viper in the guest: pgtable_fast.pte_lookup, with the PTE);
+            # else the walk itself, allocating the missing tables
+            if vwalk is not None:
+                t = vwalk(pte_out, mm.pgd, va)
+                e = pte_out[0]
             else:
+                e = r64(mm.pgd + ((va >> 36) & 0xFF8))
+                if e & 1:
+                    e = r64((e & ADDR) + ((va >> 27) & 0xFF8))
+                    if e & 1:
+                        e = r64((e & ADDR) + ((va >> 18) & 0xFF8))
+                t = 0
+                if e & 1:
+                    t = (e & ADDR) + ((va >> 9) & 0xFF8)    # the PTE
+                    e = r64(t)
+            if not t:
                 t = slot(hw, mm.pgd, va, mm.new_table)
                 if t is None:
                     return refuse(mm, va, err, rip, "out of memory")
-            e = r64(t)
+                e = r64(t)
             if e & 1:
+                # wp_page_copy's common case inlined: a write to a private
+                # anon page still shared with another PTE (fork), a frame
+                # on the pcp list (no allocation: nothing can change
+                # meanwhile); the lru_add batch is bounded by refill, as
+                # for a fresh page. Anything else: wp_fault.
+                if cow and err & 2 and not e & 2 and pcp_list and vma.vm_ops is None:
+                    pa = e & ADDR
+                    a = counts + ((pa >> 12) << 4)          # the frame's count
+                    c = r32(a)
+                    if c > 1 and pa != zero:
+                        new = pcp_list.pop()
+                        copy(new, pa, 4096)                 # copy_page, inlined
+                        w32(a, c - 1)
+                        w64(t, new | vma.rw_bits)
+                        invlpg(va)
+                        p = new >> 12                       # anon.add_new, inlined
+                        w64(ext[p >> 19] + ((p & 0x7FFFF) << 3), mm.rkey | (va >> 12))
+                        lru_add(new)
+                        st.cow += 1
+                        return True
                 return wp(mm, vma, va, err, rip, t, e)
             if e or vma.vm_ops is not None:
                 return rare(mm, vma, va, err, rip, t, e)
@@ -222,7 +261,7 @@ class FaultHandler:
                     pa = refill()
                     if pa is None:
                         return refuse(mm, va, err, rip, "out of memory")
-                mem(pa, 4096)[:] = ZERO
+                fill(pa, 0, 4096)                           # zero_page, inlined
                 w64(t, pa | vma.rw_bits)
                 mm.rss_anon += 1
                 p = pa >> 12                                # rmap (page_ext), the lru_add batch

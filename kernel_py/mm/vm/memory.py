@@ -24,6 +24,10 @@ from kernel_py.arch.x86.pgtable import USER_TABLE, ZERO_TABLE, pt_tables, pte_sl
 from kernel_py.arch.x86.cpu import (
     PAGE_SIZE, PGDIR_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER,
 )
+from kernel_py.mm.reclaim.rmap import PENDING_MAX
+from kernel_py.mm.vm.zap_fast import (
+    Z_BASE, Z_FLUSH, Z_FREED, Z_I0, Z_I1, Z_NFREED, Z_NPRESENT, Z_PT, Z_RECS, Z_RSS, Z_ZERO, zap_pte_range,
+)
 from kernel_py.mm.types import (
     KIND_PAGECACHE, KIND_SHIFT, RECORD_SHIFT, RID_SHIFT, SHM_KEY, SHM_SWAPPED, SWAP_COUNT_MASK,
     VM_ACCESS, VM_DONTCOPY, VM_WIPEONFORK, VM_WRITE, _PAGE_PROTNONE,
@@ -63,7 +67,7 @@ class MmMemory:
         hw = self.hw
         freed = 0
         for level, t, epa in tables(hw, self.pgd, start, min(end, KERNEL_HALF << PGDIR_SHIFT)):
-            if hw.mem(t, PAGE_SIZE) == ZERO_TABLE:      # a view: no 4 KiB copy per table
+            if hw.mem(t, PAGE_SIZE) == ZERO_TABLE:      # a view (no 4 KiB copy), string.c's memcmp
                 hw.write64(epa, 0)
                 self.k.free_table(t)
                 self.nr_pgtables -= 1
@@ -114,44 +118,81 @@ class MmMemory:
     def zap(self, vma, start, end):
         """Unmap [start, end) of vma: clear the PTEs, drop the frames."""
         hw = self.hw
-        r64, w64 = hw.read64, hw.write64
-        zero = self.k.zero_page
         shared = vma.shm is not None
         cache = self.k.pagecache if vma.file is not None else None
+        fast = self.k.anon.fast_zap and not shared and cache is None
         live = self.live()
         flushed = []
         self.update_hiwater()
         for pt, base, i0, i1 in list(self.pt_tables(start, end)):
-            for i in used_slots(hw, pt, i0, i1):
-                epa = pt + (i << 3)
-                e = r64(epa)
-                if not e:
-                    continue
-                w64(epa, 0)
-                if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):      # a swap entry
-                    self.k.swap.free_entry(e)
-                    self.swapents -= 1
-                    continue
-                if live and e & _PAGE_PRESENT and len(flushed) <= TLB_FLUSH_CEILING:
-                    flushed.append(base + (i << 12))
-                pa = e & ADDR
-                if pa == zero:
-                    continue
-                if cache is not None and self.is_file_page(pa):
-                    self.rss_file -= 1
-                    cache.put_page(pa)
-                    continue
-                if shared:
-                    self.rss_shmem -= 1
-                else:
-                    self.rss_anon -= 1
-                self.put_page(pa)
+            if fast:
+                i0 = self.zap_fast(pt, base, i0, i1, live, flushed)
+            if i0 < i1:
+                self.zap_slots(pt, base, i0, i1, shared, cache, live, flushed)
         if flushed:
             if len(flushed) > TLB_FLUSH_CEILING:
                 hw.write_cr3(self.pgd)
             else:
                 for va in flushed:
                     hw.invlpg(va)
+
+    def zap_slots(self, pt, base, i0, i1, shared, cache, live, flushed):
+        """zap_pte_range: slots [i0, i1) of page table pt (slot 0 maps
+        base); the present PTEs' addresses go to flushed (one more than
+        TLB_FLUSH_CEILING at most)."""
+        hw = self.hw
+        r64, w64 = hw.read64, hw.write64
+        zero = self.k.zero_page
+        for i in used_slots(hw, pt, i0, i1):
+            epa = pt + (i << 3)
+            e = r64(epa)
+            if not e:
+                continue
+            w64(epa, 0)
+            if not e & (_PAGE_PRESENT | _PAGE_PROTNONE):      # a swap entry
+                self.k.swap.free_entry(e)
+                self.swapents -= 1
+                continue
+            if live and e & _PAGE_PRESENT and len(flushed) <= TLB_FLUSH_CEILING:
+                flushed.append(base + (i << 12))
+            pa = e & ADDR
+            if pa == zero:
+                continue
+            if cache is not None and self.is_file_page(pa):
+                self.rss_file -= 1
+                cache.put_page(pa)
+                continue
+            if shared:
+                self.rss_shmem -= 1
+            else:
+                self.rss_anon -= 1
+            self.put_page(pa)
+
+    def zap_fast(self, pt, base, i0, i1, live, flushed):
+        """zap_slots for a private anonymous VMA in viper (zap_fast.py):
+        the frames it freed go to the pcp list in order, as pcp.free puts
+        them, and the list is drained as pcp.free drains it. Returns the
+        slot it stopped at (i1: done)."""
+        k = self.k
+        an = k.anon
+        st, hd = an.zap_st, an.zap_heads
+        act, ina = an.active, an.inactive
+        st[Z_ZERO], st[Z_RECS], st[Z_PT], st[Z_BASE], st[Z_I0], st[Z_I1] = \
+            k.zero_page, an.base, pt, base, i0, i1
+        st[Z_NFREED] = st[Z_NPRESENT] = st[Z_RSS] = 0
+        hd[0], hd[1], hd[2], hd[3], hd[4], hd[5] = act.first, act.last, act.n, ina.first, ina.last, ina.n
+        i = zap_pte_range(st, an._ext_words, hd)
+        act.first, act.last, act.n, ina.first, ina.last, ina.n = hd[0], hd[1], hd[2], hd[3], hd[4], hd[5]
+        self.rss_anon -= st[Z_RSS]
+        if live:
+            n = st[Z_NPRESENT]
+            flushed.extend(st[Z_FLUSH:Z_FLUSH + min(n, TLB_FLUSH_CEILING + 1 - len(flushed))])
+        n = st[Z_NFREED]
+        if n:
+            k.pcp.free_batch(st[Z_FREED:Z_FREED + n])
+            if len(an.pending) > PENDING_MAX:
+                an.drain()
+        return i
 
     def dup(self):
         """fork: a copy of this address space, private pages copy-on-write."""
