@@ -115,6 +115,7 @@ class RamFs(SuperBlock):
         """ramfs_get_inode's mapping_set_unevictable: reclaim leaves the
         pages alone, mapped or not (the page is the file)."""
         mapping.unevictable = True
+        mapping.fs_refs = 1             # hold_page's
 
     # -- names
     def lookup(self, d, name):
