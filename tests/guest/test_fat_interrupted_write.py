@@ -85,14 +85,15 @@ def shell(g):
         c.expect_exact("kpy# ", timeout=30)
 
 
-def sh_out(g, line, timeout=30):
-    """A command's one line of output."""
+def sh_number(g, expr, timeout=30):
+    """The number a shell expression ($?, $(cat FILE)) gives; marked so
+    that the line's own echo cannot match."""
     c = g.child
-    c.send(line + "; echo end-of-output\r")
-    c.expect(r"\n([^\r\n]*)\r*\nend-of-output\r*\n", timeout=timeout)
-    out = c.match.group(1)
+    c.send('echo "=[%s]="\r' % expr)
+    c.expect(r"=\[(-?\d+)\]=", timeout=timeout)
+    n = int(c.match.group(1))
     c.expect_exact(PS1, timeout=timeout)
-    return out
+    return n
 
 
 def listed_size(g, name):
@@ -113,9 +114,9 @@ def test_ctrl_c_in_the_middle_of_a_large_write(g):
         time.sleep(4)                       # some MiB in: past the dirty limits
         c.send("\x03")
         c.expect_exact(PS1, timeout=60)
-        status = sh_out(g, "echo $?")
+        status = sh_number(g, "$?")
         cut["/big1"] = (listed_size(g, "/mnt/big1"), b"\0")
-    assert status == "130"                  # 128 + SIGINT: killed, not finished
+    assert status == 130                    # 128 + SIGINT: killed, not finished
     assert 0 < cut["/big1"][0] < COUNT * 64 * 1024
     written = int(re.search(r"^nr_written (\d+)", g.run("cat /proc/vmstat"), re.M).group(1))
     assert written > written0               # writeback ran during the write
@@ -157,10 +158,10 @@ def test_a_page_refused_in_the_middle_of_a_write(g):
         c.expect(r"dd-status=(\d+)\r*\n", timeout=120)
         status = c.match.group(1)
         c.expect_exact(PS1, timeout=30)
-        left = sh_out(g, "cat %s/times" % knobs)
+        left = sh_number(g, "$(cat %s/times)" % knobs)
         sh(g, "echo 0 > %s/probability" % knobs)
         cut["/big3"] = (listed_size(g, "/mnt/big3"), b"\0")
-    assert left == "0"                      # both failures were injected
+    assert left == 0                        # both failures were injected
     assert status == "0"                    # a short write, then the rest
     assert cut["/big3"][0] == REFUSED_COUNT * 64 * 1024
     assert g.run("dmesg").count("FAULT_INJECTION: forcing a failure.") == 2
