@@ -9,8 +9,9 @@ one, for N = 1, 2, ... until the operation no longer reaches N; after
 each attempt, sync, then on the host: fsck.fat -n finds nothing, the
 other files are unchanged, and the interrupted file holds exactly what
 the writer was told was written (a short write's count), a prefix of
-what it asked for. tests/guest/test_badwrite.py does the same with
-Ctrl-C and the OOM killer on the real machine."""
+what it asked for. tests/guest/test_fat_interrupted_write.py cuts large
+writes with Ctrl-C, the OOM killer and a refused page on the real
+machine."""
 
 import pytest
 
