@@ -128,10 +128,12 @@ class VfatSuper(SuperBlock):
         try:
             return self.fat.write(ino, off, data)
         except KernelError as e:
-            # ENOSPC after writing what fits: a short write, as Linux
-            # returns it; nothing written at all is the error
-            if e.errname == "ENOSPC" and ino.size > off:
-                return min(len(data), ino.size - off)
+            # stopped part way (ENOSPC after what fits, ENOMEM, EIO): a
+            # short write, as generic_perform_write returns it; nothing
+            # written at all is the error
+            written = getattr(e, "written", 0)
+            if written:
+                return written
             raise
 
     def truncate(self, ino, size):

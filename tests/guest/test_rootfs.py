@@ -184,13 +184,19 @@ def test_a_file_in_tmp_is_shmem(g):
     assert fields(g.run("cat /proc/meminfo"))["Shmem"] == before
 
 
-def test_shell_on_the_console_line_discipline_and_ctrl_c(g):
-    c = g.child
+def start_sh(c, ps1=PS1):
+    """BusyBox's shell from the console's prompt, its prompt set to ps1
+    (typed once, echoed, then printed)."""
     c.send("sh\r")
     c.expect(r"# ", timeout=30)
-    c.send("PS1='%s'\r" % PS1)
-    c.expect_exact(PS1, timeout=30)
-    c.expect_exact(PS1, timeout=30)
+    c.send("PS1='%s'\r" % ps1)
+    c.expect_exact(ps1, timeout=30)
+    c.expect_exact(ps1, timeout=30)
+
+
+def test_shell_on_the_console_line_discipline_and_ctrl_c(g):
+    c = g.child
+    start_sh(c)
     # canonical mode: `read` gets the edited line (DEL erases, ECHOE echoes it away)
     c.send("read x; echo got:$x.\r")
     c.expect(r"got:\$x\.\r*\n", timeout=30)

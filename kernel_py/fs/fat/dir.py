@@ -330,12 +330,8 @@ class FatDir:
             self._clear_slots(d, ent[6], ent[5])
             raise
 
-    def mkdir(self, d, name):
-        if self.lookup(d, name) is not None:
-            raise KernelError("EEXIST", name)
-        check_name(name)
-        cl = self.alloc_clusters(1, 0)
-        c = cl[0]
+    def _init_dir_cluster(self, d, c):
+        """A new directory's cluster: zeroed, then "." and ".."."""
         self.bc.fill(self.cluster_off(c), 0, self.clus_size)
         parent_first = 0 if d.parent is None else d.first
         for i, nm, target in ((0, b".          ", c), (1, b"..         ", parent_first)):
@@ -345,10 +341,20 @@ class FatDir:
             struct.pack_into("<HHHHHHHI", e, 14, 0, DATE, DATE,
                              (target >> 16) if self.fat32 else 0, 0, DATE, target & 0xFFFF, 0)
             self.bc.write(self.cluster_off(c) + i * DIRENT, bytes(e))
+
+    def mkdir(self, d, name):
+        if self.lookup(d, name) is not None:
+            raise KernelError("EEXIST", name)
+        check_name(name)
+        cl = self.alloc_clusters(1, 0)
+        c = cl[0]
         try:
+            self._init_dir_cluster(d, c)
             off, lfn_off, short = self._add_entry(d, name, ATTR_DIRECTORY, c)
             ino = self._iget_new(d, (name, short, ATTR_DIRECTORY, c, 0, off, lfn_off, 0))
         except KernelError:
+            # the cluster goes back whatever failed (a lost cluster for
+            # fsck otherwise), as fat_mkdir's out_free
             self.free_chain(cl)
             raise
         ino.clusters = cl
@@ -425,6 +431,9 @@ class FatDir:
         if ino.mapping is not None:
             self.cache.truncate_pages(ino.mapping, 0)
         cl = self.clusters_of(ino)
+        # the chain's FAT pages before the entry goes: a failed read after
+        # it would leave the chain reachable from nothing (lost clusters)
+        self.fat_prepare(cl)
         self._remove_entry(ino)
         if ino.is_dir:
             for c in cl:

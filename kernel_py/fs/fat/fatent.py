@@ -4,11 +4,19 @@
 # end-of-chain mark; 0 is a free cluster. Free clusters are found by
 # scanning the first FAT a page at a time from the next-free hint; the
 # free count is FSInfo's, or counted once when it is unknown.
+#
+# A change to the table is all or nothing: every page of every FAT copy
+# it touches is read into the buffer cache before the first entry
+# changes (fat_prepare), so a failed read (ENOMEM, EIO) leaves the table
+# as it was: no copy differing from the other, no cluster marked used
+# that no chain reaches. Linux gets the same from reading the FAT's
+# buffer heads (fat_ent_read, fat_ent_read_block) before fat_ent_write
+# touches them, its block device's pages being allocated __GFP_NOFAIL.
 
 import struct
 
 from kernel_py.lib.errors import KernelError
-from kernel_py.arch.x86.cpu import PAGE_SIZE
+from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
 
 class FatTable:
@@ -31,6 +39,18 @@ class FatTable:
                 self.bc.write32(off, (old & 0xF0000000) | (v & 0x0FFFFFFF))
             else:
                 self.bc.write16(off + (c << 1), v)
+
+    def fat_prepare(self, clusters):
+        """Read every page holding the entries of `clusters`, in every
+        copy, before any of them changes (see the top of this file)."""
+        shift = 2 if self.fat32 else 1
+        seen = set()
+        for c in clusters:
+            for i in range(self.nfats):
+                off = self.fat_off + i * self.fat_bytes + (c << shift)
+                if off >> PAGE_SHIFT not in seen:
+                    seen.add(off >> PAGE_SHIFT)
+                    self.bc.page(off)
 
     def chain(self, first):
         """The cluster chain from `first` (EIO on a loop or a bad entry)."""
@@ -110,6 +130,7 @@ class FatTable:
             if x not in seen:
                 seen.add(x)
                 out.append(x)
+        self.fat_prepare(out + [prev] if prev else out)
         for i in range(len(out)):
             self.fat_set(out[i], out[i + 1] if i + 1 < len(out) else self.eoc_mark)
             self.bc.forget(self.cluster_off(out[i]), self.clus_size)
@@ -122,6 +143,7 @@ class FatTable:
         return out
 
     def free_chain(self, clusters):
+        self.fat_prepare(clusters)
         for c in clusters:
             self.fat_set(c, 0)
         if self.free_clusters is not None:

@@ -4,8 +4,12 @@
 # address space (the inode is its page cache's host: readpages and
 # writepages map pages to sectors through the cluster chain), read, write
 # (clusters allocated at once, pages dirtied as they are written, the
-# writer throttled by the dirty limits), truncate, the directory entry
-# written back at sync (write_inode), and the eviction of unlinked files.
+# writer throttled by the dirty limits; a write stopped part way by a
+# refused page or a full disk keeps what got in, reports it as a short
+# write and gives back the clusters past the new end of file, as Linux's
+# fat_write_failed, so that fsck finds the chain and the size agreeing),
+# truncate, the directory entry written back at sync (write_inode), and
+# the eviction of unlinked files.
 
 import struct
 
@@ -264,8 +268,10 @@ class FatFile:
 
     def write(self, ino, off, data=None, n=None, fill=0):
         """Write data (bytes) at off, or n bytes of `fill` when data is None.
-        Extends the file (zero-filling a gap); ENOSPC after writing what
-        fits. Returns bytes written."""
+        Extends the file (zero-filling a gap). Returns bytes written. A
+        failure part way (ENOSPC, ENOMEM, EIO) raises after what was
+        written stays, its count in the error's `written`, and the
+        clusters past the new end of file freed."""
         if ino.is_dir:
             raise KernelError("EISDIR", ino.name)
         if self.read_only:
@@ -276,28 +282,44 @@ class FatFile:
             raise KernelError("EINVAL", "negative offset or length")
         if off + n > 0xFFFFFFFF:
             raise KernelError("EFBIG", "FAT files end at 4 GiB - 1")
-        end = off + n
-        err = None
+        progress = [off]
+        try:
+            end = self._back(ino, off, off + n)
+            self._write_range(ino, min(off, ino.size), end, data, fill, off, progress)
+        except KernelError as exc:
+            self.write_failed(ino)
+            exc.written = max(0, progress[0] - off)
+            raise
+        if end < off + n:
+            exc = KernelError("ENOSPC", "%s: disk full after %d of %d bytes" % (
+                self.dev.name, end - off, n))
+            exc.written = end - off
+            raise exc
+        return n
+
+    def _back(self, ino, off, end):
+        """Back [0, end) with clusters: the end backed, smaller than asked
+        when the disk is full (ENOSPC only if nothing of [off, end) fits)."""
         try:
             self._ensure_clusters(ino, end)
         except KernelError as exc:
             if exc.errname != "ENOSPC":
                 raise
-            err = exc
             end = min(end, len(self.clusters_of(ino)) * self.clus_size)
             if end <= off:
                 raise
-        start = min(off, ino.size)
-        self._write_range(ino, start, end, data, fill, off)
-        if err is not None:
-            raise KernelError("ENOSPC", "%s: disk full after %d of %d bytes" % (
-                self.dev.name, end - off, n))
-        return end - off
+        return end
 
-    def _write_range(self, ino, start, end, data, fill, off):
+    def write_failed(self, ino):
+        """fat_write_failed: a write stopped part way; the clusters it
+        allocated past the end of file go back, so that the chain and
+        the size in the directory entry agree (fsck's check)."""
+        self.truncate_clusters(ino, ino.size)
+
+    def _write_range(self, ino, start, end, data, fill, off, progress):
         """Copy into the cache for [start, end): zeros before `off` (a gap
         past the old EOF), then data/fill. Pages are dirtied as they go and
-        the file grows with them."""
+        the file grows with them; progress[0] follows the position."""
         mapping = self.mapping_of(ino)
         cache = self.cache
         hw = self.hw
@@ -322,6 +344,7 @@ class FatFile:
                 hw.writebytes(pa + po, data[i:i + take])
             cache.set_page_dirty(mapping, pa)
             pos += take
+            progress[0] = pos
             if pos > ino.size:
                 ino.size = pos
                 self.mark_inode_dirty(ino)
@@ -346,17 +369,25 @@ class FatFile:
         if size & (PAGE_SIZE - 1):
             po = size & (PAGE_SIZE - 1)
             self.cache.zero_page_range(mapping, size >> PAGE_SHIFT, po, PAGE_SIZE - po)
-        keep = (size + self.clus_size - 1) // self.clus_size
-        cl = self.clusters_of(ino)
-        if keep < len(cl):
-            if keep:
-                self.fat_set(cl[keep - 1], self.eoc_mark)
-            else:
-                ino.first = 0
-            self.free_chain(cl[keep:])
-            del cl[keep:]
+        self.truncate_clusters(ino, size)
         ino.size = size
         self.mark_inode_dirty(ino)
+
+    def truncate_clusters(self, ino, size):
+        """fat_truncate_blocks: free the clusters past those `size` bytes
+        need, ending the chain at the last one kept."""
+        keep = (size + self.clus_size - 1) // self.clus_size
+        cl = self.clusters_of(ino)
+        if keep >= len(cl):
+            return
+        self.fat_prepare(cl[keep - 1:] if keep else cl)
+        if keep:
+            self.fat_set(cl[keep - 1], self.eoc_mark)
+        else:
+            ino.first = 0
+            self.mark_inode_dirty(ino)
+        self.free_chain(cl[keep:])
+        del cl[keep:]
 
 
 def pack_inode_fields(ent, ino, fat32):
