@@ -29,7 +29,7 @@ USER_CC ?= gcc
 USER_CFLAGS ?= -static -O2 -fno-omit-frame-pointer -Wall
 USER_DIR := build/user
 USER_PROGS := hello usertests spin hog malloc100 segv forkbomb sysbench mmstress forkcow \
-	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool server pool loadtest
+	leak_loop leak_server leak_fork leak_realloc noleak_basic noleak_pool server pool loadtest pressure vmstat
 USER_BINS := $(addprefix $(USER_DIR)/,$(USER_PROGS))
 # mmbench is the planning side's file, built unmodified as its README says
 # (gcc -static -O2); a clone without it builds everything else.
@@ -109,8 +109,11 @@ initramfs: $(INITRAMFS)
 $(BUSYBOX_DIR)/.fetched: | $(STAMPS)/deps
 	$(Q)user/fetch-busybox.sh build
 
-$(INITRAMFS): $(BUSYBOX_DIR)/.fetched qemu/kpyqemu/initramfs.py
-	$(Q)python3 qemu/kpyqemu/initramfs.py $@ --busybox $(BUSYBOX)
+# our own programs the root has besides BusyBox's applets (guest path=file)
+ROOT_PROGS := usr/bin/vmstat=$(USER_DIR)/vmstat
+
+$(INITRAMFS): $(BUSYBOX_DIR)/.fetched qemu/kpyqemu/initramfs.py $(USER_DIR)/vmstat
+	$(Q)python3 qemu/kpyqemu/initramfs.py $@ --busybox $(BUSYBOX) $(addprefix --add ,$(ROOT_PROGS))
 
 mmbench-note:
 	@$(if $(MMBENCH_BIN),:,echo "mmbench: $(MMBENCH_SRC) not found (MMBENCH_SRC=...); building without it")

@@ -1,8 +1,10 @@
 # The block-device layer: a disk is a BlockDevice with a name (sda, sdb), a
 # size in 512-byte sectors and a driver that moves sectors between the disk
 # and physical frames. Everything above (the page cache, the buffer cache of
-# the FS metadata, later swap) goes through submit(), which keeps the
-# /proc/diskstats counters and the global pgpgin/pgpgout (KiB) of vmstat.
+# the FS metadata, swap) goes through submit(): a bio from the layer's
+# fs_bio_set (block/bio.py), submitted to transfer(), the driver stage,
+# which keeps the /proc/diskstats counters and the global pgpgin/pgpgout
+# (KiB) of vmstat.
 #
 # Driver interface (kernel_py/drivers/ata.py, or any other):
 #   transfer(write, lba, segs)   segs: [(pa, nsect), ...] contiguous on disk
@@ -12,6 +14,9 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.drivers import ata
+from kernel_py.block.bio import (BioSet, REQ_OP_READ, REQ_OP_WRITE, bio_add_segment, bio_alloc,
+                                 bio_put, submit_bio_wait)
+from kernel_py.mm.gfp import GFP_NOIO
 
 SECTOR_SIZE = 512
 SECTOR_SHIFT = 9
@@ -45,9 +50,27 @@ class BlockDevice:
             raise KernelError("EIO", "%s: sectors %r+%r beyond the end (%d sectors)"
                               % (self.name, lba, count, self.nr_sectors))
 
-    def submit(self, write, lba, segs):
+    def submit(self, write, lba, segs, gfp=GFP_NOIO):
         """Move the sectors of `segs` ([(pa, nsect)], contiguous on disk from
-        lba) in or out: one request, however many frames it touches."""
+        lba) in or out as one bio (submit_bio_wait). gfp: GFP_NOIO for swap,
+        GFP_NOFS for a file system's pages, so the allocation never recurses
+        into the I/O being done."""
+        bs = self.stats.fs_bio_set if self.stats is not None else None
+        if bs is None:                  # a bare device (model tests): no slab
+            return self.transfer(write, lba, segs)
+        bio = bio_alloc(bs, self, REQ_OP_WRITE if write else REQ_OP_READ, gfp)
+        if bio is None:
+            raise KernelError("ENOMEM", "%s: no bio (gfp %#x)" % (self.name, gfp))
+        bio.bi_sector = lba
+        for s in segs:
+            bio_add_segment(bio, s[0], s[1])
+        try:
+            submit_bio_wait(bio)
+        finally:
+            bio_put(bio)
+
+    def transfer(self, write, lba, segs):
+        """The driver stage of a request (Linux: the queue's queue_rq)."""
         total = 0
         for s in segs:
             total += s[1]
@@ -103,7 +126,7 @@ class BlockLayer:
         self.order = []
         self.pgpgin_sectors = 0
         self.pgpgout_sectors = 0
-        self.t0 = None              # rdtsc at boot (vmstat's rates)
+        self.fs_bio_set = None      # the bios of the page cache and swap (bio.py)
 
     def add(self, dev):
         dev.stats = self
@@ -135,7 +158,8 @@ def init(k):
     """Boot: probe the primary ATA channel; the disks become k.blk.devices
     (sda = IDE index 0, the data disk; sdb = index 1, the swap disk)."""
     layer = BlockLayer()
-    layer.t0 = k.hw.rdtsc()
+    if k.slab is not None:
+        layer.fs_bio_set = BioSet(k.slab)
     k.blk = layer
     try:
         disks = ata.probe(k.hw)

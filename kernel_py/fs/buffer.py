@@ -8,6 +8,7 @@
 # sectors the metadata code changed, never stale copies of file data.
 
 from kernel_py.block.blkdev import SECTOR_SHIFT
+from kernel_py.mm.gfp import GFP_NOFS
 from kernel_py.mm.filemap.filemap import AddressSpace
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
 
@@ -43,11 +44,11 @@ class BufferCache:
                 segs.append((pa, n))
             else:
                 if segs:
-                    self.dev.submit(False, start, segs)
+                    self.dev.submit(False, start, segs, GFP_NOFS)
                 segs, start = [(pa, n)], first
             lba = first + n
         if segs:
-            self.dev.submit(False, start, segs)
+            self.dev.submit(False, start, segs, GFP_NOFS)
 
     def writepages(self, mapping, batch):
         masks = []
@@ -70,11 +71,11 @@ class BufferCache:
                             segs.append((pa + (s << SECTOR_SHIFT), 1))
                     else:
                         if segs:
-                            self.dev.submit(True, start, segs)
+                            self.dev.submit(True, start, segs, GFP_NOFS)
                         segs, start = [(pa + (s << SECTOR_SHIFT), 1)], lba
                     nxt = lba + 1
             if segs:
-                self.dev.submit(True, start, segs)
+                self.dev.submit(True, start, segs, GFP_NOFS)
         except Exception:
             for j in range(len(batch)):
                 idx = batch[j][0]

@@ -68,8 +68,11 @@ def sysctl_path(name):
     return "/proc/sys/" + name.replace(".", "/")
 
 
-@command("sysctl", "sysctl [-a] [name[=value]]...", "read or set /proc/sys values (vm.swappiness=10)")
+@command("sysctl", "sysctl [-a] [-w] [name[=value]]...",
+         "read or set /proc/sys values (vm.swappiness=10; -w as procps: name=value writes)")
 def cmd_sysctl(k, args):
+    # procps's -w only makes every argument a write; name=value already is one
+    args = [a for a in args if a != "-w"]
     if not args or args == ["-a"]:
         args = [p[10:].replace("/", ".") for p in sorted(registry.FILES) if p.startswith("/proc/sys/")]
     out = []

@@ -411,28 +411,23 @@ VMSTAT_HEAD = ("procs -----------memory---------- ---swap-- -----io---- -system-
 
 @command("vmstat", "vmstat", "one line: procs now; memory (KiB); swap, io, system and cpu since boot")
 def cmd_vmstat(k, args):
+    """procps vmstat's first line (the root's /usr/bin/vmstat, user/vmstat.c,
+    prints the same and then one line per interval): every rate over the
+    time since boot, rounded to the nearest as procps rounds it."""
     if args:
         raise KernelError("EINVAL", "usage: vmstat")
     total, free, buffers, cached, avail, stotal, sfree = mem_numbers(k)
-    bi = bo = 0
-    blk = k.blk
-    clock = k.clock
-    secs = 1
-    if blk is not None:
-        if clock is not None and clock.hz and blk.t0 is not None:
-            secs = max(1, (k.hw.rdtsc() - blk.t0) // clock.hz)
-        bi = vmstat.counter(k, "pgpgin") // secs
-        bo = vmstat.counter(k, "pgpgout") // secs
     swpd = stotal - sfree
-    # KiB/s since boot, as vmstat's first line
-    si = vmstat.counter(k, "pswpin") * 4 // secs
-    so = vmstat.counter(k, "pswpout") * 4 // secs
-    # in, cs per second and the CPU split in percent since boot, r and b now,
-    # as procps vmstat's first line (/proc/stat's figures)
     up = max(1, k.cpustat.elapsed())
-    hz = clock.hz if clock is not None else 1
-    intr = sum(k.hw.irq_counts()) * hz // up
-    cs = (k.sched.nr_switches if k.sched is not None else 0) * hz // up
+    hz = k.clock.hz if k.clock is not None else 1
+
+    def rate(n):
+        return (n * hz + up // 2) // up
+    kb = PAGE_SIZE >> 10
+    si, so = rate(vmstat.counter(k, "pswpin") * kb), rate(vmstat.counter(k, "pswpout") * kb)
+    bi, bo = rate(vmstat.counter(k, "pgpgin")), rate(vmstat.counter(k, "pgpgout"))
+    intr = rate(sum(k.hw.irq_counts()))
+    cs = rate(k.sched.nr_switches if k.sched is not None else 0)
     us, sy, ni, idle, wa, hi, sirq, st = [(v + 5) // 10 for v in cpu_percents(k)]
     line = "%2d %2d %6d %6d %6d %6d %4d %4d %5d %5d %4d %4d %2d %2d %2d %2d %2d" % (
         nr_running(k), nr_blocked(k), swpd, free, buffers, cached, si, so, bi, bo, intr, cs,

@@ -2,13 +2,16 @@
 format (Linux's Documentation/driver-api/early-userspace/buffer-format.rst),
 which the kernel unpacks into the tmpfs at / (kernel_py/init/initramfs.py).
 
-    python3 qemu/kpyqemu/initramfs.py build/initramfs.cpio --busybox PATH
+    python3 qemu/kpyqemu/initramfs.py build/initramfs.cpio --busybox PATH \
+        [--add usr/bin/vmstat=build/user/vmstat ...]
 
 What goes in: the directories of a Linux root (/bin /sbin /usr/bin /usr/sbin
 /etc /root /tmp /proc /sys /dev /mnt /var /run), BusyBox as /bin/busybox
 with a symbolic link for each applet where `busybox --list-full` puts it
 (/bin/sh, /bin/ls, /usr/bin/free, /sbin/sysctl ...), and the few /etc files
-its applets read (passwd and group for user names, hostname, profile).
+its applets read (passwd and group for user names, hostname, profile),
+and the repository's programs named by --add (the Makefile adds
+/usr/bin/vmstat, user/vmstat.c: BusyBox has no vmstat applet).
 The FAT data disk keeps the repository's programs at /mnt/bin.
 
 The newc format: each entry is a 110-byte ASCII header ("070701" and
@@ -96,7 +99,9 @@ def applets(busybox):
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def build(busybox):
+def build(busybox, extra=()):
+    """The archive's bytes; `extra` is (root path, host file) pairs, each
+    added as an executable after BusyBox's links (so it wins over one)."""
     busybox = Path(busybox)
     a = Newc(int(busybox.stat().st_mtime))
     for name, perm in DIRS:
@@ -107,6 +112,8 @@ def build(busybox):
             a.symlink(path, "/bin/busybox")
     for name, text in ETC.items():
         a.file(name, text.encode(), 0o644)
+    for name, host in extra:
+        a.file(name, Path(host).read_bytes(), 0o755)
     for name, target in ETC_LINKS:
         a.symlink(name, target)
     return a.finish()
@@ -116,8 +123,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
     p.add_argument("--busybox", required=True, help="the static BusyBox binary")
+    p.add_argument("--add", action="append", default=[], metavar="PATH=FILE",
+                   help="also put the program FILE at PATH (usr/bin/vmstat=build/user/vmstat)")
     args = p.parse_args(argv)
-    data = build(args.busybox)
+    extra = [a.split("=", 1) for a in args.add]
+    if any(len(e) != 2 for e in extra):
+        p.error("--add wants PATH=FILE")
+    data = build(args.busybox, extra)
     tmp = args.out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(data)

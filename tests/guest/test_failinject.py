@@ -7,6 +7,7 @@ filter off. Every command answers with output or exactly one `error:`;
 with injection off and everything freed, frames, slab objects and swap
 slots are back to the baseline. Prints the issue's figure."""
 
+from kernel_py.lib import csum
 from pagedebugsupport import SwapFileWorkload, accounting, inject_everywhere, settle
 from test_disk_pagecache import make_disks
 
@@ -57,4 +58,43 @@ def test_injection_at_10_percent_with_swap_and_files_no_leak(boot, tmp_path):
     assert sum(buddy) + pcp() == sum(base[1]) + pcp0
     assert slab_diff == {}
     assert swap_used(g) == swap0
+    assert g.run("echo alive") == "alive"
+
+
+def test_swap_out_with_every_allocation_failing(boot, tmp_path):
+    """Issue 15, item 6: swap-out's bios come from fs_bio_set's mempool, so
+    reclaim swaps out with failslab and fail_page_alloc failing every
+    allocation (probability 100, no limit, every filter off): the reserve
+    backs each bio and bio_put refills it. tests/model/test_bio.py shows the
+    same request failing with ENOMEM when the pool has no reserve."""
+    data, swap = make_disks(tmp_path)
+    g = boot(mem="64M", drives=[str(data), str(swap)], cmdline="noswap kmemleak=on")
+    g.run("echo min_age=0 > /sys/kernel/debug/kmemleak")
+    g.run("echo scan=off > /sys/kernel/debug/kmemleak")
+    g.run("mkswap /dev/sdb")
+    g.run("swapon /dev/sdb")
+    size = 4 << 20
+    pid = int(g.run("spawn filler"))
+    a = int(g.run("mmap %d %d" % (pid, size)), 16)
+    g.run("pattern %d 0x%x %d 9" % (pid, a, size))
+    bio = [l for l in g.run("cat /proc/slabinfo").split("\n") if l.startswith("bio-0 ")]
+    assert len(bio) == 1 and int(bio[0].split()[1]) >= 2      # the reserve's bios are live
+    vm0 = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
+    inject_everywhere(g.run, 100, TIMES)
+    g.run("echo 2M > /sys/fs/cgroup/memory.reclaim", check=False, allow_oops=True)
+    inject_everywhere(g.run, 0)
+    injected = sum(TIMES - int(g.run("cat /sys/kernel/debug/%s/times" % n))
+                   for n in ("failslab", "fail_page_alloc"))
+    vm = dict(l.split() for l in g.run("cat /proc/vmstat").split("\n"))
+    out = int(vm["pswpout"]) - int(vm0["pswpout"])
+    print("swap-out with every allocation failing: %d pages out, %d failures injected"
+          % (out, injected))
+    assert injected > 0
+    assert out >= 256                           # 1 MiB of the 2 MiB asked, at least
+    got = g.run("memsum %d 0x%x %d" % (pid, a, size), timeout=600)
+    assert got.split()[1] == csum.pattern_memsum(a, size, 9)
+    g.run("kill %d" % pid)
+    for _ in range(2):
+        g.run("echo scan > /sys/kernel/debug/kmemleak")
+    assert g.run("cat /sys/kernel/debug/kmemleak") == ""      # the reserve's bios too
     assert g.run("echo alive") == "alive"

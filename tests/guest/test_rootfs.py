@@ -76,6 +76,36 @@ def test_busybox_free_ps_uptime(g):
     assert re.search(r"^\s*\d+\s+\d+ root\s+R\s+\d+\s+\d+%\s+\d+% top -b -n 1", out, re.M)
 
 
+VMSTAT_HEAD = ["procs -----------memory---------- ---swap-- -----io---- -system-- ------cpu-----",
+               " r  b   swpd   free   buff  cache   si   so    bi    bo   in   cs us sy id wa st"]
+
+
+def test_vmstat_program_against_proc(g):
+    """/usr/bin/vmstat (user/vmstat.c), procps's `vmstat 1 3`: the header,
+    three lines; memory columns as /proc/meminfo read right after it, in/cs
+    of the 2nd and 3rd lines per-second rates of a real interval, the cpu
+    split summing to 100; the console's built-in has the same columns."""
+    out = sh_run(g, "vmstat 1 3; cat /proc/meminfo", timeout=120)
+    lines = out.split("\n")
+    assert lines[:2] == VMSTAT_HEAD, out
+    rows = [dict(zip(VMSTAT_HEAD[1].split(), map(int, l.split()))) for l in lines[2:5]]
+    assert all(len(l.split()) == 17 for l in lines[2:5]), out
+    info = fields("\n".join(lines[5:]))
+    last = rows[-1]
+    assert last["swpd"] == info["SwapTotal"] - info["SwapFree"]
+    assert abs(last["free"] - info["MemFree"]) <= 4096          # kB: vmstat exits, cat starts
+    assert last["buff"] == info["Buffers"]
+    assert abs(last["cache"] - info["Cached"] - info["SReclaimable"]) <= 1024
+    for r in rows:
+        assert 98 <= r["us"] + r["sy"] + r["id"] + r["wa"] + r["st"] <= 102, out
+        assert r["r"] >= 1                                       # vmstat itself
+    for r in rows[1:]:
+        assert r["in"] > 0 and r["cs"] > 0, out                  # timer ticks, switches
+    assert g.run("vmstat").split("\n")[:2] == VMSTAT_HEAD
+    assert "usage" in sh_run(g, "vmstat x 2>&1; echo rc=$?") and "rc=1" in \
+        sh_run(g, "vmstat 1 2 3 2>&1; echo rc=$?")
+
+
 def test_busybox_admin_commands(g):
     out = sh_run(g, "df; dmesg | tail -n 3; sysctl vm.swappiness; pidof init; "
                     "dd if=/dev/zero of=/tmp/dd.bin bs=4k count=8; ls -l /tmp/dd.bin; rm /tmp/dd.bin")

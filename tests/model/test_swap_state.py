@@ -82,3 +82,4 @@ def test_bad_swappiness_values_are_refused():
         assert err(sh, "echo %s > /proc/sys/vm/swappiness" % bad).startswith("error: EINVAL")
     assert run(sh, "cat /proc/sys/vm/swappiness") == "60"
     assert run(sh, "sysctl vm.swappiness=10") == "vm.swappiness = 10"
+    assert run(sh, "sysctl -w vm.swappiness=20") == "vm.swappiness = 20"      # procps's -w

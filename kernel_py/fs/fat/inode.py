@@ -10,6 +10,7 @@
 import struct
 
 from kernel_py.lib.errors import KernelError
+from kernel_py.mm.gfp import GFP_NOFS
 from kernel_py.fs.fat import ATTR_DIRECTORY, DATE, DIRENT
 from kernel_py.mm.filemap.filemap import READAHEAD_PAGES, AddressSpace
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE
@@ -204,11 +205,11 @@ class FatFile:
                     segs.append((spa, 1))
                 else:
                     if segs:
-                        dev.submit(write, start, segs)
+                        dev.submit(write, start, segs, GFP_NOFS)
                     segs, start = [(spa, 1)], lba
                 nxt = lba + 1
         if segs:
-            dev.submit(write, start, segs)
+            dev.submit(write, start, segs, GFP_NOFS)
         if not write:
             size = ino.size
             for idx, pa in pages:

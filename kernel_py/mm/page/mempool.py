@@ -28,13 +28,20 @@ class Mempool:
         return len(self.elements)
 
     def alloc(self, gfp=GFP_KERNEL):
-        """An element, from the allocator or else the reserve; None when both
-        are exhausted (Linux would sleep for a free here)."""
-        e = self.alloc_fn(gfp)
+        """mempool_alloc: the allocator first, without reclaim or I/O and
+        silent (the reserve is the fallback, not a reason to reclaim), then
+        the reserve; a caller that may reclaim then tries the allocator with
+        its full gfp. Linux then sleeps until mempool_free brings an element
+        back; here None (every user frees before its next alloc: see
+        block/bio.py)."""
+        e = self.alloc_fn((gfp & ~(G.F_DIRECT_RECLAIM | G.F_IO))
+                          | G.F_NOMEMALLOC | G.F_NORETRY | G.F_NOWARN)
         if e is not None:
             return e
         if self.elements:
             return self.elements.pop()
+        if gfp & G.F_DIRECT_RECLAIM:
+            return self.alloc_fn(gfp)
         return None
 
     def free(self, e):

@@ -208,7 +208,8 @@ class SwapSystem:
 
     # -- I/O
     def write_pages(self, si, first, pas):
-        """Write frames pas to slots first.. in one request."""
+        """__swap_writepage: frames pas to slots first.. in one bio (GFP_NOIO,
+        from fs_bio_set: the reserve backs it when allocators fail)."""
         si.dev.submit(True, si.lba(first), [(pa, SECTORS_PER_PAGE) for pa in pas])
         self.pswpout += len(pas)
 
