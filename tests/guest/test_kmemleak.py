@@ -343,10 +343,14 @@ def filp_leak_found(g, leak):
     tree still holds the console's inode and dentry."""
     out = g.run("run /mnt/bin/hog 1 1 &")
     pid = int(re.search(r"^\[(\d+)\]$", out, re.M).group(1))
+    settled = "hog %d: holding 1 MiB until killed" % pid      # its last output: pause() next
     for _ in range(300):
-        if re.search(r"^%d \(hog\) S " % pid, g.run("cat /proc/%d/stat" % pid), re.M):
+        if settled in out + g.log_path.read_text(errors="replace"):
             break
         time.sleep(0.1)
+        out += g.run("cat /proc/%d/stat" % pid)
+    else:
+        raise AssertionError("no %r" % settled)
     scan(g)
     assert set(reported(g)) == {leak}
     filp = {addr(g.run("fdforget %d %d" % (pid, fd))) for fd in range(3)}
