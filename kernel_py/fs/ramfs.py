@@ -116,6 +116,7 @@ class RamFs(SuperBlock):
         """ramfs_get_inode's mapping_set_unevictable: reclaim leaves the
         pages alone, mapped or not (the page is the file)."""
         mapping.unevictable = True
+        mapping.fs_refs = 1             # hold_page's
 
     def scan_refs(self, out):
         """kmemleak's walk (fs/file_table.py) of what Linux's scan reads

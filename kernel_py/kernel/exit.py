@@ -32,6 +32,7 @@ def do_exit(k, t, status):
     if t.state == EXIT_ZOMBIE or t.state == EXIT_DEAD:
         return BLOCKED
     procs = k.procs
+    caller = procs.current      # a kill from another task's context: the OOM killer in its fault
     k.sched.remove(t)
     t.pending = 0
     if t.alarm is not None:
@@ -58,6 +59,8 @@ def do_exit(k, t, status):
     reparent_children(k, t)
     notify_parent(k, t)
     procs.exits += 1
+    if caller is not None and caller is not t and caller.mm is not None:
+        procs.use_task(caller)  # the tid word and release_mm switched away: its tables back
     return BLOCKED
 
 

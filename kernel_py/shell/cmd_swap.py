@@ -6,6 +6,7 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.lib import csum
+from kernel_py.mm.page.buddy import MAX_RECLAIM_RETRIES
 from kernel_py.mm.reclaim.vmscan import MAX_SWAPPINESS
 from kernel_py.shell.registry import command, pseudo_file
 from kernel_py.arch.x86.cpu import PAGE_SIZE, PTE_ADDR_MASK
@@ -128,7 +129,7 @@ def write_memory_reclaim(k, text):
     want = (n + PAGE_SIZE - 1) // PAGE_SIZE
     v = vmscan(k)
     got = 0
-    retries = 16                # MAX_RECLAIM_RETRIES, as memory_reclaim()
+    retries = MAX_RECLAIM_RETRIES   # as memory_reclaim()
     while got < want:
         r = v.try_to_free_pages(nr=want - got)
         if not r:

@@ -547,6 +547,22 @@ class Guest:
                              output=out, line=err, log_path=self.log_path)
         return out
 
+    def run_background(self, cmd, until, timeout=300):
+        """`run CMD &` at kpy#, for a program that prints: its pid. Its lines
+        follow the console's prompt (as a background job's do on Linux), so
+        the prompt cannot be told from them: wait for its line matching
+        `until` (a regex, `{pid}` replaced by its pid; its last line), then
+        for a fresh prompt."""
+        self._require_console()
+        self.send_line("run %s &" % cmd)
+        self.child.expect(r"\[(\d+)\]\r*\n", timeout=60)
+        pid = int(self.child.match.group(1))
+        self.child.expect(until.replace("{pid}", str(pid)), timeout=timeout)
+        if self.run("echo synced") != "synced":
+            raise GuestError("%s: no fresh prompt after %r" % (self.name, cmd), cmd=cmd,
+                             output=self.last_output, line=None, log_path=self.log_path)
+        return pid
+
     def run_expect_error(self, cmd, timeout=None, *, allow_oops=False):
         """Run a command that must fail; return its `error:` line."""
         out = self.run(cmd, timeout, check=False, allow_oops=allow_oops)

@@ -175,6 +175,9 @@ def utime(g, pid):
     return int(stat_fields(g, pid)[11])          # field 14, in USER_HZ ticks
 
 
+HOLDING = r"hog {pid}: holding \d+ MiB until killed"      # hog's last line
+
+
 def background(g, cmd):
     """`run CMD &`: the pid it printed."""
     out = g.run("run %s &" % cmd)
@@ -361,9 +364,8 @@ def test_host_walk_of_a_running_program(ug):
     its work: every user-accessible entry lies in one of its VMAs with no more
     rights than the VMA; none maps a frame the kernel owns; the kernel half is
     supervisor-only; nothing in user space is writable and executable."""
-    pid = background(ug, "/mnt/bin/hog 1 4")
-    wait_for("hog to hold 4 MiB", lambda: re.search(r"^State:\s+S", status(ug, pid), re.M)
-             and numbers(status(ug, pid)).get("RssAnon", 0) >= 4096)
+    pid = ug.run_background("/mnt/bin/hog 1 4", HOLDING)
+    wait_for("hog to sleep", lambda: re.search(r"^State:\s+S", status(ug, pid), re.M))
     maps = vmas(ug.run("cat /proc/%d/maps" % pid))
     pgd = int(re.search(r"^Pgd:\s+(0x[0-9a-f]+)$", status(ug, pid), re.M).group(1), 16)
     with ug.paused():
@@ -479,11 +481,6 @@ def test_two_cpu_bound_programs_and_the_console_share_the_cpu(ug):
 
 # -- OOM ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(run=False, reason=(
-    "known bug: with the protected and the volunteer holders resident, the runaway's "
-    "faults near exhaustion (about 96 of 101 MiB) stall with no OOM report: once it passed "
-    "after 270 s, once no prompt came within 300 s. A lone hog is OOM-killed at once. "
-    "Run it with --runxfail"))
 def test_oom_killer_picks_by_badness_and_oom_score_adj(boot, tmp_path):
     """In 128 MiB without swap: a protected 48 MiB holder (oom_score_adj
     -1000), a small holder that volunteers (+1000) and a runaway hog in
@@ -492,11 +489,9 @@ def test_oom_killer_picks_by_badness_and_oom_score_adj(boot, tmp_path):
     console and new programs carry on."""
     d = disks.fresh_disks(tmp_path, swap=False)
     g = boot(mem="128M", drives=d.drives)
-    big = background(g, "/mnt/bin/hog 4 48")
-    wait_for("the big hog", lambda: numbers(status(g, big)).get("RssAnon", 0) >= 48 << 10)
+    big = g.run_background("/mnt/bin/hog 4 48", HOLDING)
     g.run("echo -1000 > /proc/%d/oom_score_adj" % big)
-    small = background(g, "/mnt/bin/hog 1 4")
-    wait_for("the small hog", lambda: numbers(status(g, small)).get("RssAnon", 0) >= 4 << 10)
+    small = g.run_background("/mnt/bin/hog 1 4", HOLDING)
     g.run("echo 1000 > /proc/%d/oom_score_adj" % small)
     assert g.run("cat /proc/%d/oom_score_adj" % small) == "1000"
     log = g.log_size()

@@ -9,7 +9,9 @@ walks the page tables against the cache after each step."""
 import pytest
 
 from kernel_py.fs.vfs import pattern
-from kernel_py.mm.types import PG_active, PG_dirty
+from kernel_py.mm.filemap.filemap import MMAP_LOTSAMISS
+from kernel_py.mm.reclaim.vmscan import PAGEREF_ACTIVATE, PAGEREF_KEEP, PAGEREF_RECLAIM
+from kernel_py.mm.types import PG_active, PG_dirty, PG_referenced
 from kernel_py.arch.x86.cpu import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW
 
 from fssupport import Box, fsck, host_get, host_put, make_fat, needs_mkfs
@@ -267,6 +269,80 @@ def shrink_all(box):
     pc = box.k.pagecache
     for _ in range(4):
         pc.shrink_page_cache(10000)
+
+
+def clear_referenced(box, pa):
+    mm = box.k.mem_map
+    mm.set_flags(pa >> 12, mm.flags(pa >> 12) & ~PG_referenced)
+
+
+def check_references(box, pa):
+    pc = box.k.pagecache
+    return pc.page_check_references(pa >> 12, pc.mapped_ptes_of(pa >> 12))
+
+
+def test_referenced_text_is_activated_at_once_data_gets_one_more_round(box):
+    """folio_check_references: a mapped page whose PTE was used since the
+    last scan is activated at once when it is program text (VM_EXEC);
+    data used once goes round the inactive list again (PG_referenced) and
+    is activated only if used again; unused, it is reclaimed."""
+    text, vt = spawn_map(box, "private", extra="prot=rx")
+    box.run("touch %d 0x%x 4K r" % (text, vt))
+    pa = cache_page(box, 0)
+    clear_referenced(box, pa)
+    assert check_references(box, pa) == PAGEREF_ACTIVATE
+    box.run("munmap %d 0x%x 24K" % (text, vt))
+    data, vd = spawn_map(box, "private", extra="prot=r")
+    box.run("touch %d 0x%x 4K r" % (data, vd))
+    clear_referenced(box, pa)
+    assert check_references(box, pa) == PAGEREF_KEEP
+    assert box.k.mem_map.flags(pa >> 12) & PG_referenced
+    assert not pte(box, data, vd) & _PAGE_ACCESSED
+    box.run("touch %d 0x%x 4K r" % (data, vd))            # used again: activated
+    assert check_references(box, pa) == PAGEREF_ACTIVATE
+    assert check_references(box, pa) == PAGEREF_RECLAIM   # not used since
+
+
+def test_shrink_active_gives_used_text_another_round(box):
+    """shrink_active_list: a page of a VM_EXEC mapping whose PTE was used
+    stays on the active list (its accessed bit cleared); a data page in
+    the same state is deactivated."""
+    pc = box.k.pagecache
+    pid, vt = spawn_map(box, "private", extra="prot=rx")
+    vd = int(box.run("mmap %d 4K file=/mnt/small.txt private prot=r" % pid), 16)
+    box.run("touch %d 0x%x 4K r" % (pid, vt))
+    box.run("touch %d 0x%x 4K r" % (pid, vd))
+    text, data = cache_page(box, 0), cache_page(box, 0, "/mnt/small.txt")
+    mm = box.k.mem_map
+    for pa in (text, data):
+        if not mm.flags(pa >> 12) & PG_active:
+            pc._activate(pa >> 12)
+        clear_referenced(box, pa)
+    pc.shrink_active(pc.active.n)
+    assert mm.flags(text >> 12) & PG_active and not pte(box, pid, vt) & _PAGE_ACCESSED
+    assert not mm.flags(data >> 12) & PG_active
+    pc.shrink_active(pc.active.n)                          # not used since: deactivated too
+    assert not mm.flags(text >> 12) & PG_active
+    check_all(box.k)
+
+
+def test_fault_readahead_stops_after_many_misses(box):
+    """do_sync_mmap_readahead: a major fault reads 32 pages ahead until
+    the mapping has missed MMAP_LOTSAMISS times, then only its page."""
+    _, ino = box.k.vfs.lookup("/mnt/f.bin")
+    pid, va = spawn_map(box, "private", extra="prot=r")
+    box.run("touch %d 0x%x 4K r" % (pid, va))
+    assert cache_page(box, 1) is not None and ino.mapping.mmap_miss == 1
+    box.run("munmap %d 0x%x 24K" % (pid, va))
+    box.run("echo 1 > /proc/sys/vm/drop_caches")
+    ino.mapping.mmap_miss = MMAP_LOTSAMISS
+    pid, va = spawn_map(box, "private", extra="prot=r")
+    box.run("touch %d 0x%x 4K r" % (pid, va))
+    assert cache_page(box, 0) is not None and cache_page(box, 1) is None
+    box.run("touch %d 0x%x 4K r" % (pid, va + 4096))
+    assert cache_page(box, 1) is not None and cache_page(box, 2) is None
+    assert ino.mapping.mmap_miss == MMAP_LOTSAMISS + 2
+    check_all(box.k)
 
 
 def test_reclaim_unmaps_shared_and_private_pages_and_they_fault_back(box):

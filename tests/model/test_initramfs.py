@@ -3,8 +3,8 @@ newc writer (qemu/kpyqemu/initramfs.py) and the kernel's parser
 (kernel_py/init/initramfs.py) agree; the archive passed as a multiboot
 module is unpacked into a tmpfs at / (directories, files byte for byte,
 symlinks, hard links, device nodes); tmpfs pages count as Shmem, go to
-swap under reclaim and come back (read, write, swapoff), no slot left
-after truncate and unlink; a bad archive is refused with Linux's message
+swap under reclaim and come back (read, write, swapoff), mapped ones
+unmapped first and faulted back, no slot left after truncate and unlink; a bad archive is refused with Linux's message
 and the kernel boots on."""
 
 import stat
@@ -20,6 +20,9 @@ from tests.model import swapsupport
 from kernel_py.mm.memfd import memfd_file
 from tests.model.fssupport import Box
 from tests.model.swapsupport import run
+from tests.model.usersupport import UserBox
+from kernel_py.fs.file import O_RDWR
+from kernel_py.mm.vm.vma import MAP_SHARED, PROT_READ, PROT_WRITE
 
 BIG = bytes(range(256)) * 40 + b"tail"          # 10244 bytes: three pages, the last partial
 
@@ -240,3 +243,56 @@ def test_unlinked_files_and_memfds_on_swap_come_back_at_swapoff():
     f.fput(k)
     root.unpin(ino)
     assert shm.nr_pages == 0 and "error" not in run(sh, "check")
+
+
+def mapped_tmpfs_box(swap):
+    """A UserBox with the tmpfs root, a swap disk (swapped on) or none, and
+    a task that maps /tmp/mapped (32 pages of a pattern) shared."""
+    disks = [bytearray(64 << 10)] + ([bytearray(16 << 20)] if swap else [])
+    b = UserBox(disks, initrd=archive(), cmdline="nomount")
+    if swap:
+        b.run("mkswap /dev/sdb")
+        b.run("swapon /dev/sdb")
+    data = pattern_pages(32, 9)
+    root, tmp, ino = tmp_file(b.k, "mapped", data)
+    t = b.new_task("reader")
+    fd = b.sys(t, "openat", -100, "/tmp/mapped", O_RDWR, 0)
+    va = b.call(t, "mmap", 0, len(data), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+    assert fd >= 0 and va > 0
+    assert b.get(t, va, len(data)) == data              # every page faulted in
+    return b, t, va, data, root, ino
+
+
+def rss_file_kb(b, t):
+    return swapsupport.status(b.sh, t.pid)["RssFile"]
+
+
+def reclaim_twice(b):
+    for _ in range(2):                                  # the accessed bits go in the first pass
+        b.k.pagecache.shrink_page_cache(64)
+
+
+def test_mapped_tmpfs_pages_are_unmapped_to_swap_and_fault_back():
+    """shrink_folio_list on a mapped tmpfs page: try_to_unmap from every
+    PTE, then shmem_writeout to swap; the process's next touch faults it
+    back, its stores kept (shared: in the file too)."""
+    b, t, va, data, root, ino = mapped_tmpfs_box(swap=True)
+    b.put(t, va + 4096 - t.buf, b"stored through the mapping")
+    rss0 = rss_file_kb(b, t)
+    assert rss0 == 128 and swapsupport.meminfo(b.sh)["Mapped"] == 128
+    reclaim_twice(b)
+    out = len(ino.swapped)
+    assert out >= 16, out
+    assert rss_file_kb(b, t) == rss0 - 4 * out == swapsupport.meminfo(b.sh)["Mapped"]
+    assert "error" not in b.run("check")
+    got = b.get(t, va, len(data))                       # faulted back from swap
+    want = data[:4096] + b"stored through the mapping" + data[4096 + 26:]
+    assert got == want and root.read(ino, 0, len(data)) == want
+    assert not ino.swapped and b.k.swap.used_pages() == root.nr_swapped    # the archive's files
+    assert "error" not in b.run("check")
+
+
+def test_without_swap_mapped_tmpfs_pages_stay_mapped():
+    b, t, va, data, root, ino = mapped_tmpfs_box(swap=False)
+    reclaim_twice(b)
+    assert rss_file_kb(b, t) == 128 and not ino.swapped

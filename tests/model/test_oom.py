@@ -235,3 +235,24 @@ def test_a_ring3_task_chosen_while_its_own_fault_is_served_gets_sigkill():
     assert sig.do_signal(k, t) == sig.SIGKILL
     do_exit(k, t, sig.SIGKILL)
     assert not t.oom_pending and t.mm is None
+
+
+def test_a_victim_killed_from_another_tasks_fault_leaves_that_task_loaded():
+    """The OOM killer runs inside the faulting task's #PF and tears another
+    program down at once; that exit writes the victim's clear_child_tid
+    word (set_tid_address, which glibc's start-up calls) in the victim's
+    address space. The faulting task's tables and mm must be the loaded
+    ones again afterwards, or its retried access faults with no mm and
+    becomes a SIGSEGV (seen in the guest: the runaway hog died of a
+    segfault on its own text right after the volunteer's OOM kill)."""
+    b = UserBox()
+    k = b.k
+    victim = b.new_task("volunteer")
+    victim.clear_child_tid = victim.buf
+    victim.oom_score_adj = 1000
+    hog = b.new_task("hog")
+    k.procs.use_task(hog)                       # serving hog's #PF
+    assert k.oom.out_of_memory(0, 0) > 0        # the volunteer, torn down now
+    assert victim.mm is None
+    assert k.procs.current is hog and k.procs.cur_mm is hog.mm
+    assert k.hw.read_cr3() & ~0xFFF == hog.mm.pgd

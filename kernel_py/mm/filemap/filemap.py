@@ -47,7 +47,7 @@
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm.filemap.page_writeback import PageWriteback
 from kernel_py.mm.filemap.truncate import Truncate
-from kernel_py.mm.gfp import F_ZERO, GFP_NOFS
+from kernel_py.mm.gfp import F_NORETRY, F_ZERO, GFP_HIGHUSER_MOVABLE, GFP_NOFS
 from kernel_py.mm.reclaim.rmap import FileRmap
 from kernel_py.mm.reclaim.vmscan import FileLru
 from kernel_py.mm.types import (
@@ -57,7 +57,12 @@ from kernel_py.mm.types import (
 from kernel_py.arch.x86.cpu import PAGE_SHIFT
 
 GFP_CACHE = GFP_NOFS            # page-cache allocations may reclaim, not recurse into the FS
+# a page fault's page (mapping_gfp_mask, GFP_HIGHUSER_MOVABLE in Linux): no
+# file system call is under way, so __GFP_FS, and with it the OOM killer when
+# nothing can be reclaimed (a NOFS failure would make the fault a SIGSEGV)
+GFP_FAULT = GFP_HIGHUSER_MOVABLE
 READAHEAD_PAGES = 32            # 128 KiB, Linux's default read_ahead_kb
+MMAP_LOTSAMISS = 100            # page-fault misses after which faults stop reading ahead
 
 
 class AddressSpace:
@@ -79,6 +84,8 @@ class AddressSpace:
         self.i_mmap = []            # file VMAs mapping it (vma.mm owns each)
         self.unevictable = False    # ramfs: reclaim never takes its pages (mapping_set_unevictable)
         self.swapbacked = False     # tmpfs: reclaim puts its pages on swap (shmem_writeout)
+        self.fs_refs = 0            # references each page holds besides the cache's (ramfs, tmpfs: 1)
+        self.mmap_miss = 0          # file_ra_state.mmap_miss, kept per file here (fault_readahead)
 
     def nrpages(self):
         return len(self.pages)
@@ -153,8 +160,8 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
         return self.mappings.get(key >> MAPPING_SHIFT), key & INDEX_MASK
 
     # -- allocation and insertion
-    def alloc_page(self, zero=False):
-        gfp = GFP_CACHE | (F_ZERO if zero else 0)
+    def alloc_page(self, zero=False, gfp=GFP_CACHE):
+        gfp |= F_ZERO if zero else 0
         pa = self.buddy.alloc_pages(gfp, 0, KIND_PAGECACHE)
         if pa is None:
             self.shrink_page_cache(32)
@@ -199,10 +206,12 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
     def lookup(self, mapping, index):
         return mapping.pages.get(index)
 
-    def read_page(self, mapping, index, ra=READAHEAD_PAGES, last=None):
+    def read_page(self, mapping, index, ra=READAHEAD_PAGES, last=None, gfp=GFP_CACHE):
         """The uptodate page at index (no reference taken: use it before
         the next allocation). A miss reads it, and up to `ra` following
-        missing pages (not past `last`) in the same request."""
+        missing pages (not past `last`) in the same request; the page
+        asked for is allocated with gfp, the ones read ahead may fail
+        without the OOM killer (readahead_gfp_mask's __GFP_NORETRY)."""
         pa = mapping.pages.get(index)
         if pa is not None:
             self.hits += 1
@@ -216,7 +225,7 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
         pages = mapping.pages
         while (not run or (len(run) < ra and i <= last)) and i not in pages:
             try:
-                pa = self.alloc_page()
+                pa = self.alloc_page(gfp=gfp if not run else gfp | F_NORETRY)
             except KernelError:
                 if not run:
                     raise
@@ -250,9 +259,23 @@ class PageCache(FileLru, FileRmap, PageWriteback, Truncate):
         major = index not in mapping.pages
         if major:
             self.pgmajfault += 1
-        pa = self.read_page(mapping, index)
+        pa = self.read_page(mapping, index, self.fault_readahead(mapping, major), gfp=GFP_FAULT)
         self.get_page(pa)
         return pa, major
+
+    def fault_readahead(self, mapping, major):
+        """Pages a fault reads: Linux's do_sync_mmap_readahead counts the
+        mapping's misses and, past MMAP_LOTSAMISS, reads only the page
+        faulted on (a program whose text is being evicted and refaulted
+        under memory pressure must not bring 32 pages back for each);
+        each hit (do_async_mmap_readahead) takes one miss back."""
+        if not major:
+            if mapping.mmap_miss:
+                mapping.mmap_miss -= 1
+            return READAHEAD_PAGES
+        if mapping.mmap_miss < MMAP_LOTSAMISS * 10:
+            mapping.mmap_miss += 1
+        return 1 if mapping.mmap_miss > MMAP_LOTSAMISS else READAHEAD_PAGES
 
     def grab_page(self, mapping, index, whole):
         """The page at index ready for a write of part of it (`whole`: all

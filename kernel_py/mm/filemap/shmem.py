@@ -18,8 +18,9 @@
 # unlink free the slots past the new end; swapoff brings every page back
 # (swap_unuse), finding the files through the swap list (Linux's
 # shmem_swaplist: every inode with a page on swap, linked or not — an
-# unlinked open file, a memfd). Pages mapped by a process are not written
-# out here (Linux unmaps them first); they stay until unmapped.
+# unlinked open file, a memfd). A page a process maps is unmapped from
+# every PTE first (vmscan.py's pageout_shmem, as Linux's try_to_unmap), only
+# when swap can take it; its next touch faults it back through readpages.
 
 from kernel_py.fs.magic import TMPFS_MAGIC
 from kernel_py.fs.mode import S_ISREG
@@ -61,6 +62,7 @@ class TmpFs(RamFs):
 
     def mapping_flags(self, mapping):
         mapping.swapbacked = True       # shmem's mappings: reclaim may swap them
+        mapping.fs_refs = 1             # hold_page's
 
     # -- the pages' accounting
     def hold_page(self, pa):
@@ -76,13 +78,18 @@ class TmpFs(RamFs):
         RamFs.release_page(self, pa)
 
     # -- swap
+    def can_writeout(self):
+        """A swap device with a free slot (else reclaim keeps the pages)."""
+        swap = self.k.swap
+        return swap is not None and swap.can_swap_out()
+
     def shmem_writeout(self, mapping, idx, pa):
         """Reclaim's pageout of an unmapped page at idx (count 2: the
         cache's and ours): to a new swap slot, then freed. False when there
         is no swap or the write failed (the page stays)."""
-        swap = self.k.swap
-        if swap is None or not swap.can_swap_out():
+        if not self.can_writeout():
             return False
+        swap = self.k.swap
         si, first, got = swap.get_swap_pages(1)
         if not got:
             return False

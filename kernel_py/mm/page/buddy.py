@@ -6,17 +6,17 @@
 
 from kernel_py.lib.errors import KernelError
 from kernel_py.mm import gfp as G
-from kernel_py.mm.gfp import F_COMP, F_DIRECT_RECLAIM, F_NOFAIL, F_ZERO     # (in a class: gfp.py)
+from kernel_py.mm.gfp import F_COMP, F_DIRECT_RECLAIM, F_NOFAIL, F_NORETRY, F_ZERO     # (in a class: gfp.py)
 from kernel_py.mm.page import zone as Z
 from kernel_py.mm.types import (
     FREE_HEAD_FLAGS, KIND_FREE, KIND_KERNEL, KIND_NONE, KIND_SHIFT, NIL, OFF_NEXT, OFF_PREV,
     PG_buddy, PG_head, PG_tail, RECORD_SHIFT, RECORD_SIZE,
 )
-from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, zone_watermark_ok
+from kernel_py.mm.page.zone import MAX_ORDER, NR_ORDERS, PAGE_ALLOC_COSTLY_ORDER, zone_watermark_ok
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PAGE_SIZE, small
 
 COUNT_ONE = small(1 << 32)  # refcount 1 in a record's second word, for 64-bit stores
-RECLAIM_RETRIES = 16        # __GFP_NOFAIL: reclaim rounds before giving up
+MAX_RECLAIM_RETRIES = 16    # reclaim rounds with progress but no page before giving up
 
 
 def gfp_zone(gfp):
@@ -26,6 +26,16 @@ def gfp_zone(gfp):
     if gfp & G.__GFP_DMA32:
         return Z.ZONE_DMA32
     return Z.ZONE_NORMAL
+
+
+def reclaim_rounds(gfp, order):
+    """Rounds of direct reclaim an allocation may try while each makes
+    progress yet leaves no page for it (pages freed by reclaim can go to
+    others first): Linux's should_reclaim_retry gives up after
+    MAX_RECLAIM_RETRIES; __GFP_NORETRY and costly orders try once."""
+    if gfp & F_NOFAIL or not (gfp & F_NORETRY or order > PAGE_ALLOC_COSTLY_ORDER):
+        return MAX_RECLAIM_RETRIES
+    return 1
 
 
 def gfp_to_alloc_flags(gfp):
@@ -174,8 +184,7 @@ class Buddy:
         pfn = self.get_page_from_freelist(order, alloc_flags, high)
         if pfn != NIL or not gfp & F_DIRECT_RECLAIM or self.reclaim is None:
             return pfn
-        tries = RECLAIM_RETRIES if gfp & F_NOFAIL else 1
-        for _ in range(tries):
+        for _ in range(reclaim_rounds(gfp, order)):
             self.allocstall += 1
             progress = self.reclaim(gfp, order)
             pfn = self.get_page_from_freelist(order, alloc_flags, high)

@@ -23,6 +23,8 @@ ZONE_NAMES = ("DMA", "DMA32", "Normal")
 ZONE_LIMITS = (DMA_LIMIT >> PAGE_SHIFT, DMA32_LIMIT >> PAGE_SHIFT, small(1 << 52))
 LOWMEM_RESERVE_RATIO = (256, 256, 32)
 
+PAGE_ALLOC_COSTLY_ORDER = 3     # larger requests: no OOM kill, one reclaim round
+
 WMARK_MIN = 0
 WMARK_LOW = 1
 WMARK_HIGH = 2

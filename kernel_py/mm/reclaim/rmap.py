@@ -321,8 +321,9 @@ class FileRmap:
     def mapped_ptes(self, mapping, index, pa):
         """[(mm, va, slot, pte, vma)]: every PTE of the file VMAs that maps
         page pa (present or PROT_NONE), or None unless they account for
-        every reference but the cache's own (someone pins the page: a
-        fault copying it, a read in flight)."""
+        every reference but the cache's own and the file system's
+        (mapping.fs_refs; else someone pins the page: a fault copying it,
+        a read in flight)."""
         out = []
         for vma in mapping.i_mmap:
             r = vma.file_index_range(index, index + 1)
@@ -334,7 +335,7 @@ class FileRmap:
             e = self.hw.read64(slot)
             if e & (_PAGE_PRESENT | _PAGE_PROTNONE) and e & PTE_ADDR_MASK == pa:
                 out.append((vma.mm, r[0], slot, e, vma))
-        if len(out) != self.page_count(pa) - 1:
+        if len(out) != self.page_count(pa) - 1 - mapping.fs_refs:
             return None
         return out
 
@@ -369,12 +370,14 @@ class FileRmap:
 
     def nr_mapped(self):
         """meminfo Mapped (NR_FILE_MAPPED): cached pages some PTE maps
-        (a reference beyond the cache's own), in files that are mapped."""
+        (a reference beyond the cache's and the file system's own), in
+        files that are mapped."""
         n = 0
         r32, base = self._r32, self.base
         for m in self.mappings.values():
             if m.i_mmap:
+                own = 1 + m.fs_refs
                 for pa in m.pages.values():
-                    if r32(base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT) + OFF_COUNT) > 1:
+                    if r32(base + ((pa >> PAGE_SHIFT) << RECORD_SHIFT) + OFF_COUNT) > own:
                         n += 1
         return n

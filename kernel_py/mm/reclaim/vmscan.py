@@ -39,9 +39,9 @@ from kernel_py.lib.errors import KernelError
 from kernel_py.mm.gfp import F_FS, F_IO, F_NORETRY, F_RETRY_MAYFAIL, GFP_KERNEL
 from kernel_py.mm.types import (
     INDEX_MASK, MAPPING_SHIFT, NIL, PG_active, PG_dirty, PG_locked, PG_lru, PG_referenced,
-    PG_writeback, RECORD_SHIFT, SHM_KEY, SHM_SWAPPED, swp_entry,
+    PG_writeback, RECORD_SHIFT, SHM_KEY, SHM_SWAPPED, VM_EXEC, swp_entry,
 )
-from kernel_py.mm.page.zone import int_sqrt
+from kernel_py.mm.page.zone import ALLOC_WMARK_MIN, PAGE_ALLOC_COSTLY_ORDER, int_sqrt, zone_watermark_ok
 from kernel_py.mm.reclaim.lru import LruLists
 from kernel_py.arch.x86.cpu import PAGE_SHIFT, PTE_ADDR_MASK, _PAGE_DIRTY
 
@@ -49,7 +49,6 @@ DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 MAX_SWAPPINESS = 200
 DEFAULT_SWAPPINESS = 60
-PAGE_ALLOC_COSTLY_ORDER = 3
 
 LRU_INACTIVE_ANON = 0
 LRU_ACTIVE_ANON = 1
@@ -63,6 +62,19 @@ SCAN_FILE = 3
 SCAN_NAMES = ("equal", "fract", "anon", "file")
 
 ADDR = PTE_ADDR_MASK
+
+# folio_check_references' verdicts on a mapped file page
+PAGEREF_RECLAIM = 0
+PAGEREF_KEEP = 1
+PAGEREF_ACTIVATE = 2
+
+
+def is_exec(ptes):
+    """Some PTE of [(mm, va, slot, pte, vma)] is in a VM_EXEC mapping."""
+    for p in ptes:
+        if p[4].flags & VM_EXEC:
+            return True
+    return False
 
 
 def scan_balance(swappiness, can_swap, priority, file_is_tiny):
@@ -419,14 +431,30 @@ class Vmscan:
         pcp = self.k.pcp
         drained = pcp.drain() if pcp is not None else 0
         got = self.try_to_free_pages(gfp, order)
-        if got or drained:
-            return got + drained
+        if got:
+            return got
+        if drained and self.allocation_fits(order):
+            return drained
         if order > PAGE_ALLOC_COSTLY_ORDER or gfp & (F_NORETRY | F_RETRY_MAYFAIL) or not gfp & F_FS:
             return 0
         oom = self.k.oom
         if oom is None:
             return 0
         return oom.out_of_memory(gfp, order, t0)
+
+    def allocation_fits(self, order):
+        """The pages drained from the per-CPU lists let the allocation
+        through (the zone keeps its min watermark). Linux's
+        __alloc_pages_direct_reclaim drains and retries once, but a drain
+        is not reclaim progress: when it does not suffice, the OOM killer
+        runs (else a drain of a page or two each round, the pages a
+        refault just freed, would stand for progress forever)."""
+        zones = self.k.zones
+        high = len(zones) - 1
+        for z in zones:
+            if z.managed_pages and zone_watermark_ok(z, order, z.min_wmark(), high, ALLOC_WMARK_MIN):
+                return True
+        return False
 
     # -- kswapd
     def zone_balanced(self):
@@ -516,7 +544,8 @@ class FileLru(LruLists):
 
     def shrink_active(self, nr):
         """Move up to nr pages from the active tail to the inactive list;
-        referenced ones get another round on the active list."""
+        referenced ones (PG_referenced, or program text whose PTEs were
+        used) get another round on the active list."""
         moved = 0
         lst, base = self.active, self.base
         for _ in range(nr):
@@ -530,11 +559,54 @@ class FileLru(LruLists):
                 lst.push(pfn)
                 self._w16(a, f & ~PG_referenced)
                 continue
+            if self.exec_referenced(pfn):
+                lst.push(pfn)
+                continue
             self.inactive.push(pfn)
             self._w16(a, f & ~PG_active)
             self.pgdeactivate += 1
             moved += 1
         return moved
+
+    def exec_referenced(self, pfn):
+        """shrink_active_list's rule: test-and-clear the accessed bits of a
+        mapped page (folio_referenced); True when one was set and the page
+        is program text (a VM_EXEC file mapping), which Linux gives
+        "another trip around the active list" so that a running program's
+        code is not deactivated and evicted under memory pressure."""
+        ptes = self.mapped_ptes_of(pfn)
+        return bool(ptes) and self.page_referenced(ptes) > 0 and is_exec(ptes)
+
+    def mapped_ptes_of(self, pfn):
+        """The PTEs of a page that reclaim may unmap (see reclaim_mapped),
+        or None."""
+        key = self.rmap.get(pfn)
+        if key is None:
+            return None
+        mapping = self.mappings.get(key >> MAPPING_SHIFT)
+        if mapping is None or not mapping.i_mmap or mapping.unevictable:
+            return None                     # ramfs keeps its pages
+        return self.mapped_ptes(mapping, key & INDEX_MASK, pfn << PAGE_SHIFT)
+
+    def page_check_references(self, pfn, ptes):
+        """Linux's folio_check_references for a mapped page on the inactive
+        list, one of PAGEREF_*: its PTEs used since the last scan (the
+        accessed bits, cleared here) and used before (PG_referenced), or
+        through more than one PTE, or program text (VM_EXEC, activated on
+        the first referenced scan) -> ACTIVATE; used once -> KEEP
+        (PG_referenced set: one more round on the inactive list); not used
+        -> RECLAIM."""
+        young = self.page_referenced(ptes)
+        a = self.base + (pfn << RECORD_SHIFT)
+        f = self._r16(a)
+        if f & PG_referenced:
+            self._w16(a, f & ~PG_referenced)
+        if not young:
+            return PAGEREF_RECLAIM
+        if f & PG_referenced or young > 1 or is_exec(ptes):
+            return PAGEREF_ACTIVATE
+        self._w16(a, f | PG_referenced)
+        return PAGEREF_KEEP
 
     def shrink_inactive(self, nr_to_reclaim, nr_to_scan):
         """Scan the inactive tail: referenced pages get a second chance,
@@ -554,7 +626,7 @@ class FileLru(LruLists):
             a = base + (pfn << RECORD_SHIFT)
             f = self._r16(a)
             pa = pfn << PAGE_SHIFT
-            if not f & PG_referenced and self.page_count(pa) > 1:
+            if self.page_count(pa) > 1:
                 got = self.reclaim_mapped(pfn, f)
                 if got is not None:
                     reclaimed += got
@@ -587,6 +659,12 @@ class FileLru(LruLists):
         self.pgsteal += 1
         return True
 
+    def _rotate_keep(self, pfn):
+        """Back to the inactive head, PG_referenced kept (PAGEREF_KEEP)."""
+        self.inactive.remove(pfn)
+        self.inactive.push(pfn)
+        self.pgrotated += 1
+
     def _rotate(self, pfn, a, f):
         self.inactive.remove(pfn)
         self.inactive.push(pfn)
@@ -599,20 +677,22 @@ class FileLru(LruLists):
         when it is left to the unmapped-page rules (pinned, under I/O)."""
         if f & (PG_writeback | PG_locked):
             return None
-        key = self.rmap.get(pfn)
-        if key is None:
+        ptes = self.mapped_ptes_of(pfn)
+        if not ptes:
             return None
+        key = self.rmap.get(pfn)
         mapping = self.mappings.get(key >> MAPPING_SHIFT)
         index = key & INDEX_MASK
         pa = pfn << PAGE_SHIFT
-        if mapping is None or not mapping.i_mmap or mapping.unevictable or mapping.swapbacked:
-            return None                     # ramfs keeps its pages; tmpfs: not while mapped
-        ptes = self.mapped_ptes(mapping, index, pa)
-        if not ptes:
-            return None
-        if self.page_referenced(ptes):
-            self._activate(pfn)             # its PTEs were used since the last scan
+        ref = self.page_check_references(pfn, ptes)
+        if ref == PAGEREF_ACTIVATE:
+            self._activate(pfn)
             return 0
+        if ref == PAGEREF_KEEP:
+            self._rotate_keep(pfn)
+            return 0
+        if mapping.swapbacked:
+            return self.pageout_shmem(mapping, index, pa, ptes)
         dirty = self._r16(self._rec(pa)) & PG_dirty
         if self.in_pageout and (dirty or any(e & _PAGE_DIRTY for m, v, s, e, vma in ptes)):
             return None                     # an allocation of our own pageout: no nested write
@@ -627,6 +707,25 @@ class FileLru(LruLists):
             finally:
                 self.in_pageout = False
         self._delete(mapping, index, pa)
+        self.pgsteal += 1
+        return 1
+
+    def pageout_shmem(self, mapping, index, pa, ptes):
+        """A mapped tmpfs page (shrink_folio_list: try_to_unmap, then
+        pageout's folio_clear_dirty_for_io and shmem_writeout): unmapped
+        from every PTE only when swap can take it, then written to a slot
+        and freed (1). No swap: None, the unmapped-page rules keep it
+        (mapped). A write error: it stays in the cache, unmapped (0)."""
+        sb = mapping.host.sb
+        if not sb.can_writeout():
+            return None
+        self.try_to_unmap(mapping, pa, ptes)
+        a = self._rec(pa)
+        if self._r16(a) & PG_dirty:
+            self.clear_page_dirty(mapping, pa)     # its data goes to the slot
+        if not sb.shmem_writeout(mapping, index, pa):
+            self._rotate(pa >> PAGE_SHIFT, a, self._r16(a))
+            return 0
         self.pgsteal += 1
         return 1
 
