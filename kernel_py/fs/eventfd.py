@@ -28,7 +28,7 @@ ULLONG_MAX = 0xFFFFFFFFFFFFFFFF
 class EventFdCtx:
     def __init__(self, k, count, flags):
         self.k = k
-        self.va = k.vfs.files.kmalloc(EVENTFD_CTX_SIZE, "eventfd_ctx")
+        self.va = k.vfs.files.kmalloc(EVENTFD_CTX_SIZE, "do_eventfd")
         self.flags = flags
         self.wait = WaitQueue()
         self.set(count)
@@ -79,6 +79,11 @@ class EventFdFile(FileOperations):
 
     def wait_queue(self, f):
         return f.private.wait
+
+    def scan_private(self, f, out):
+        """private_data: the eventfd_ctx (kmemleak's walk)."""
+        if f.private.va:
+            out.append(f.private.va)
 
     def release(self, f, k):
         ctx = f.private

@@ -7,7 +7,8 @@
 #
 # Each File made by the VFS holds an object of the `filp` slab cache (as
 # Linux's alloc_empty_file), freed with the last reference (fput): see
-# fs/file_table.py.
+# fs/file_table.py. kmemleak finds it by walking the fd tables
+# (FdTable.scan_refs, File.scan_refs: the filp, f_inode, private_data).
 #
 # f_op is a FileOperations (Linux's struct file_operations): what each
 # kind of file does on read, write, llseek, ioctl, poll and the last close;
@@ -112,6 +113,11 @@ class FileOperations:
     def release(self, f, k):
         pass
 
+    def scan_private(self, f, out):
+        """The slab addresses f's private_data points to (kmemleak's walk,
+        fs/file_table.py); none by default."""
+        pass
+
 
 class File:
     def __init__(self, f_op, flags, private=None, path=""):
@@ -135,6 +141,15 @@ class File:
     def get(self):
         self.count += 1
         return self
+
+    def scan_refs(self, out):
+        """What kmemleak's scan reads through this file: its filp object
+        (the fd table's pointer), f_inode and private_data."""
+        if self.va > 0:
+            out.append(self.va)
+        if self.inode is not None:
+            self.inode.scan_refs(out)
+        self.f_op.scan_private(self, out)
 
     def fput(self, k):
         self.count -= 1
@@ -247,6 +262,12 @@ class FdTable:
         n.cloexec = set(self.cloexec)
         n.next_fd = self.next_fd
         return n
+
+    def scan_refs(self, out):
+        """The fdtable's pointers, followed (kmemleak's walk)."""
+        for f in self.fds:
+            if f is not None:
+                f.scan_refs(out)
 
     def open_count(self):
         return sum(1 for f in self.fds if f is not None)

@@ -6,16 +6,25 @@
 # array and eventfd_ctx. So /proc/slabinfo, the Slab figures and the
 # benchmarks' slab_eventfd, slab_hold and pipe measure the real allocators.
 #
-# The Python objects that hold these addresses (a File's va, an inode's va)
-# are what kmemleak cannot see (docs/kmemleak.md, "What the roots are"):
-# every address held here is listed by one root, "vfs objects", so a
-# scan after open/close, pipe, eventfd, fork, exec and exit loops reports
-# exactly the objects nobody holds any more. That root is a registration
-# made at allocation and undone at free (as if each object were
-# kmemleak_not_leak until freed): it cannot catch a File or pipe the VFS
-# forgets to free. Linux finds these through the fd tables, vm_file and
-# file->private_data, memory its scan reads; here those holders are Python
-# (FdTable, vmas, File), and walking them instead is still to do.
+# kmemleak (docs/kmemleak.md, "What the roots are"). Linux's scan finds
+# these objects through the memory that points to them: a task's
+# files_struct and fdtable, a file's f_inode and private_data (the
+# pipe_inode_info, which points to the pipe_buffer array; the
+# eventfd_ctx), an inode's i_pipe, the dentries under each super block,
+# every VMA's vm_file, and the kernel stack of a task asleep in an open.
+# Here those holders are Python objects, so the root "vfs holders" walks
+# them as the scan would read that memory: every task's fd table and each
+# File in it, the File a task asleep in a FIFO's open holds (Task.open_file),
+# the files of every task's VMAs, and each super block's tree of inodes
+# and dentries (ramfs, devtmpfs, tmpfs, the internal shm mount). Each
+# holder names what it points to (scan_refs on File, FdTable, Inode,
+# SuperBlock, Pipe, MappedFile; a file operation's scan_private for
+# private_data). Nothing is registered at allocation: an object no holder
+# reaches is reported, e.g. a File dropped from its fd table without fput
+# (the console's `fdforget`, a leak made on purpose), or a pipe whose
+# Files are gone but which was never freed. Each allocation names its
+# caller as Linux's would (alloc_empty_file, alloc_inode, d_alloc,
+# alloc_pipe_info, do_eventfd): kmemleak's trace shows it.
 #
 # Sizes are Linux 6.1's on x86-64 (pahole): struct file 232 bytes, struct
 # inode 600, struct dentry 192, pipe_inode_info 168, pipe_buffer 40 (16 of
@@ -31,11 +40,10 @@ DENTRY_SIZE = 192
 
 
 class FileTable:
-    """k.vfs.files: the filp cache and every VFS-held slab address."""
+    """k.vfs.files: the VFS's caches (filp, inode_cache, dentry)."""
 
     def __init__(self, k):
         self.k = k
-        self.held = {}                  # va -> what holds it (a short name, for debugging)
         self.nr_files = 0               # /proc/sys/fs/file-nr's first figure
         slab = k.slab
         self.filp = self.inode_cache = self.dentry = None
@@ -44,35 +52,44 @@ class FileTable:
             self.inode_cache = cache(slab, "inode_cache", INODE_SIZE, SLAB_RECLAIM_ACCOUNT)
             self.dentry = cache(slab, "dentry", DENTRY_SIZE, SLAB_RECLAIM_ACCOUNT)
 
+    def traced(self, site, fn, arg=None):
+        """fn(arg) (fn() without one) with kmemleak told the caller its
+        trace names, as Linux's backtrace shows the allocating function."""
+        kml = self.k.kmemleak
+        if kml is not None:
+            kml.caller = site
+        try:
+            return fn() if arg is None else fn(arg)
+        finally:
+            if kml is not None:
+                kml.caller = None
+
     # -- any object
-    def obj_alloc(self, cachep, what):
-        """An object of cachep (None: no slab layer, 0), held; KernelError ENOMEM."""
+    def obj_alloc(self, cachep, site):
+        """An object of cachep (None: no slab layer, 0), allocated for the
+        function site (alloc_inode, d_alloc...); KernelError ENOMEM."""
         if cachep is None:
             return 0
-        va = cachep.alloc()
+        va = self.traced(site, cachep.alloc)
         if va is None:
             raise KernelError("ENOMEM", "%s: no object" % cachep.name)
-        self.held[va] = what
         return va
 
     def obj_free(self, cachep, va):
         if va and cachep is not None:
-            del self.held[va]
             cachep.free(va)
 
-    def kmalloc(self, size, what):
+    def kmalloc(self, size, site):
         km = self.k.kmalloc
         if km is None:
             return 0
-        va = km.kmalloc(size)
+        va = self.traced(site, km.kmalloc, size)
         if not va:
-            raise KernelError("ENOMEM", "kmalloc(%d) for %s" % (size, what))
-        self.held[va] = what
+            raise KernelError("ENOMEM", "kmalloc(%d) for %s" % (size, site))
         return va
 
     def kfree(self, va):
         if va:
-            del self.held[va]
             self.k.kmalloc.kfree(va)
 
     # -- files
@@ -80,7 +97,7 @@ class FileTable:
         """The File's filp object (alloc_empty_file); f is returned.
         KernelError ENOMEM when the cache has none (as Linux: -ENOMEM,
         ENFILE being for the files-max limit this kernel does not have)."""
-        f.va = self.obj_alloc(self.filp, "filp")
+        f.va = self.obj_alloc(self.filp, "alloc_empty_file")
         self.nr_files += 1
         if not f.va:
             f.va = -1                   # no slab layer: still counted, freed by fput
@@ -102,11 +119,41 @@ def cache(slab, name, size, flags):
     return c
 
 
-def held_objects(k):
-    """The root: every address the VFS holds (FAT's objects have their own
-    root, fs/fat/super.py)."""
-    files = k.vfs.files if k.vfs is not None else None
-    return list(files.held) if files is not None else []
+def vfs_holders(k):
+    """kmemleak's root: the addresses the VFS's holders point to, walked
+    as Linux's scan reads the memory they stand for (see the header). FAT's
+    inode and dentry caches have their own root (fs/fat/super.py)."""
+    out = []
+    vfs = k.vfs
+    if vfs is None or vfs.files is None:
+        return out
+    for sb in vfs.superblocks():
+        sb.scan_refs(out)
+    if k.procs is not None:
+        task_refs(k.procs.tasks.values(), out)
+    return out
 
 
-kmemleak.register_root("vfs objects", held_objects)
+def task_refs(tasks, out):
+    """Each task's fd table (once when CLONE_FILES shares it), the File its
+    sleeping open holds, the files its VMAs map (once per mm)."""
+    seen = set()
+    for t in tasks:
+        if t.open_file is not None:
+            t.open_file.scan_refs(out)
+        if t.files is not None and first_visit(seen, t.files):
+            t.files.scan_refs(out)
+        if t.mm is not None and first_visit(seen, t.mm):
+            for v in t.mm.vmas:
+                if v.file is not None:
+                    v.file.scan_refs(out)
+
+
+def first_visit(seen, holder):
+    if id(holder) in seen:
+        return False
+    seen.add(id(holder))
+    return True
+
+
+kmemleak.register_root("vfs holders", vfs_holders)

@@ -119,6 +119,14 @@ class Inode:
     def i_size(self):
         return self.size
 
+    def scan_refs(self, out):
+        """Its inode_cache object and, for an open FIFO or a pipe's inode,
+        i_pipe's objects (kmemleak's walk, fs/file_table.py)."""
+        if self.va:
+            out.append(self.va)
+        if self.pipe is not None:
+            self.pipe.scan_refs(out)
+
 
 class SuperBlock:
     """A mounted file system (super_block + super_operations +
@@ -143,6 +151,11 @@ class SuperBlock:
     def next_ino(self):
         self.last_ino += 1
         return self.last_ino
+
+    def scan_refs(self, out):
+        """The slab addresses its inode and dentry tree holds (kmemleak's
+        walk, fs/file_table.py); none for a file system without objects."""
+        pass
 
     def now(self):
         """CLOCK_REALTIME in ns (the boot time before the clocks exist)."""

@@ -166,10 +166,13 @@ def wait_for_partner(t, f, flags, wait):
 
     def attempt():
         if getattr(p, counter) != cur:
+            t.open_file = None
             return install_fd(t, f, flags)
         if signal_pending(t):
+            t.open_file = None
             f.fput(t.k)
             return -ERESTARTSYS
+        t.open_file = f                 # kmemleak's walk finds it here while the task sleeps
         return t.k.sched.sleep(t, p.wait, attempt)
     return attempt()
 

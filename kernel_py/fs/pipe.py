@@ -6,6 +6,8 @@
 # on Linux. Its objects are Linux's: the two Files (filp), a pipefs inode
 # (inode_cache) and its dentry, the pipe_inode_info and the pipe_buffer
 # array (kmalloc); all are freed when the last end closes, with the pages.
+# kmemleak reaches them through the Files' private_data and the inode's
+# i_pipe (scan_refs, fs/file_table.py).
 # The ring's bookkeeping ([page, offset, len] per buffer) is kept in
 # Python beside them.
 #
@@ -94,14 +96,14 @@ class Pipe:
         self.inode = None
         self.fifo = fifo                # the FIFO's inode, or None for pipe(2)'s pipefs one
         try:
-            self.info = files.kmalloc(PIPE_INFO_SIZE, "pipe_inode_info")
-            self.bufs_va = files.kmalloc(PIPE_DEF_BUFFERS * PIPE_BUFFER_SIZE, "pipe_buffer")
+            self.info = files.kmalloc(PIPE_INFO_SIZE, "alloc_pipe_info")
+            self.bufs_va = files.kmalloc(PIPE_DEF_BUFFERS * PIPE_BUFFER_SIZE, "alloc_pipe_info")
             if fifo is None:
                 ino = Inode(k.vfs.pipefs, S_IFIFO | 0o600)
                 ino.pipe = self
                 self.inode = ino
-                ino.va = files.obj_alloc(files.inode_cache, "pipe inode")
-                self.dentry = files.obj_alloc(files.dentry, "pipe dentry")
+                ino.va = files.obj_alloc(files.inode_cache, "alloc_inode")
+                self.dentry = files.obj_alloc(files.dentry, "d_alloc_pseudo")
         except KernelError:
             self.free()
             raise
@@ -132,6 +134,15 @@ class Pipe:
         self.bufs = []
         self.tmp_page = 0
         self.freed = True
+
+    def scan_refs(self, out):
+        """kmemleak's walk (fs/file_table.py): the pipe_inode_info, the
+        pipe_buffer array it points to, and pipefs's inode and dentry."""
+        for va in (self.info, self.bufs_va, self.dentry):
+            if va:
+                out.append(va)
+        if self.inode is not None and self.inode.va:
+            out.append(self.inode.va)
 
     # -- space
     def room(self):
@@ -263,6 +274,10 @@ class PipeFile(FileOperations):
 
     def wait_queue(self, f):
         return f.private.wait
+
+    def scan_private(self, f, out):
+        """private_data: the pipe_inode_info (and what it points to)."""
+        f.private.scan_refs(out)
 
     def release(self, f, k):
         p = f.private

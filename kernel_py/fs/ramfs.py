@@ -14,7 +14,8 @@
 #
 # Each inode takes an `inode_cache` object and each name a `dentry` object
 # (fs/file_table.py), kept until unlink, as ramfs keeps its dentries
-# pinned in the dcache.
+# pinned in the dcache; kmemleak finds them by walking the tree from the
+# root (scan_refs).
 #
 # tmpfs (mm/filemap/shmem.py) is this file system with its pages counted as
 # shmem (hold_page / release_page are the seam).
@@ -75,7 +76,7 @@ class RamFs(SuperBlock):
 
     def new_inode(self, mode, rdev=0):
         ino = self.inode_class(self, mode, rdev)
-        ino.va = self.files.obj_alloc(self.files.inode_cache, "inode")
+        ino.va = self.files.obj_alloc(self.files.inode_cache, "alloc_inode")
         self.nr_inodes += 1
         return ino
 
@@ -117,6 +118,21 @@ class RamFs(SuperBlock):
         mapping.unevictable = True
         mapping.fs_refs = 1             # hold_page's
 
+    def scan_refs(self, out):
+        """kmemleak's walk (fs/file_table.py) of what Linux's scan reads
+        from the super block down: s_root, each dentry of the tree and its
+        d_inode (a FIFO's i_pipe with it). An unlinked inode is not here: an
+        open File or a mapping reaches it."""
+        todo = [self.root]
+        self.root.scan_refs(out)
+        while todo:
+            d = todo.pop()
+            for ino, va in d.children.values():
+                out.append(va)
+                ino.scan_refs(out)
+                if ino.is_dir:
+                    todo.append(ino)
+
     # -- names
     def lookup(self, d, name):
         e = d.children.get(name)
@@ -128,7 +144,7 @@ class RamFs(SuperBlock):
     def _add(self, d, name, ino):
         if name in d.children:
             raise KernelError("EEXIST", name)
-        va = self.files.obj_alloc(self.files.dentry, "dentry")
+        va = self.files.obj_alloc(self.files.dentry, "d_alloc")
         d.children[name] = (ino, va)
         ino.name = name
         d.mtime = d.ctime = self.now()

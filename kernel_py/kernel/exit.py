@@ -43,6 +43,9 @@ def do_exit(k, t, status):
         procs.use_task(t)
         k.hw.copy_to_user(t.clear_child_tid, b"\0\0\0\0")
         k.futex.wake(t, t.clear_child_tid, 1)
+    if t.open_file is not None:             # killed asleep in an open: its File goes
+        t.open_file.fput(k)
+        t.open_file = None
     if t.files is not None:
         t.files.close_all(k)
         t.files = None

@@ -87,6 +87,8 @@ class Task:
         self.robust_list = 0            # set_robust_list's head (kept, not walked)
         # files and file system context
         self.files = None               # FdTable (fs/file.py)
+        self.open_file = None           # the File a sleeping open holds, no descriptor yet
+                                        # (a FIFO's wait_for_partner: its kernel stack's reference)
         self.fs = None                  # FsStruct: cwd, umask (fs/fs_struct.py)
         # signals (kernel/signal.py)
         self.sighand = None             # SigHand: the 64 sigactions

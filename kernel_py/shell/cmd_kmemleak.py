@@ -1,7 +1,8 @@
 # kmemleak and per-site allocation tracking on the console (Linux:
 # /sys/kernel/debug/kmemleak, /sys/kernel/debug/slab/<cache>/alloc_traces),
 # and the commands that make leaks and linked objects on purpose: kforget
-# (let go of a console handle), kwrite/kread (a word of a held object, e.g.
+# (let go of a console handle), fdforget (empty a process's descriptor
+# without fput: its File leaks), kwrite/kread (a word of a held object, e.g.
 # a pointer to another object), kmemleak-test (samples/kmemleak).
 
 from kernel_py.lib.errors import KernelError
@@ -124,6 +125,22 @@ def cmd_kforget(k, args):
     handles.get(k, va)
     handles.drop(k, va)
     return ""
+
+
+@command("fdforget", "fdforget PID FD",
+         "empty a process's descriptor without closing it: its File leaks (for kmemleak)")
+def cmd_fdforget(k, args):
+    """A debug facility: the File loses the fd table's pointer but keeps
+    the reference that pointer stood for, as a kernel path that forgets an
+    fput would leave it. Prints the File's filp object."""
+    need(args, 2, 2, "fdforget PID FD")
+    t = k.procs.get(args[0])
+    fd = parse_int(args[1], "fd")
+    f = t.files.file(fd) if t.files is not None else None
+    if f is None:
+        raise KernelError("EBADF", "process %d has no descriptor %d" % (t.pid, fd))
+    t.files.take(fd)
+    return "0x%x" % max(f.va, 0)
 
 
 @command("kwrite", "kwrite ADDR OFFSET VALUE",

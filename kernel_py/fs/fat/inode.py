@@ -70,6 +70,12 @@ class FatInode:
     def i_size(self):
         return self.size
 
+    def scan_refs(self, out):
+        """Its fat_inode_cache object, as an open File's f_inode or a
+        mapping's file points to it (kmemleak's walk, fs/file_table.py)."""
+        if self.va:
+            out.append(self.va)
+
     def key(self):
         if self.parent is None:
             return ("root",)

@@ -46,12 +46,13 @@
 # console's handle table (addresses it handed out and still holds, see
 # shell/handles.py), the kmemleak-test module's list head, FAT's inode and
 # dentry caches (fs/fat/super.py: Linux's inode_hashtable and
-# dentry_hashtable, scanned memory there) and the VFS's table of the
-# objects it allocated (fs/file_table.py: a registration from alloc to
-# free, where Linux follows fd tables and private_data). A reference from
+# dentry_hashtable, scanned memory there) and the VFS's holders
+# (fs/file_table.py: a walk of the fd tables, each File's f_inode and
+# private_data, i_pipe, the super blocks' dentry trees and the VMAs'
+# files, where Linux's scan reads that memory; nothing is registered at
+# allocation, so what no holder reaches is reported). A reference from
 # one tracked object to another is left to the scan (a FAT dentry's
-# d_inode). The
-# allocators' own bookkeeping (vmalloc's area table, slab freelists) is not
+# d_inode). The allocators' own bookkeeping (vmalloc's area table, slab freelists) is not
 # a root, as in Linux, where kmemleak discounts the vm_struct's reference
 # (min_count 2 for vmalloc). The stacks: a scan runs as a console command,
 # between commands, when no kernel function holds an address in a local.
@@ -120,6 +121,8 @@ class Kmemleak:
         self.traces = []            # trace id -> (allocator, site, comm, cache)
         self.trace_ids = {}
         self.via = None             # allocator name while kmalloc runs
+        self.caller = None          # the calling function an allocation names (the VFS's
+                                    # alloc_empty_file...): the trace's second frame
         self.min_age = MIN_AGE_MS * HZ // 1000
         self.last_scan = 0
         # the scan thread (kmemleak_scan_thread), run between console
@@ -135,12 +138,15 @@ class Kmemleak:
     def context(self):
         """(comm, pid, site) of the allocation being made. The console runs
         each command for init (pid 1) and names it as comm; a process in
-        CR3 (a fault) names itself; the rest is the kernel (swapper)."""
+        CR3 (a fault, a system call) names itself; the rest is the kernel
+        (swapper). The site is the caller the allocating code named
+        (self.caller: the VFS's alloc_empty_file...), else the console
+        command's handler."""
         k = self.k
         cmd = k.command
         procs = k.procs
         cur = procs.current if procs is not None else None
-        site = cmd[1] if cmd else "kernel"
+        site = self.caller or (cmd[1] if cmd else "kernel")
         if cur is not None:
             return cur.comm, cur.pid, site
         if cmd:

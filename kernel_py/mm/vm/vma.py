@@ -163,6 +163,11 @@ class MappedFile:
         if self.count == 0:
             self.vfs.put_file(self.ino)
 
+    def scan_refs(self, out):
+        """vm_file's inode (kmemleak's walk, fs/file_table.py): all that
+        holds an unlinked file or a memfd once its descriptors are closed."""
+        self.ino.scan_refs(out)
+
 
 class VMA:
     def __init__(self, start, end, flags, name="", shm=None, pgoff=0, file=None, mm=None):
