@@ -256,6 +256,21 @@ def umask(t):
     return t.fs.umask if t.fs is not None else 0o022
 
 
+def filename_create(k, t, dfd, path):
+    """Linux's filename_create for mkdir, mknod, symlink and link: (parent
+    directory's stack, new name, its path, its super block); EEXIST when
+    the name exists (or is / . ..), EROFS on a read-only file system."""
+    stack, name, slash = parent(k, t, dfd, path)
+    if name is None or name in (".", ".."):
+        raise KernelError("EEXIST", "%s: / . or .." % path)
+    cp, sb, ino, mnt = child_of(k, stack, name)
+    if ino is not None:
+        raise KernelError("EEXIST", cp)
+    if sb.read_only:
+        raise KernelError("EROFS", cp)
+    return stack, name, cp, sb
+
+
 # -- mkdir, rmdir, unlink ----------------------------------------------------------
 
 def sys_mkdirat(t, dfd, upath, mode):
@@ -264,16 +279,8 @@ def sys_mkdirat(t, dfd, upath, mode):
     if type(path) is int:
         return path
     try:
-        stack, name, slash = parent(k, t, dfd, path)
-        if name is None or name in (".", ".."):
-            return -17                      # EEXIST: "/" or "." or ".." exists
-        cp, sb, ino, mnt = child_of(k, stack, name)
-        if ino is not None:
-            return -17
-        d = stack[-1][2]
-        if sb.read_only:
-            raise KernelError("EROFS", cp)
-        sb.mkdir(d, name, mode & ~umask(t) & 0o1777)
+        stack, name, cp, sb = filename_create(k, t, dfd, path)
+        sb.mkdir(stack[-1][2], name, mode & ~umask(t) & 0o1777)
     except KernelError as e:
         return kerr(e)
     return 0
@@ -297,15 +304,8 @@ def sys_mknodat(t, dfd, upath, mode, dev):
     if type(path) is int:
         return path
     try:
-        stack, name, slash = parent(k, t, dfd, path)
-        if name is None or name in (".", ".."):
-            return -17                      # EEXIST
-        cp, sb, ino, mnt = child_of(k, stack, name)
-        if ino is not None:
-            return -17
+        stack, name, cp, sb = filename_create(k, t, dfd, path)
         d = stack[-1][2]
-        if sb.read_only:
-            raise KernelError("EROFS", cp)
         perm = mode & ~umask(t) & 0o7777
         if kind in (0, S_IFREG):
             sb.create(d, name, perm)
@@ -463,12 +463,7 @@ def sys_linkat(t, olddfd, uold, newdfd, unew, flags):
     try:
         ost = lookup(k, t, olddfd, old, bool(flags & AT_SYMLINK_FOLLOW), False,
                      bool(flags & AT_EMPTY_PATH))
-        nst, nname, nslash = parent(k, t, newdfd, new)
-        if nname is None or nname in (".", ".."):
-            raise KernelError("EEXIST", "link to / . or ..")
-        ncp, nsb, nino, nmnt = child_of(k, nst, nname)
-        if nino is not None:
-            raise KernelError("EEXIST", ncp)
+        nst, nname, ncp, nsb = filename_create(k, t, newdfd, new)
         path, sb, ino = ost[-1]
         if sb is None:
             raise KernelError("ENOENT", path)
@@ -476,8 +471,6 @@ def sys_linkat(t, olddfd, uold, newdfd, unew, flags):
             raise KernelError("EXDEV", "%s and %s are on different file systems" % (path, ncp))
         if ino.is_dir:
             raise KernelError("EPERM", "hard link to a directory")
-        if sb.read_only:
-            raise KernelError("EROFS", ncp)
         sb.link(ino, nst[-1][2], nname)
     except KernelError as e:
         return kerr(e)
@@ -502,14 +495,7 @@ def sys_symlinkat(t, utarget, newdfd, unew):
     if text is None:
         return -EINVAL
     try:
-        nst, nname, nslash = parent(k, t, newdfd, new)
-        if nname is None or nname in (".", ".."):
-            raise KernelError("EEXIST", "symlink at / . or ..")
-        ncp, nsb, nino, nmnt = child_of(k, nst, nname)
-        if nino is not None:
-            raise KernelError("EEXIST", ncp)
-        if nsb.read_only:
-            raise KernelError("EROFS", ncp)
+        nst, nname, ncp, nsb = filename_create(k, t, newdfd, new)
         nsb.symlink(nst[-1][2], nname, text)
     except KernelError as e:
         return kerr(e)

@@ -34,6 +34,7 @@ BALANCE_EVERY = 16                               # pages between dirty-limit che
 # and d_iname, the name inline (DNAME_INLINE_LEN; Linux kmallocs a longer
 # name, cut here). d_parent stays 0: the dcache's keys stand for it.
 INODE_OBJ_SIZE = 256
+SIZE_OFF = 28                   # the entry's (and the object's) file size
 I_INO_OFF = DIRENT
 D_NAME_OFF = 32
 D_INODE_OFF = 48
@@ -169,6 +170,19 @@ class FatFile:
     def mark_inode_dirty(self, ino):
         if ino.va:                      # the object follows the fields at once
             self.hw.writebytes(ino.va - DIRECT_MAP_BASE, inode_record(ino, self.fat32))
+        self._queue_dirty(ino)
+
+    def i_size_write(self, ino, size):
+        """A write grew the file (generic_write_end: i_size_write, then
+        mark_inode_dirty): only the object's size field changes, so only
+        it is stored, not the whole record, once per page written."""
+        ino.size = size
+        if ino.va:
+            self.hw.write32(ino.va - DIRECT_MAP_BASE + SIZE_OFF, size)
+        self._queue_dirty(ino)
+
+    def _queue_dirty(self, ino):
+        """On the list write_inode stores at sync."""
         if not ino.dirty:
             ino.dirty = True
             self.dirty_inodes[id(ino)] = ino
@@ -352,8 +366,7 @@ class FatFile:
             pos += take
             progress[0] = pos
             if pos > ino.size:
-                ino.size = pos
-                self.mark_inode_dirty(ino)
+                self.i_size_write(ino, pos)
             done += 1
             if done % BALANCE_EVERY == 0:
                 cache.balance_dirty_pages(mapping)
@@ -399,7 +412,7 @@ class FatFile:
 def pack_inode_fields(ent, ino, fat32):
     """The fields of a directory entry the inode owns (fat_write_inode)."""
     struct.pack_into("<HHHH", ent, 20, (ino.first >> 16) if fat32 else 0, 0, DATE, ino.first & 0xFFFF)
-    struct.pack_into("<I", ent, 28, 0 if ino.is_dir else ino.size)
+    struct.pack_into("<I", ent, SIZE_OFF, 0 if ino.is_dir else ino.size)
     ent[11] = ino.attr
 
 
